@@ -1,0 +1,52 @@
+"""emo-safe: make an audio-driven portrait-video generator safe to release.
+
+The public API is small:
+
+- :class:`Workspace` — keys, CA, database and policies (``emo-safe init``);
+- :class:`SafeGenerator` — gate -> generate -> mark -> sign -> record;
+- :class:`Detector` and :class:`Verdict` — does a video come from this deployment?
+- :class:`Decision` — the gate's answer, with every reason;
+- :class:`EmoSafeError` and its subclasses — one per failure a user handles.
+
+Everything else (watermark internals, raw key handling) lives in internal modules.
+"""
+
+__version__ = "0.1.0"
+
+from emo_safe.errors import (  # noqa: E402
+    ConsentError,
+    EmoSafeError,
+    GenerationRefused,
+    GeneratorError,
+    InputError,
+    IntegrityError,
+    KeyFileError,
+    PolicyError,
+    SigningError,
+    WorkspaceError,
+)
+from emo_safe.gate.decision import Decision, Finding  # noqa: E402
+from emo_safe.pipeline import GenerationResult, SafeGenerator  # noqa: E402
+from emo_safe.verify import Detector, Verdict  # noqa: E402
+from emo_safe.workspace import Workspace  # noqa: E402
+
+__all__ = [
+    "ConsentError",
+    "Decision",
+    "Detector",
+    "EmoSafeError",
+    "Finding",
+    "GenerationRefused",
+    "GenerationResult",
+    "GeneratorError",
+    "InputError",
+    "IntegrityError",
+    "KeyFileError",
+    "PolicyError",
+    "SafeGenerator",
+    "SigningError",
+    "Verdict",
+    "Workspace",
+    "WorkspaceError",
+    "__version__",
+]

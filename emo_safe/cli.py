@@ -1,0 +1,345 @@
+"""The ``emo-safe`` command line. Thin: parse, call the library, render.
+
+Exit codes: 0 success (for ``verify``: evidence that the file came from this deployment);
+1 ``verify`` found no such evidence / ``check`` denied / ``generate`` refused by policy;
+2 usage or input error; 3 integrity failure (tampered manifest or audit log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from emo_safe import __version__
+from emo_safe.errors import EmoSafeError, GenerationRefused
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]emo-safe: error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def handle_errors(fn):
+    """Every failure ends in one clear line on stderr and a documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GenerationRefused:
+            raise  # rendered by the command itself
+        except EmoSafeError as exc:
+            _fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: still no traceback for the user
+            if os.environ.get("EMO_SAFE_DEBUG"):
+                raise
+            _fail(f"internal error ({type(exc).__name__}); set EMO_SAFE_DEBUG=1 for details", 2)
+
+    return wrapper
+
+
+def _workspace(ctx: click.Context):
+    from emo_safe.workspace import Workspace
+
+    return Workspace.locate(ctx.obj.get("workspace"))
+
+
+def _emit_json(obj: dict) -> None:
+    click.echo(json.dumps(obj, indent=None, sort_keys=False, default=str))
+
+
+def _progress(label: str, enabled: bool):
+    return Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeRemainingColumn(), console=err, transient=True, disable=not enabled)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="emo-safe")
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
+              help="Workspace folder (default: $EMO_SAFE_HOME, else the per-user data dir).")
+@click.pass_context
+def main(ctx: click.Context, workspace: Path | None) -> None:
+    """Consent gate, invisible watermark, C2PA signing and an audit ledger for
+    audio-driven portrait-video generators."""
+    ctx.ensure_object(dict)
+    ctx.obj["workspace"] = workspace
+
+
+# ---------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--signer-cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="Import your own signer certificate chain (PEM, leaf first) instead of the dev CA.")
+@click.option("--signer-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The private key of --signer-cert (PEM).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def init(ctx, signer_cert, signer_key, as_json):
+    """Create the workspace: dev CA and signer, watermark key, database, default policy.
+
+    Idempotent: what exists is kept; a key is never overwritten. Set EMO_SAFE_KEY_PASSPHRASE to
+    encrypt the private keys at rest.
+    """
+    ws = _workspace(ctx)
+    report = ws.init(signer_cert, signer_key)
+    if as_json:
+        _emit_json({"workspace": str(report.root), "created": report.created, "kept": report.kept})
+        return
+    out.print(f"workspace: [bold]{report.root}[/]")
+    for item in report.created:
+        out.print(f"  created {item}")
+    for item in report.kept:
+        out.print(f"  kept    {item}")
+
+
+# ---------------------------------------------------------------------------------------------
+@main.group()
+def consent():
+    """Consent records of the people who may be animated."""
+
+
+@consent.command("add")
+@click.option("--name", required=True, help="Name or pseudonym of the person.")
+@click.option("--photo", required=True, type=click.Path(path_type=Path),
+              help="A photo showing exactly this person's face.")
+@click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), help="Expiry date (YYYY-MM-DD).")
+@click.option("--scope", multiple=True, default=("talking", "singing"), show_default=True,
+              help="Allowed use; repeat for several.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def consent_add(ctx, name, photo, expires, scope, as_json):
+    """Record a person's consent; prints the consent id."""
+    from emo_safe.gate.consent import add_consent
+    from emo_safe.gate.policy import load_policy
+
+    ws = _workspace(ctx).require()
+    limits = load_policy(None, ws.policies_dir).image_limits
+    row = add_consent(ws.store(), name, photo, expires=expires, scope=tuple(scope), limits=limits)
+    if as_json:
+        _emit_json(row.public_dict())
+    else:
+        out.print(row.id)
+
+
+@consent.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def consent_list(ctx, as_json):
+    """List consent records (never the face templates)."""
+    rows = [r.public_dict() for r in _workspace(ctx).require().store().list_consents()]
+    if as_json:
+        _emit_json({"consents": rows})
+        return
+    table = Table("id", "name", "scope", "expires", "status")
+    for r in rows:
+        status = "revoked" if r["revoked_at"] else "active"
+        table.add_row(r["id"], r["name"], ",".join(r["scope"]), r["expires_at"] or "-", status)
+    out.print(table)
+
+
+@consent.command("revoke")
+@click.argument("consent_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def consent_revoke(ctx, consent_id, as_json):
+    """Revoke a consent record; every later request is refused."""
+    from emo_safe.gate.consent import revoke_consent
+
+    row = revoke_consent(_workspace(ctx).require().store(), consent_id)
+    if as_json:
+        _emit_json(row.public_dict())
+    else:
+        out.print(f"revoked {row.id}")
+
+
+# ---------------------------------------------------------------------------------------------
+def _render_decision(decision, as_json: bool) -> None:
+    if as_json:
+        _emit_json(decision.to_dict())
+        return
+    if decision.allowed:
+        out.print(f"[green]allowed[/] by policy {decision.policy_name!r} "
+                  f"(decision {decision.id})")
+        return
+    out.print(f"[red]refused[/] by policy {decision.policy_name!r} (decision {decision.id}):")
+    for f in decision.findings:
+        out.print(f"  - [{f.code}] {f.message}", highlight=False)
+
+
+@main.command()
+@click.argument("photo", type=click.Path(path_type=Path))
+@click.option("--consent", "consent_ids", multiple=True, help="Consent id to use (repeatable).")
+@click.option("--policy", help="Policy file, or the name of a bundled policy.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def check(ctx, photo, consent_ids, policy, as_json):
+    """The gate's decision for PHOTO, with every reason (exit 0 allowed, 1 refused)."""
+    from emo_safe.pipeline import SafeGenerator
+
+    gen = SafeGenerator(_workspace(ctx), policy=policy)
+    decision = gen.check(photo, list(consent_ids))
+    _render_decision(decision, as_json)
+    sys.exit(0 if decision.allowed else 1)
+
+
+@main.command()
+@click.option("--photo", required=True, type=click.Path(path_type=Path), help="Portrait photo.")
+@click.option("--audio", required=True, type=click.Path(path_type=Path), help="Voice or song.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output .mp4 (must not exist).")
+@click.option("--consent", "consent_ids", multiple=True, help="Consent id to use (repeatable).")
+@click.option("--policy", help="Policy file, or the name of a bundled policy.")
+@click.option("--generator", default="still", show_default=True, help="Generator name.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 120))
+@click.option("--size", default=512, show_default=True, type=click.IntRange(64, 2048))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def generate(ctx, photo, audio, output, consent_ids, policy, generator, seed, fps, size, as_json):
+    """Gate, generate, watermark, sign and record one video."""
+    result = _generate(ctx, photo, audio, output, consent_ids, policy, generator, seed, fps, size,
+                       as_json)
+    if as_json:
+        _emit_json(result.to_dict())
+    else:
+        out.print(f"[green]generated[/] {result.output}")
+        out.print(f"  generation {result.generation_id}, {result.frames} frames, "
+                  f"manifest {result.manifest_label}")
+
+
+def _generate(ctx, photo, audio, output, consent_ids, policy, generator, seed, fps, size, as_json):
+    from emo_safe.pipeline import SafeGenerator
+
+    gen = SafeGenerator(_workspace(ctx), policy=policy, generator=generator)
+    with _progress("generating", not as_json and sys.stderr.isatty()) as bar:
+        task = bar.add_task("generate", total=None)
+
+        def on_frame(i, n):
+            bar.update(task, completed=i, total=n)
+
+        try:
+            return gen.generate(photo, audio, output, consent_ids=list(consent_ids), seed=seed,
+                                fps=fps, size=size, progress=on_frame)
+        except GenerationRefused as exc:
+            bar.stop()
+            if as_json:
+                _emit_json(exc.decision.to_dict())
+            else:
+                _render_decision(exc.decision, False)
+            err.print(f"emo-safe: {exc.message}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+def _render_verdict(v) -> None:
+    colour = {"generated": "green", "generated-manifest-stripped": "green",
+              "tampered": "red"}.get(v.outcome, "yellow")
+    out.print(f"[bold]{v.path}[/]: [{colour}]{v.outcome}[/]")
+    for r in v.reasons:
+        out.print(f"  - {r}", highlight=False)
+    m = v.manifest
+    out.print(f"  C2PA: {m.state}" + (f" ({', '.join(m.failure_codes)})" if m.failure_codes else ""))
+    if m.generation:
+        out.print(f"  generation id: {m.generation.get('generation_id')}")
+    if v.watermark:
+        wm = v.watermark
+        out.print(f"  watermark: {'detected' if wm.get('detected') else 'not detected'} "
+                  f"(p={wm.get('p_value'):.2e}, payload {wm.get('payload')})")
+    if v.ledger:
+        out.print(f"  ledger: generation {v.ledger['id']}, decision {v.ledger['decision_id']}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (JSON lines for many).")
+@click.pass_context
+@handle_errors
+def verify(ctx, files, as_json):
+    """Does FILE come from this deployment? C2PA manifest, watermark and ledger evidence.
+
+    Exit 0: evidence found; 1: no evidence; 2: unreadable input; 3: tampered.
+    """
+    from emo_safe.errors import InputError
+    from emo_safe.verify import Detector
+
+    detector = Detector(_workspace(ctx))
+    codes = []
+    for f in files:
+        try:
+            v = detector.verify(f)
+        except InputError as exc:
+            codes.append(2)
+            if as_json:
+                _emit_json({"file": str(f), "error": exc.message})
+            err.print(f"[bold red]emo-safe: error:[/] {exc.message}", highlight=False,
+                      soft_wrap=True)
+            continue
+        codes.append(v.exit_code)
+        if as_json:
+            _emit_json(v.to_dict())
+        else:
+            _render_verdict(v)
+    # The most serious outcome decides: integrity (3) > input error (2) > no evidence (1) > 0.
+    sys.exit(max(codes, key=lambda c: {3: 4, 2: 3, 1: 2, 0: 1}[c]))
+
+
+# ---------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def demo(ctx, as_json):
+    """Init if needed, enrol the bundled sample portrait, generate and verify a video."""
+    from emo_safe._resources import sample_path
+    from emo_safe.gate.consent import add_consent
+    from emo_safe.verify import Detector
+
+    ws = _workspace(ctx)
+    if not ws.is_initialized():
+        ws.init()
+    store = ws.store()
+    photo, audio = sample_path("portrait.jpg"), sample_path("speech.m4a")
+    name = "demo: sample portrait (NASA, public domain)"
+    existing = [c for c in store.list_consents() if c.name == name and c.revoked_at is None]
+    consent_id = existing[0].id if existing else add_consent(store, name, photo).id
+    out_dir = ws.root / "demo"
+    out_dir.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    output = out_dir / f"demo-{stamp}.mp4"
+    result = _generate(ctx, photo, audio, output, [consent_id], None, "still", 0, 25.0, 512,
+                       as_json)
+    verdict = Detector(ws).verify(result.output)
+    if as_json:
+        _emit_json({"workspace": str(ws.root), "consent_id": consent_id,
+                    "generation": result.to_dict(), "verdict": verdict.to_dict()})
+        return
+    out.print(f"workspace: {ws.root}")
+    out.print(f"consent:   {consent_id}")
+    out.print(f"video:     [bold]{result.output}[/]")
+    _render_verdict(verdict)
+    sys.exit(0 if verdict.exit_code == 0 else verdict.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

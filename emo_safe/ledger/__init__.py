@@ -1,0 +1,1 @@
+"""The ledger: what was requested, decided and generated (:mod:`.store`)."""

@@ -1,0 +1,265 @@
+"""SQLAlchemy store for consents, decisions and generations.
+
+SQLite by default (a file in the workspace); any SQLAlchemy URL works, so PostgreSQL is a
+matter of ``database_url`` in the workspace config. Face embeddings live only in the
+``consents.face_template`` column of this database; every other table and every export carries
+ids and hashes only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from emo_safe.errors import WorkspaceError
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ConsentRow(Base):
+    __tablename__ = "consents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Biometric: float32 bytes of the 128-d template. Never leaves this database.
+    face_template: Mapped[bytes] = mapped_column(LargeBinary)
+    photo_sha256: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of allowed uses
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    @property
+    def template(self) -> np.ndarray:
+        return np.frombuffer(self.face_template, np.float32)
+
+    @property
+    def scopes(self) -> list[str]:
+        return json.loads(self.scope or "[]")
+
+    def public_dict(self) -> dict:
+        """Everything but the face template: safe to print or export."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "photo_sha256": self.photo_sha256,
+            "scope": self.scopes,
+            "created_at": _iso(self.created_at),
+            "valid_from": _iso(self.valid_from),
+            "expires_at": _iso(self.expires_at),
+            "revoked_at": _iso(self.revoked_at),
+        }
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    policy_name: Mapped[str] = mapped_column(String(200))
+    policy_sha256: Mapped[str] = mapped_column(String(64))
+    reasons: Mapped[str] = mapped_column(Text)  # JSON list of {code, message}
+    matched: Mapped[str] = mapped_column(Text, default="{}")  # JSON: consent ids etc.
+    photo_sha256: Mapped[str] = mapped_column(String(64))
+    audio_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    generator: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    def public_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "created_at": _iso(self.created_at),
+            "allowed": self.allowed,
+            "policy_name": self.policy_name,
+            "policy_sha256": self.policy_sha256,
+            "reasons": json.loads(self.reasons),
+            "matched": json.loads(self.matched),
+            "photo_sha256": self.photo_sha256,
+            "audio_sha256": self.audio_sha256,
+            "generator": self.generator,
+        }
+
+
+class GenerationRow(Base):
+    __tablename__ = "generations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    generator: Mapped[str] = mapped_column(String(200))
+    generator_version: Mapped[str] = mapped_column(String(100))
+    settings: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    policy_sha256: Mapped[str] = mapped_column(String(64))
+    photo_sha256: Mapped[str] = mapped_column(String(64))
+    audio_sha256: Mapped[str] = mapped_column(String(64))
+    output_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    manifest_id: Mapped[str] = mapped_column(String(200))
+    watermark_payload: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    consent_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    frames: Mapped[int] = mapped_column(default=0)
+
+    def public_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "decision_id": self.decision_id,
+            "created_at": _iso(self.created_at),
+            "generator": self.generator,
+            "generator_version": self.generator_version,
+            "settings": json.loads(self.settings),
+            "policy_sha256": self.policy_sha256,
+            "photo_sha256": self.photo_sha256,
+            "audio_sha256": self.audio_sha256,
+            "output_sha256": self.output_sha256,
+            "manifest_id": self.manifest_id,
+            "watermark_payload": self.watermark_payload,
+            "consent_ids": json.loads(self.consent_ids),
+            "frames": self.frames,
+        }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite drops the zone; everything is stored in UTC
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat()
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+class LedgerStore:
+    """Connection to the ledger database. Cheap to create; one engine per URL and process."""
+
+    _engines: dict[str, object] = {}
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        engine = self._engines.get(url)
+        if engine is None:
+            try:
+                engine = create_engine(url, future=True)
+            except (SQLAlchemyError, ImportError, ValueError) as exc:
+                raise WorkspaceError(f"cannot use database URL: {type(exc).__name__}") from None
+            if url.startswith("sqlite"):
+                event.listen(engine, "connect", _sqlite_pragmas)
+            self._engines[url] = engine
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        try:
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise WorkspaceError(f"cannot create the ledger database: {exc.__class__.__name__}") \
+                from None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s:
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+
+    # consents ------------------------------------------------------------------------------
+    def add_consent(self, row: ConsentRow) -> ConsentRow:
+        with self.session() as s:
+            s.add(row)
+        return row
+
+    def get_consent(self, consent_id: str) -> ConsentRow | None:
+        with self.session() as s:
+            return s.get(ConsentRow, consent_id)
+
+    def list_consents(self) -> list[ConsentRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ConsentRow).order_by(ConsentRow.created_at)))
+
+    def revoke_consent(self, consent_id: str, when: dt.datetime | None = None) -> ConsentRow | None:
+        with self.session() as s:
+            row = s.get(ConsentRow, consent_id)
+            if row is not None and row.revoked_at is None:
+                row.revoked_at = when or utcnow()
+            return row
+
+    # decisions and generations ---------------------------------------------------------------
+    def add_decision(self, row: DecisionRow) -> DecisionRow:
+        with self.session() as s:
+            s.add(row)
+        return row
+
+    def add_generation(self, row: GenerationRow) -> GenerationRow:
+        with self.session() as s:
+            s.add(row)
+        return row
+
+    def get_decision(self, decision_id: str) -> DecisionRow | None:
+        with self.session() as s:
+            return s.get(DecisionRow, decision_id)
+
+    def list_decisions(self) -> list[DecisionRow]:
+        with self.session() as s:
+            return list(s.scalars(select(DecisionRow).order_by(DecisionRow.created_at)))
+
+    def get_generation(self, generation_id: str) -> GenerationRow | None:
+        with self.session() as s:
+            return s.get(GenerationRow, generation_id)
+
+    def find_generation(self, *, output_sha256: str | None = None,
+                        watermark_payload: str | None = None) -> GenerationRow | None:
+        with self.session() as s:
+            q = select(GenerationRow)
+            if output_sha256:
+                q = q.where(GenerationRow.output_sha256 == output_sha256)
+            elif watermark_payload:
+                q = q.where(GenerationRow.watermark_payload == watermark_payload)
+            else:
+                return None
+            return s.scalars(q.limit(1)).first()
+
+    def list_generations(self) -> list[GenerationRow]:
+        with self.session() as s:
+            return list(s.scalars(select(GenerationRow).order_by(GenerationRow.created_at)))
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

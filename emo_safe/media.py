@@ -1,0 +1,344 @@
+"""Media I/O through PyAV (bundled FFmpeg): probe, stream-decode, encode H.264/AAC MP4.
+
+Everything here streams: video frames come out of iterators one at a time and the encoder takes
+an iterator, so a long video is never held in memory. Every failure to read an input becomes an
+:class:`~emo_safe.errors.InputError` with one line that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from emo_safe.errors import InputError
+
+AUDIO_RATE = 44_100  # decoded audio is mono float32 at this rate unless asked otherwise
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm"}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_file(path: Path, kind: str, max_bytes: int | None = None) -> None:
+    if not path.exists():
+        raise InputError(f"{kind} file not found: {path}")
+    if not path.is_file():
+        raise InputError(f"{kind} path is not a regular file: {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{kind} file is empty: {path}")
+    if max_bytes is not None and size > max_bytes:
+        raise InputError(
+            f"{kind} file {path} is too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB)"
+        )
+
+
+def _open(path: Path, kind: str, **kwargs):
+    try:
+        return av.open(str(path), **kwargs)
+    except av.error.FFmpegError:
+        raise InputError(f"cannot read {kind} {path}: not a readable {kind} file") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {kind} {path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# images
+@dataclass(frozen=True)
+class ImageLimits:
+    max_pixels: int = 40_000_000
+    max_side: int = 12_000
+    min_side: int = 64
+    max_bytes: int = 50_000_000
+
+
+def _image_header(data: bytes) -> tuple[str, int, int]:
+    """Format, width and height from the header alone, before any pixel is decoded."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        w, h = struct.unpack(">II", data[16:24])
+        return "png", w, h
+    if data[:3] == b"\xff\xd8\xff":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+                i += 1 if marker == 0xFF else 2
+                continue
+            (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF):
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                return "jpeg", w, h
+            i += 2 + length
+        raise InputError("JPEG without a frame header (truncated or corrupt)")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8 ":
+            w, h = struct.unpack("<HH", data[26:30])
+            return "webp", w & 0x3FFF, h & 0x3FFF
+        if chunk == b"VP8L":
+            b = data[21:25]
+            w = 1 + (((b[1] & 0x3F) << 8) | b[0])
+            h = 1 + (((b[3] & 0xF) << 10) | (b[2] << 2) | ((b[1] & 0xC0) >> 6))
+            return "webp", w, h
+        if chunk == b"VP8X":
+            w = 1 + int.from_bytes(data[24:27], "little")
+            h = 1 + int.from_bytes(data[27:30], "little")
+            return "webp", w, h
+    if data[:2] == b"BM" and len(data) >= 26:
+        w, h = struct.unpack("<ii", data[18:26])
+        return "bmp", abs(w), abs(h)
+    raise InputError("not a supported image (JPEG, PNG, WebP or BMP)")
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """A complete baseline/progressive JPEG has an EOI marker after its last scan."""
+    last_sos = data.rfind(b"\xff\xda")
+    return last_sos != -1 and data.find(b"\xff\xd9", last_sos) != -1
+
+
+def load_image(path: str | os.PathLike, limits: ImageLimits = ImageLimits()) -> np.ndarray:
+    """Decode a photo to RGB uint8 (EXIF orientation applied), checking limits first."""
+    path = Path(path)
+    _check_file(path, "image", limits.max_bytes)
+    data = path.read_bytes()
+    try:
+        fmt, w, h = _image_header(data)
+    except InputError as exc:
+        raise InputError(f"cannot read image {path}: {exc}") from None
+    if w <= 0 or h <= 0:
+        raise InputError(f"cannot read image {path}: invalid dimensions {w}x{h}")
+    if w * h > limits.max_pixels or max(w, h) > limits.max_side:
+        raise InputError(
+            f"image {path} is too large ({w}x{h}; limit {limits.max_pixels / 1e6:.0f} megapixels, "
+            f"{limits.max_side} px a side)"
+        )
+    if min(w, h) < limits.min_side:
+        raise InputError(f"image {path} is too small ({w}x{h}; at least {limits.min_side} px)")
+    if fmt == "jpeg" and not _jpeg_complete(data):
+        raise InputError(f"cannot read image {path}: truncated JPEG (no end-of-image marker)")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"cannot read image {path}: corrupt or truncated {fmt.upper()}")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+# --------------------------------------------------------------------------------------------
+# audio
+@dataclass(frozen=True)
+class Audio:
+    """Mono float32 samples in [-1, 1] at ``rate`` Hz."""
+
+    samples: np.ndarray
+    rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.rate
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    max_seconds: float = 600.0
+    min_seconds: float = 0.2
+    max_bytes: int = 200_000_000
+
+
+def load_audio(path: str | os.PathLike, limits: AudioLimits = AudioLimits(),
+               rate: int = AUDIO_RATE) -> Audio:
+    """Decode the first audio stream of any FFmpeg-readable file to mono float32."""
+    path = Path(path)
+    _check_file(path, "audio", limits.max_bytes)
+    with _open(path, "audio") as container:
+        if not container.streams.audio:
+            raise InputError(f"cannot read audio {path}: it has no audio stream")
+        stream = container.streams.audio[0]
+        declared = _declared_duration(container, stream)
+        if declared is not None and declared > limits.max_seconds:
+            raise InputError(
+                f"audio {path} is too long ({declared / 60:.1f} min; limit "
+                f"{limits.max_seconds / 60:.1f} min)"
+            )
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        max_samples = int(limits.max_seconds * rate) + rate
+        chunks: list[np.ndarray] = []
+        total = 0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray().reshape(-1)
+                    chunks.append(arr)
+                    total += arr.size
+                if total > max_samples:  # the header may lie about the duration
+                    raise InputError(
+                        f"audio {path} is too long (over {limits.max_seconds / 60:.1f} min)"
+                    )
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError:
+            raise InputError(f"cannot read audio {path}: corrupt audio data") from None
+    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    if samples.size < limits.min_seconds * rate:
+        raise InputError(
+            f"audio {path} is empty or too short ({samples.size / rate:.2f} s; at least "
+            f"{limits.min_seconds} s)"
+        )
+    if not np.all(np.isfinite(samples)):
+        raise InputError(f"audio {path} contains invalid samples")
+    return Audio(np.clip(samples, -1.0, 1.0), rate)
+
+
+def _declared_duration(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# video
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    format: str
+    width: int
+    height: int
+    fps: float
+    frames: int | None
+    duration: float | None
+    has_audio: bool
+
+
+def probe(path: str | os.PathLike, max_bytes: int | None = None) -> VideoInfo:
+    path = Path(path)
+    _check_file(path, "video", max_bytes)
+    with _open(path, "video") as container:
+        if not container.streams.video:
+            raise InputError(f"cannot read video {path}: it has no video stream")
+        vs = container.streams.video[0]
+        rate = vs.average_rate or vs.guessed_rate or Fraction(25)
+        return VideoInfo(
+            path=path,
+            format=container.format.name,
+            width=vs.codec_context.width,
+            height=vs.codec_context.height,
+            fps=float(rate),
+            frames=vs.frames or None,
+            duration=_declared_duration(container, vs),
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def iter_frames(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """RGB uint8 frames of the first video stream, one at a time."""
+    path = Path(path)
+    _check_file(path, "video")
+    with _open(path, "video") as container:
+        if not container.streams.video:
+            raise InputError(f"cannot read video {path}: it has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+                n += 1
+                if max_frames is not None and n >= max_frames:
+                    return
+        except av.error.FFmpegError:
+            raise InputError(f"cannot read video {path}: corrupt video data") from None
+
+
+def read_audio_track(path: str | os.PathLike, rate: int = AUDIO_RATE) -> Audio | None:
+    """The audio of a video file (for re-muxing), or None when it has none."""
+    path = Path(path)
+    with _open(path, "video") as container:
+        if not container.streams.audio:
+            return None
+    try:
+        return load_audio(path, AudioLimits(max_seconds=24 * 3600, min_seconds=0,
+                                            max_bytes=None), rate)
+    except InputError:
+        return None
+
+
+def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
+              audio: Audio | None = None, crf: int = 18, preset: str = "medium") -> int:
+    """Encode RGB frames (+ optional mono audio) to an H.264 yuv420p / AAC MP4 with faststart.
+
+    Frames with odd sizes lose their last row/column (yuv420p needs even sizes). Returns the
+    number of video frames written.
+    """
+    path = Path(path)
+    it = iter(frames)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise ValueError("no frames to encode") from None
+    h, w = first.shape[0] & ~1, first.shape[1] & ~1
+    if h < 2 or w < 2:
+        raise ValueError(f"frame too small to encode: {first.shape}")
+    rate = Fraction(fps).limit_denominator(1001)
+    n = 0
+    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        vs = out.add_stream("libx264", rate=rate)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"crf": str(crf), "preset": preset}
+        as_ = None
+        if audio is not None and audio.samples.size:
+            as_ = out.add_stream("aac", rate=audio.rate)
+            as_.layout = "mono"
+        for frame in _chain(first, it):
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError("frames must be RGB uint8 arrays")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgb24")
+            vf.pts = n
+            vf.time_base = 1 / rate
+            for pkt in vs.encode(vf):
+                out.mux(pkt)
+            n += 1
+        for pkt in vs.encode():
+            out.mux(pkt)
+        if as_ is not None:
+            _encode_audio(out, as_, audio, max_seconds=n / float(rate))
+    return n
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def _encode_audio(out, stream, audio: Audio, max_seconds: float, block: int = 1024) -> None:
+    samples = audio.samples[: int(round(max_seconds * audio.rate))]
+    pts = 0
+    for start in range(0, samples.size, block):
+        chunk = np.ascontiguousarray(samples[start : start + block].reshape(1, -1))
+        af = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+        af.sample_rate = audio.rate
+        af.pts = pts
+        pts += chunk.shape[1]
+        for pkt in stream.encode(af):
+            out.mux(pkt)
+    for pkt in stream.encode():
+        out.mux(pkt)

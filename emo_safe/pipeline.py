@@ -1,0 +1,207 @@
+"""SafeGenerator: gate -> generate -> mark -> sign -> record. The generation front door.
+
+Invariant: no generator frame reaches the caller or the disk unless the request passed the
+gate and the frames were watermarked, signed and recorded. The video is encoded into a private
+temporary directory next to the output, signed there, recorded in the ledger, and only then
+moved into place with an atomic rename. Any failure removes the temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from emo_safe.errors import GenerationRefused, GeneratorError, InputError
+from emo_safe.faces import FaceAnalyzer
+from emo_safe.gate.decision import Decision
+from emo_safe.gate.gate import Gate
+from emo_safe.gate.policy import Policy, load_policy
+from emo_safe.generators.base import GenerationInput, Generator, get_generator
+from emo_safe.ledger.store import GenerationRow, utcnow
+from emo_safe.media import sha256_file, write_mp4
+from emo_safe.provenance.read import TRUSTED, read_manifest
+from emo_safe.provenance.sign import GenerationClaim, build_manifest, sign_mp4
+from emo_safe.workspace import Workspace
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class MarkStage(Protocol):
+    """Embeds the watermark into a frame stream; ``describe`` goes into the manifest."""
+
+    def mark(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]: ...
+
+    def describe(self, payload: bytes) -> dict: ...
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    generation_id: str
+    output: Path
+    decision: Decision
+    manifest_label: str
+    output_sha256: str
+    frames: int
+    generator: str
+    watermark_payload: str | None
+
+    def to_dict(self) -> dict:
+        return {
+            "generation_id": self.generation_id,
+            "output": str(self.output),
+            "decision": self.decision.to_dict(),
+            "manifest_label": self.manifest_label,
+            "output_sha256": self.output_sha256,
+            "frames": self.frames,
+            "generator": self.generator,
+            "watermark_payload": self.watermark_payload,
+        }
+
+
+class SafeGenerator:
+    def __init__(self, workspace: Workspace, policy: Policy | str | Path | None = None,
+                 generator: Generator | str = "still", marker: MarkStage | None = None,
+                 analyzer: FaceAnalyzer | None = None) -> None:
+        self.workspace = workspace.require()
+        self.policy = policy if isinstance(policy, Policy) else load_policy(
+            policy, workspace.policies_dir)
+        self.store = workspace.store()
+        self.gate = Gate(self.policy, self.store, analyzer)
+        self.generator = get_generator(generator) if isinstance(generator, str) else generator
+        self.marker = marker if marker is not None else _default_marker(workspace)
+
+    # ------------------------------------------------------------------------------------
+    def check(self, photo: str | Path, consent_ids: list[str] | None = None) -> Decision:
+        """The gate's decision for a photo (recorded in the ledger); generates nothing."""
+        request = self.gate.prepare(photo, None, consent_ids)
+        return self.gate.evaluate(request, generator=None)
+
+    def generate(self, photo: str | Path, audio: str | Path, output: str | Path,
+                 consent_ids: list[str] | None = None, seed: int = 0, fps: float = 25.0,
+                 size: int = 512, crf: int = 18,
+                 progress: ProgressCallback | None = None) -> GenerationResult:
+        output = Path(output)
+        self._check_output(output)
+        request = self.gate.prepare(photo, audio, consent_ids)
+        decision = self.gate.evaluate(request, generator=self.generator.name)
+        if not decision.allowed:
+            raise GenerationRefused(decision)
+
+        generation_id = secrets.token_hex(8)
+        payload = bytes.fromhex(generation_id)
+        inp = GenerationInput(image=request.image, face=request.faces[0], audio=request.audio,
+                              seed=seed, fps=fps, size=size)
+        tmpdir = Path(tempfile.mkdtemp(prefix=".emo-safe-", dir=output.parent))
+        try:
+            try:
+                video = self.generator.generate(inp)
+            except Exception as exc:  # a third-party generator may raise anything
+                raise GeneratorError(f"generator {self.generator.name!r} failed: {exc}") from None
+            frames = _counted(video.frames, video.frame_count, self.generator.name, progress)
+            watermark = None
+            if self.marker is not None:
+                frames = self.marker.mark(frames, payload)
+                watermark = self.marker.describe(payload)
+            raw = tmpdir / "raw.mp4"
+            try:
+                n = write_mp4(raw, frames, video.fps, video.audio, crf=crf)
+            except (ValueError, GeneratorError) as exc:
+                raise GeneratorError(f"generator {self.generator.name!r}: {exc}") from None
+
+            claim = GenerationClaim(
+                generation_id=generation_id,
+                decision_id=decision.id,
+                policy_name=decision.policy_name,
+                policy_sha256=decision.policy_sha256,
+                consent_ids=decision.consent_ids,
+                generator=self.generator.name,
+                generator_version=self.generator.version,
+                settings=video.settings,
+                input_sha256={"photo": request.photo_sha256, "audio": request.audio_sha256},
+                watermark=watermark,
+            )
+            signed = tmpdir / "signed.mp4"
+            manifest = build_manifest(claim, self.workspace.assertion_label, output.name)
+            sign_mp4(raw, signed, manifest, self.workspace.load_signer())
+            evidence = read_manifest(signed, self.workspace.trust_anchors_pem(),
+                                     self.workspace.assertion_label)
+            if evidence.state != TRUSTED:  # never publish what we could not verify ourselves
+                raise GeneratorError(
+                    f"the freshly signed video does not verify ({evidence.state}); not published"
+                )
+            digest = sha256_file(signed)
+            self.store.add_generation(GenerationRow(
+                id=generation_id,
+                decision_id=decision.id,
+                created_at=utcnow(),
+                generator=self.generator.name,
+                generator_version=self.generator.version,
+                settings=json.dumps(video.settings, sort_keys=True),
+                policy_sha256=decision.policy_sha256,
+                photo_sha256=request.photo_sha256,
+                audio_sha256=request.audio_sha256 or "",
+                output_sha256=digest,
+                manifest_id=evidence.manifest_label or "",
+                watermark_payload=payload.hex() if watermark else None,
+                consent_ids=json.dumps(decision.consent_ids),
+                frames=n,
+            ))
+            os.replace(signed, output)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        return GenerationResult(
+            generation_id=generation_id,
+            output=output,
+            decision=decision,
+            manifest_label=evidence.manifest_label or "",
+            output_sha256=digest,
+            frames=n,
+            generator=self.generator.name,
+            watermark_payload=payload.hex() if watermark else None,
+        )
+
+    @staticmethod
+    def _check_output(output: Path) -> None:
+        if output.suffix.lower() != ".mp4":
+            raise InputError(f"output must be an .mp4 file: {output}")
+        if output.exists():
+            raise InputError(f"output file already exists: {output}")
+        if not output.parent.is_dir():
+            raise InputError(f"output folder does not exist: {output.parent}")
+        if not os.access(output.parent, os.W_OK):
+            raise InputError(f"output folder is not writable: {output.parent}")
+
+
+def _counted(frames: Iterable[np.ndarray], total: int, name: str,
+             progress: ProgressCallback | None) -> Iterator[np.ndarray]:
+    """Pass the generator's frames on, reporting progress; its failures become GeneratorError."""
+    it = iter(frames)
+    i = 0
+    while True:
+        try:
+            frame = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:  # a third-party generator may raise anything
+            raise GeneratorError(f"generator {name!r} failed: {exc}") from None
+        i += 1
+        if progress is not None:
+            progress(i, total)
+        yield frame
+
+
+def _default_marker(workspace: Workspace) -> MarkStage | None:
+    try:
+        from emo_safe.watermark import WorkspaceMarker
+    except ImportError:  # the watermark stage arrives with its own module
+        return None
+    return WorkspaceMarker(workspace.watermark_key())

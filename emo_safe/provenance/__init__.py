@@ -1,0 +1,1 @@
+"""C2PA provenance: key material (:mod:`.keys`), signing (:mod:`.sign`), reading (:mod:`.read`)."""

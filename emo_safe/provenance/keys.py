@@ -1,0 +1,246 @@
+"""Key files, the development CA and signer certificates.
+
+This is the one module that handles raw private keys. Keys are written with mode 0600 through
+``os.open(..., O_EXCL)`` so that they are never readable by others, not even for an instant,
+and never overwritten. A key is encrypted at rest when ``EMO_SAFE_KEY_PASSPHRASE`` is set.
+Loaded keys stay inside :class:`SignerKey` objects whose ``repr`` shows nothing secret; no
+function here puts key bytes into an exception message.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from emo_safe.errors import InputError, KeyFileError
+
+PASSPHRASE_ENV = "EMO_SAFE_KEY_PASSPHRASE"
+
+# C2PA (c2pa-rs) accepts these extended key usages for claim signing; emailProtection is the one
+# every X.509 toolkit knows, so the dev signer uses it.
+C2PA_SIGNER_EKU = ExtendedKeyUsageOID.EMAIL_PROTECTION
+
+
+def passphrase_from_env() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 and ``data``; refuse to overwrite an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"refusing to overwrite existing key file {path}") from None
+    try:
+        os.fchmod(fd, 0o600)  # the umask cannot widen it, but be explicit
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _serialize_private(key, passphrase: bytes | None) -> bytes:
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def load_private_key(path: Path, passphrase: bytes | None = None):
+    """Load a PEM private key; the error names the file and the problem, never the bytes."""
+    if passphrase is None:
+        passphrase = passphrase_from_env()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise KeyFileError(f"key file not found: {path}") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
+    if encrypted and not passphrase:
+        raise KeyFileError(
+            f"key file {path} is encrypted: set {PASSPHRASE_ENV} to its passphrase"
+        )
+    try:
+        return serialization.load_pem_private_key(data, password=passphrase if encrypted else None)
+    except (ValueError, TypeError):
+        if encrypted:
+            raise KeyFileError(f"wrong passphrase for key file {path}") from None
+        raise KeyFileError(f"key file {path} is not a PEM private key") from None
+    except Exception:  # cryptography raises various types for garbage; never echo them
+        raise KeyFileError(f"key file {path} could not be parsed") from None
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "emo-safe development"),
+        ]
+    )
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def make_dev_ca(common_name: str = "emo-safe development root CA"):
+    """A self-signed P-256 root valid for ten years: (private key, certificate)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(common_name)
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _dt.timedelta(minutes=5))
+        .not_valid_after(now + _dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def issue_signer_cert(ca_key, ca_cert: x509.Certificate, common_name: str = "emo-safe signer",
+                      days: int = 825):
+    """An end-entity P-256 certificate that c2pa-rs accepts for claim signing."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _dt.timedelta(minutes=5))
+        .not_valid_after(now + _dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([C2PA_SIGNER_EKU]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def load_cert_chain(path: Path) -> list[x509.Certificate]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"certificate file not found: {path}") from None
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise InputError(f"{path} holds no PEM certificate") from None
+    return certs
+
+
+def write_new_keypair(key_path: Path, key, passphrase: bytes | None) -> None:
+    write_private_file(key_path, _serialize_private(key, passphrase))
+
+
+def import_private_key(src: Path, dest: Path, passphrase: bytes | None) -> object:
+    """Copy an operator's key into the workspace (0600, re-encrypted if a passphrase is set)."""
+    key = load_private_key(src, passphrase)
+    write_private_file(dest, _serialize_private(key, passphrase))
+    return key
+
+
+def public_keys_match(key, cert: x509.Certificate) -> bool:
+    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+    enc = serialization.Encoding.DER
+    return key.public_key().public_bytes(enc, fmt) == cert.public_key().public_bytes(enc, fmt)
+
+
+def new_secret_key_hex() -> bytes:
+    """A fresh 256-bit secret (the watermark key), hex-encoded."""
+    return secrets.token_hex(32).encode("ascii") + b"\n"
+
+
+def load_secret_key(path: Path) -> bytes:
+    try:
+        text = path.read_text().strip()
+        key = bytes.fromhex(text)
+    except FileNotFoundError:
+        raise KeyFileError(f"key file not found: {path}") from None
+    except (OSError, ValueError):
+        raise KeyFileError(f"key file {path} is not a 256-bit hex key") from None
+    if len(key) != 32:
+        raise KeyFileError(f"key file {path} is not a 256-bit hex key")
+    return key
+
+
+@dataclass(frozen=True, repr=False)
+class SignerKey:
+    """A loaded C2PA signing key and its chain. ``repr`` and ``str`` reveal nothing secret."""
+
+    _key: object
+    chain_pem: str
+    alg: str
+
+    def __repr__(self) -> str:
+        return f"SignerKey(alg={self.alg!r})"
+
+    __str__ = __repr__
+
+    def sign(self, data: bytes) -> bytes:
+        """Raw signature as C2PA's COSE layer expects it (r||s for ECDSA)."""
+        key = self._key
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            hash_alg = {"es256": hashes.SHA256(), "es384": hashes.SHA384(),
+                        "es512": hashes.SHA512()}[self.alg]
+            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hash_alg)))
+            size = (key.curve.key_size + 7) // 8
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return key.sign(data)
+        raise KeyFileError("unsupported signer key type (use an EC P-256/384/521 or Ed25519 key)")
+
+
+def signer_alg_for(key) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        alg = {256: "es256", 384: "es384", 521: "es512"}.get(key.curve.key_size)
+        if alg:
+            return alg
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    raise KeyFileError("unsupported signer key type (use an EC P-256/384/521 or Ed25519 key)")

@@ -1,0 +1,106 @@
+"""Sign an MP4 with a C2PA manifest declaring it AI-generated.
+
+The manifest carries: ``claim_generator_info`` (emo-safe and version); ``c2pa.actions`` with a
+``c2pa.created`` action whose ``digitalSourceType`` is IPTC's ``trainedAlgorithmicMedia`` and
+whose ``softwareAgent`` is the generator; a generation assertion (label namespace configurable,
+default ``org.emo-safe.generation``) with ids and hashes only — no names, no embeddings; and,
+when the video is watermarked, a ``c2pa.soft-binding`` assertion naming the scheme and payload.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import c2pa
+
+from emo_safe import __version__
+from emo_safe.errors import SigningError
+from emo_safe.provenance.keys import SignerKey
+
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+
+_ALGS = {
+    "es256": c2pa.C2paSigningAlg.ES256,
+    "es384": c2pa.C2paSigningAlg.ES384,
+    "es512": c2pa.C2paSigningAlg.ES512,
+    "ed25519": c2pa.C2paSigningAlg.ED25519,
+}
+
+
+@dataclass(frozen=True)
+class GenerationClaim:
+    """What the generation assertion says. Ids and hashes only, by construction."""
+
+    generation_id: str
+    decision_id: str
+    policy_name: str
+    policy_sha256: str
+    consent_ids: list[str]
+    generator: str
+    generator_version: str
+    settings: dict = field(default_factory=dict)
+    input_sha256: dict = field(default_factory=dict)  # {"photo": ..., "audio": ...}
+    watermark: dict | None = None  # {"scheme": ..., "payload": hex, "key_id": ...}
+
+    def assertion_data(self) -> dict:
+        data = {
+            "generation_id": self.generation_id,
+            "decision_id": self.decision_id,
+            "policy": {"name": self.policy_name, "sha256": self.policy_sha256},
+            "consent_ids": list(self.consent_ids),
+            "generator": {"name": self.generator, "version": self.generator_version},
+            "settings": self.settings,
+            "inputs_sha256": self.input_sha256,
+        }
+        if self.watermark:
+            data["watermark"] = self.watermark
+        return data
+
+
+def build_manifest(claim: GenerationClaim, label: str, title: str) -> dict:
+    assertions = [
+        {
+            "label": "c2pa.actions",
+            "data": {
+                "actions": [
+                    {
+                        "action": "c2pa.created",
+                        "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+                        "softwareAgent": {
+                            "name": claim.generator,
+                            "version": claim.generator_version,
+                        },
+                    }
+                ]
+            },
+        },
+        {"label": label, "data": claim.assertion_data()},
+    ]
+    if claim.watermark:
+        assertions.append({
+            "label": "c2pa.soft-binding",
+            "data": {
+                "alg": claim.watermark["scheme"],
+                "blocks": [{"scope": {}, "value": claim.watermark["payload"]}],
+            },
+        })
+    return {
+        "claim_generator_info": [{"name": "emo-safe", "version": __version__}],
+        "title": title,
+        "format": "video/mp4",
+        "assertions": assertions,
+    }
+
+
+def sign_mp4(src: Path, dest: Path, manifest: dict, signer: SignerKey) -> None:
+    """Write ``src`` with ``manifest`` embedded to ``dest`` (a new file)."""
+    try:
+        c2pa_signer = c2pa.Signer.from_callback(signer.sign, _ALGS[signer.alg], signer.chain_pem)
+        builder = c2pa.Builder(json.dumps(manifest))
+        with open(src, "rb") as source, open(dest, "w+b") as target:
+            builder.sign(c2pa_signer, "video/mp4", source, target)
+    except c2pa.C2paError as exc:
+        # The message is c2pa-rs's own text about the asset or certificate, never key bytes.
+        raise SigningError(f"C2PA signing failed: {type(exc).__name__}") from None

@@ -1,0 +1,96 @@
+"""Real media made in code for the tests: encoded audio, videos, hostile images."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import av
+import numpy as np
+
+from emo_safe import media
+
+
+def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, codec: str | None = None,
+               fmt: str | None = None) -> Path:
+    """A real encoded audio file (a 220 Hz tone) in whatever container the suffix names."""
+    codec = codec or {".wav": "pcm_s16le", ".flac": "flac", ".mp3": "libmp3lame",
+                      ".m4a": "aac", ".ogg": "libopus"}[path.suffix]
+    if codec == "libopus":
+        rate = 48000
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    with av.open(str(path), "w", format=fmt) as out:
+        s = out.add_stream(codec, rate=rate)
+        s.layout = "mono"
+        frame_fmt = "s16" if codec in ("pcm_s16le", "flac") else "fltp"
+        if frame_fmt == "s16":
+            data = (samples * 32767).astype(np.int16)
+        else:
+            data = samples
+        pts = 0
+        for i in range(0, data.size, 960):
+            chunk = np.ascontiguousarray(data[i : i + 960].reshape(1, -1))
+            f = av.AudioFrame.from_ndarray(chunk, format=frame_fmt, layout="mono")
+            f.sample_rate = rate
+            f.pts = pts
+            pts += chunk.shape[1]
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def write_silence_flac(path: Path, hours: float, rate: int = 8000) -> Path:
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("flac", rate=rate)
+        s.layout = "mono"
+        s.format = "s16"
+        block = np.zeros((1, rate * 60), np.int16)
+        pts = 0
+        for _ in range(int(hours * 60)):
+            f = av.AudioFrame.from_ndarray(block, format="s16", layout="mono")
+            f.sample_rate = rate
+            f.pts = pts
+            pts += block.shape[1]
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def write_huge_png(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit PNG with a huge canvas: small on disk, a bomb when decoded."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    comp = zlib.compressobj(9)
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def write_video(path: Path, frames: int = 10, size=(96, 128), fps: int = 25,
+                audio_seconds: float | None = None) -> Path:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (size[0], size[1], 3), dtype=np.uint8)
+    audio = None
+    if audio_seconds:
+        t = np.arange(int(audio_seconds * 44100)) / 44100
+        audio = media.Audio((0.2 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 44100)
+    media.write_mp4(path, (np.roll(base, i, axis=1) for i in range(frames)), fps, audio)
+    return path
+
+
+def copy_to(src: Path, dest_dir: Path, name: str | None = None) -> Path:
+    dest = dest_dir / (name or src.name)
+    shutil.copyfile(src, dest)
+    return dest

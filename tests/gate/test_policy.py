@@ -1,0 +1,49 @@
+"""Policies: composable rules gather every finding; malformed files are precise errors."""
+
+import pytest
+
+from emo_safe.errors import PolicyError
+from emo_safe.gate.decision import Finding
+from emo_safe.gate.policy import AllOf, UnsafeNoOp, load_policy
+
+
+class Fails:
+    def __init__(self, code):
+        self.code = code
+
+    def evaluate(self, request):
+        return [Finding(self.code, self.code)]
+
+
+def test_all_of_gathers_every_failure_not_just_the_first():
+    codes = [f.code for f in AllOf(Fails("a"), UnsafeNoOp(), Fails("b")).evaluate(None)]
+    assert codes == ["a", "b"]
+
+
+def test_empty_all_of_refuses():
+    assert [f.code for f in AllOf().evaluate(None)] == ["empty-policy"]
+
+
+def test_bundled_default_loads_with_its_hash():
+    p = load_policy()
+    assert p.name == "default" and len(p.sha256) == 64
+    assert p.image_limits.max_pixels == 40_000_000
+
+
+@pytest.mark.parametrize("body,needle", [
+    ('name = "x"\n[limits]\nmax_image_pixels = 3\n', "unknown key 'limits.max_image_pixels'"),
+    ('name = "x"\n[consent]\nrequired = "yes"\n', "key 'consent.required'"),
+    ('description = "no name"\n', "missing required key 'name'"),
+    ('name = "x"\n[limits\n', "invalid TOML"),
+])
+def test_malformed_policy_names_file_and_key(tmp_path, body, needle):
+    path = tmp_path / "p.toml"
+    path.write_text(body)
+    with pytest.raises(PolicyError) as exc:
+        load_policy(path)
+    assert needle in str(exc.value) and str(path) in str(exc.value)
+
+
+def test_missing_policy_file():
+    with pytest.raises(PolicyError, match="not found"):
+        load_policy("/nonexistent/policy.toml")

@@ -1,0 +1,144 @@
+"""The CLI contract: exit codes, one-line errors, nothing half-written."""
+
+import json
+import os
+import subprocess
+import sys
+
+import av
+import pytest
+
+from factories import copy_to, write_huge_png, write_silence_flac, write_video
+
+
+def one_clear_line(result):
+    assert "Traceback" not in result.output + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("emo-safe: error:")
+    return lines[0]
+
+
+def test_consent_add_list_revoke(cli, portrait):
+    add = cli("consent", "add", "--name", "Eileen", "--photo", str(portrait), "--json")
+    assert add.exit_code == 0
+    cid = json.loads(add.stdout)["id"]
+    listed = json.loads(cli("consent", "list", "--json").stdout)["consents"]
+    assert [c["id"] for c in listed] == [cid]
+    assert "template" not in json.dumps(listed) and "embedding" not in json.dumps(listed)
+    assert cli("consent", "revoke", cid).exit_code == 0
+    assert json.loads(cli("consent", "list", "--json").stdout)["consents"][0]["revoked_at"]
+
+
+def test_generate_then_verify_then_tamper(cli, consented, portrait, speech, tmp_path):
+    out = tmp_path / "o.mp4"
+    gen = cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out),
+              "--json")
+    assert gen.exit_code == 0, gen.stderr
+    gid = json.loads(gen.stdout)["generation_id"]
+    ver = cli("verify", str(out), "--json")
+    assert ver.exit_code == 0
+    v = json.loads(ver.stdout)
+    assert v["outcome"] == "generated" and v["c2pa"]["state"] == "trusted"
+    assert v["ledger"]["id"] == gid
+
+    data = bytearray(out.read_bytes())
+    mdat = data.find(b"mdat")
+    data[mdat + (len(data) - mdat) // 2] ^= 0x80
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    tampered = cli("verify", str(bad), "--json")
+    assert tampered.exit_code == 3
+    assert "assertion.bmffHash.mismatch" in json.loads(tampered.stdout)["c2pa"]["failure_codes"]
+
+
+def test_verify_unsigned_is_absent_exit_1(cli, tmp_path):
+    r = cli("verify", str(write_video(tmp_path / "plain.mp4")), "--json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["c2pa"]["state"] == "absent"
+
+
+def test_refusal_is_exit_1_with_reasons(cli, portrait, speech, tmp_path):
+    out = tmp_path / "o.mp4"
+    r = cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out),
+            "--json")
+    assert r.exit_code == 1 and not out.exists()
+    assert json.loads(r.stdout)["reasons"][0]["code"] == "no-consent"
+    assert cli("check", str(portrait)).exit_code == 1
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, data_dir):
+    d = tmp_path / "bad"
+    d.mkdir()
+    jpg = (data_dir / "obama.jpg").read_bytes()
+    (d / "truncated.jpg").write_bytes(jpg[: len(jpg) // 3])
+    (d / "text.jpg").write_text("hello, I am a text file\n")
+    (d / "empty.wav").write_bytes(b"")
+    write_silence_flac(d / "eight-hours.flac", hours=8)
+    write_huge_png(d / "huge.png", 20000, 20000)
+    return d
+
+
+@pytest.mark.parametrize("photo,audio,needle", [
+    ("truncated.jpg", None, "truncated JPEG"),
+    ("text.jpg", None, "not a supported image"),
+    ("huge.png", None, "too large"),
+    ("missing.jpg", None, "not found"),
+    (None, "empty.wav", "empty"),
+    (None, "eight-hours.flac", "too long"),
+    (None, "missing.wav", "not found"),
+])
+def test_bad_inputs_are_one_line_exit_2_nothing_written(cli, consented, bad_inputs, portrait,
+                                                         speech, tmp_path, photo, audio, needle):
+    from emo_safe.workspace import Workspace
+
+    ws = Workspace.locate(os.environ["EMO_SAFE_HOME"])
+    before = len(ws.store().list_decisions())
+    out = tmp_path / "out.mp4"
+    p = bad_inputs / photo if photo else portrait
+    a = bad_inputs / audio if audio else speech
+    r = cli("generate", "--photo", str(p), "--audio", str(a), "-o", str(out))
+    assert r.exit_code == 2
+    assert needle in one_clear_line(r)
+    assert not out.exists() and list(tmp_path.glob(".emo-safe-*")) == []
+    assert len(ws.store().list_decisions()) == before  # bad input is not a decision
+
+
+def test_corrupt_mp4_given_to_verify(cli, tmp_path, speech):
+    good = write_video(tmp_path / "g.mp4", frames=10)
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(good.read_bytes()[:300])
+    r = cli("verify", str(bad))
+    assert r.exit_code == 2
+    assert "cannot read video" in one_clear_line(r)
+    r = cli("verify", str(copy_to(speech, tmp_path, "audio-only.mp4")))
+    assert r.exit_code == 2 and "no video stream" in one_clear_line(r)
+
+
+def test_existing_output_is_never_overwritten(cli, consented, portrait, speech, tmp_path):
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(b"precious")
+    r = cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out))
+    assert r.exit_code == 2 and "already exists" in one_clear_line(r)
+    assert out.read_bytes() == b"precious"
+
+
+def test_fresh_demo_produces_a_trusted_playable_video(tmp_path):
+    """The newcomer's path: the installed console script, a fresh workspace, `emo-safe demo`."""
+    env = {**os.environ, "EMO_SAFE_HOME": str(tmp_path / "home")}
+    env.pop("EMO_SAFE_KEY_PASSPHRASE", None)
+    exe = os.path.join(os.path.dirname(sys.executable), "emo-safe")
+    r = subprocess.run([exe, "demo", "--json"], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    video = report["generation"]["output"]
+    with av.open(video) as c:
+        assert sum(1 for _ in c.decode(video=0)) == report["generation"]["frames"]
+    with av.open(video) as c:
+        assert sum(f.samples for f in c.decode(audio=0)) > 0
+    assert report["verdict"]["outcome"] == "generated"
+    assert report["verdict"]["c2pa"]["state"] == "trusted"
+    assert report["verdict"]["c2pa"]["ai_generated"]
+    assert report["verdict"]["c2pa"]["generation"]["generation_id"] == \
+        report["generation"]["generation_id"]
