@@ -263,9 +263,7 @@ def _render_verdict(v) -> None:
     if m.generation:
         out.print(f"  generation id: {m.generation.get('generation_id')}")
     if v.watermark:
-        wm = v.watermark
-        out.print(f"  watermark: {'detected' if wm.get('detected') else 'not detected'} "
-                  f"(p={wm.get('p_value'):.2e}, payload {wm.get('payload')})")
+        _render_watermark(v.watermark, indent="  ")
     if v.ledger:
         out.print(f"  ledger: generation {v.ledger['id']}, decision {v.ledger['decision_id']}")
 
@@ -302,6 +300,71 @@ def verify(ctx, files, as_json):
             _render_verdict(v)
     # The most serious outcome decides: integrity (3) > input error (2) > no evidence (1) > 0.
     sys.exit(max(codes, key=lambda c: {3: 4, 2: 3, 1: 2, 0: 1}[c]))
+
+
+# ---------------------------------------------------------------------------------------------
+def _render_watermark(wm, indent: str = "") -> None:
+    state = "[green]detected[/]" if wm.detected else "[yellow]not detected[/]"
+    out.print(f"{indent}watermark: {state} (p = {wm.p_value:.2e}, {wm.frames} frames, "
+              f"payload {wm.payload or '-'})")
+
+
+@main.group()
+def watermark():
+    """Embed or detect this workspace's invisible watermark directly."""
+
+
+@watermark.command("embed")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output .mp4 (must not exist).")
+@click.option("--payload", required=True,
+              help="12 hex digits (48 bits), e.g. a generation id.")
+@click.option("--crf", default=18, show_default=True, type=click.IntRange(0, 51))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def watermark_embed(ctx, src, output, payload, crf, as_json):
+    """Re-encode SRC with the watermark carrying PAYLOAD (audio kept).
+
+    This marks without gating, signing or recording: for tests and interoperability. Generated
+    videos are marked by `emo-safe generate`.
+    """
+    from emo_safe.errors import InputError
+    from emo_safe.watermark import embed_file
+
+    ws = _workspace(ctx).require()
+    try:
+        data = bytes.fromhex(payload)
+    except ValueError:
+        raise InputError(f"--payload must be hex digits, got {payload!r}") from None
+    if output.exists():
+        raise InputError(f"output file already exists: {output}")
+    if output.suffix.lower() != ".mp4":
+        raise InputError(f"output must be an .mp4 file: {output}")
+    n = embed_file(src, output, ws.watermark_key(), data, crf=crf)
+    if as_json:
+        _emit_json({"output": str(output), "frames": n, "payload": data.hex()})
+    else:
+        out.print(f"marked {n} frames -> {output}")
+
+
+@watermark.command("detect")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def watermark_detect(ctx, file, as_json):
+    """Look for this workspace's watermark in FILE (exit 0 detected, 1 not detected)."""
+    from emo_safe.watermark import detect_file
+
+    ws = _workspace(ctx).require()
+    wm = detect_file(file, ws.watermark_key())
+    if as_json:
+        _emit_json(wm.to_dict())
+    else:
+        _render_watermark(wm)
+    sys.exit(0 if wm.detected else 1)
 
 
 # ---------------------------------------------------------------------------------------------

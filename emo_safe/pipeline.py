@@ -30,6 +30,7 @@ from emo_safe.ledger.store import GenerationRow, utcnow
 from emo_safe.media import sha256_file, write_mp4
 from emo_safe.provenance.read import TRUSTED, read_manifest
 from emo_safe.provenance.sign import GenerationClaim, build_manifest, sign_mp4
+from emo_safe.watermark import PAYLOAD_BYTES, WorkspaceMarker
 from emo_safe.workspace import Workspace
 
 ProgressCallback = Callable[[int, int], None]
@@ -52,7 +53,7 @@ class GenerationResult:
     output_sha256: str
     frames: int
     generator: str
-    watermark_payload: str | None
+    watermark_payload: str
 
     def to_dict(self) -> dict:
         return {
@@ -96,7 +97,7 @@ class SafeGenerator:
         if not decision.allowed:
             raise GenerationRefused(decision)
 
-        generation_id = secrets.token_hex(8)
+        generation_id = secrets.token_hex(PAYLOAD_BYTES)  # the watermark payload
         payload = bytes.fromhex(generation_id)
         inp = GenerationInput(image=request.image, face=request.faces[0], audio=request.audio,
                               seed=seed, fps=fps, size=size)
@@ -107,10 +108,8 @@ class SafeGenerator:
             except Exception as exc:  # a third-party generator may raise anything
                 raise GeneratorError(f"generator {self.generator.name!r} failed: {exc}") from None
             frames = _counted(video.frames, video.frame_count, self.generator.name, progress)
-            watermark = None
-            if self.marker is not None:
-                frames = self.marker.mark(frames, payload)
-                watermark = self.marker.describe(payload)
+            frames = self.marker.mark(frames, payload)
+            watermark = self.marker.describe(payload)
             raw = tmpdir / "raw.mp4"
             try:
                 n = write_mp4(raw, frames, video.fps, video.audio, crf=crf)
@@ -151,7 +150,7 @@ class SafeGenerator:
                 audio_sha256=request.audio_sha256 or "",
                 output_sha256=digest,
                 manifest_id=evidence.manifest_label or "",
-                watermark_payload=payload.hex() if watermark else None,
+                watermark_payload=payload.hex(),
                 consent_ids=json.dumps(decision.consent_ids),
                 frames=n,
             ))
@@ -166,7 +165,7 @@ class SafeGenerator:
             output_sha256=digest,
             frames=n,
             generator=self.generator.name,
-            watermark_payload=payload.hex() if watermark else None,
+            watermark_payload=payload.hex(),
         )
 
     @staticmethod
@@ -199,9 +198,5 @@ def _counted(frames: Iterable[np.ndarray], total: int, name: str,
         yield frame
 
 
-def _default_marker(workspace: Workspace) -> MarkStage | None:
-    try:
-        from emo_safe.watermark import WorkspaceMarker
-    except ImportError:  # the watermark stage arrives with its own module
-        return None
+def _default_marker(workspace: Workspace) -> MarkStage:
     return WorkspaceMarker(workspace.watermark_key())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from emo_safe.media import probe
 from emo_safe.provenance.read import ABSENT, INVALID, TRUSTED, ManifestEvidence, read_manifest
+from emo_safe.watermark import WatermarkEvidence, detect_file
 from emo_safe.workspace import Workspace
 
 GENERATED = "generated"
@@ -32,7 +33,7 @@ class Verdict:
     outcome: str
     reasons: list[str]
     manifest: ManifestEvidence
-    watermark: dict | None = None
+    watermark: WatermarkEvidence | None = None
     ledger: dict | None = None
     extra: dict = field(default_factory=dict)
 
@@ -46,7 +47,7 @@ class Verdict:
             "outcome": self.outcome,
             "reasons": self.reasons,
             "c2pa": self.manifest.to_dict(),
-            "watermark": self.watermark,
+            "watermark": self.watermark.to_dict() if self.watermark else None,
             "ledger": self.ledger,
         }
 
@@ -55,37 +56,58 @@ class Detector:
     def __init__(self, workspace: Workspace, extra_anchors_pem: str = "") -> None:
         self.workspace = workspace
         self.anchors = workspace.trust_anchors_pem() + extra_anchors_pem
-        self._store = workspace.store() if workspace.is_initialized() else None
+        initialized = workspace.is_initialized()
+        self._store = workspace.store() if initialized else None
+        self._wm_key = workspace.watermark_key() if initialized else None
 
     def verify(self, path: str | Path) -> Verdict:
         path = Path(path)
         probe(path)  # unreadable or corrupt input -> InputError (exit 2) before anything else
         ev = read_manifest(path, self.anchors, self.workspace.assertion_label)
+        wm = detect_file(path, self._wm_key) if self._wm_key is not None else None
+
         ledger_row = None
-        if self._store is not None and ev.generation and ev.state == TRUSTED:
-            row = self._store.get_generation(str(ev.generation.get("generation_id", "")))
+        if self._store is not None:
+            row = None
+            if ev.generation and ev.state == TRUSTED:
+                row = self._store.get_generation(str(ev.generation.get("generation_id", "")))
+            if row is None and wm is not None and wm.payload:
+                row = self._store.find_generation(watermark_payload=wm.payload)
             ledger_row = row.public_dict() if row is not None else None
 
         reasons: list[str] = []
-        if ev.state == TRUSTED:
+        if ev.state == INVALID:
+            outcome = TAMPERED
+            codes = ", ".join(ev.failure_codes) or "unknown"
+            reasons.append(f"a C2PA manifest is present but does not validate ({codes}): the "
+                           "content or the manifest was changed after signing")
+        elif ev.state == TRUSTED:
             outcome = GENERATED
             reasons.append("a C2PA manifest signed by a trusted signer of this deployment is "
                            "present and the video data still matches it")
             if ev.ai_generated:
                 reasons.append("the manifest declares the video AI-generated "
                                "(digitalSourceType trainedAlgorithmicMedia)")
-            if ledger_row:
-                reasons.append(f"the ledger records generation {ledger_row['id']}")
-        elif ev.state == INVALID:
-            outcome = TAMPERED
-            codes = ", ".join(ev.failure_codes) or "unknown"
-            reasons.append(f"a C2PA manifest is present but does not validate ({codes}): the "
-                           "content or the manifest was changed after signing")
-        elif ev.state == ABSENT:
-            outcome = NO_EVIDENCE
-            reasons.append("no C2PA manifest is present")
+        elif wm is not None and wm.detected:
+            outcome = GENERATED_MANIFEST_STRIPPED
+            where = "no C2PA manifest" if ev.state == ABSENT else "no trusted C2PA manifest"
+            reasons.append(f"{where}, but this deployment's watermark is present "
+                           f"(p = {wm.p_value:.1e}, threshold 1e-6)")
+            if wm.payload is None:
+                reasons.append("the watermark's payload could not be read, so the generation "
+                               "is not identified")
         else:
             outcome = NO_EVIDENCE
-            reasons.append("a valid C2PA manifest is present but its signer is not trusted by "
+            reasons.append("no C2PA manifest is present" if ev.state == ABSENT else
+                           "a valid C2PA manifest is present but its signer is not trusted by "
                            "this deployment")
-        return Verdict(path=path, outcome=outcome, reasons=reasons, manifest=ev, ledger=ledger_row)
+            if wm is not None:
+                reasons.append(f"this deployment's watermark was not detected "
+                               f"(p = {wm.p_value:.2g})")
+        if wm is not None and wm.detected and outcome == GENERATED:
+            reasons.append(f"this deployment's watermark is present (p = {wm.p_value:.1e})")
+        if ledger_row:
+            reasons.append(f"the ledger records generation {ledger_row['id']} "
+                           f"(decision {ledger_row['decision_id']})")
+        return Verdict(path=path, outcome=outcome, reasons=reasons, manifest=ev, watermark=wm,
+                       ledger=ledger_row)

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import av
+import numpy as np
 import pytest
-
 from factories import copy_to, write_huge_png, write_silence_flac, write_video
 
 
@@ -140,5 +140,44 @@ def test_fresh_demo_produces_a_trusted_playable_video(tmp_path):
     assert report["verdict"]["outcome"] == "generated"
     assert report["verdict"]["c2pa"]["state"] == "trusted"
     assert report["verdict"]["c2pa"]["ai_generated"]
-    assert report["verdict"]["c2pa"]["generation"]["generation_id"] == \
-        report["generation"]["generation_id"]
+    gid = report["generation"]["generation_id"]
+    assert report["verdict"]["c2pa"]["generation"]["generation_id"] == gid
+    # The demo output carries the watermark, and verify links it to the ledger row.
+    assert report["verdict"]["watermark"]["detected"]
+    assert report["verdict"]["watermark"]["payload"] == gid
+    assert report["verdict"]["ledger"]["id"] == gid
+    assert report["verdict"]["ledger"]["watermark_payload"] == gid
+
+
+def test_stripped_and_reencoded_output_is_still_traced(cli, consented, portrait, speech,
+                                                        tmp_path):
+    from emo_safe import media
+
+    out = tmp_path / "o.mp4"
+    gid = json.loads(cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o",
+                         str(out), "--json").stdout)["generation_id"]
+    stripped = tmp_path / "reupload.mp4"  # a platform re-encode: no manifest, new bitstream
+    media.write_mp4(stripped, media.iter_frames(out), 25, media.read_audio_track(out), crf=23)
+    v = json.loads(cli("verify", str(stripped), "--json").stdout)
+    assert v["outcome"] == "generated-manifest-stripped"
+    assert v["c2pa"]["state"] == "absent"
+    assert v["watermark"]["payload"] == gid and v["watermark"]["p_value"] < 1e-6
+    assert v["ledger"]["id"] == gid
+
+
+def test_watermark_embed_and_detect_commands(cli, tmp_path, portrait):
+    from emo_safe import media
+
+    img = media.load_image(portrait)[:256, :256]
+    src = tmp_path / "src.mp4"
+    media.write_mp4(src, (np.roll(img, i, axis=1) for i in range(25)), 25, None, crf=12)
+    plain = cli("watermark", "detect", str(src), "--json")
+    assert plain.exit_code == 1 and json.loads(plain.stdout)["detected"] is False
+    dest = tmp_path / "marked.mp4"
+    r = cli("watermark", "embed", str(src), "-o", str(dest), "--payload", "0badc0ffee00")
+    assert r.exit_code == 0, r.stderr
+    found = json.loads(cli("watermark", "detect", str(dest), "--json").stdout)
+    assert set(found) >= {"detected", "p_value", "payload", "frames"}
+    assert found["detected"] and found["payload"] == "0badc0ffee00" and found["frames"] == 25
+    bad = cli("watermark", "embed", str(src), "-o", str(tmp_path / "x.mp4"), "--payload", "zz")
+    assert bad.exit_code == 2 and "hex" in one_clear_line(bad)

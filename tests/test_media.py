@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from factories import write_huge_png, write_silence_flac, write_tone, write_video
 
 from emo_safe import media
 from emo_safe.errors import InputError
-
-from factories import write_huge_png, write_silence_flac, write_tone, write_video
 
 
 def test_mp4_round_trip_keeps_frames_size_and_audio(tmp_path):

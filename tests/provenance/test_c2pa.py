@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from factories import write_video
 
 from emo_safe.provenance import keys
 from emo_safe.provenance.read import ABSENT, INVALID, TRUSTED, VALID_UNTRUSTED, read_manifest
@@ -12,8 +13,6 @@ from emo_safe.provenance.sign import (
     build_manifest,
     sign_mp4,
 )
-
-from factories import write_video
 
 CLAIM = GenerationClaim(
     generation_id="00112233aabbccdd", decision_id="d1", policy_name="default",
