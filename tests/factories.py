@@ -22,37 +22,30 @@ def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, codec: str |
         rate = 48000
     t = np.arange(int(seconds * rate)) / rate
     samples = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    with av.open(str(path), "w", format=fmt) as out:
-        s = out.add_stream(codec, rate=rate)
-        s.layout = "mono"
-        frame_fmt = "s16" if codec in ("pcm_s16le", "flac") else "fltp"
-        if frame_fmt == "s16":
-            data = (samples * 32767).astype(np.int16)
-        else:
-            data = samples
-        pts = 0
-        for i in range(0, data.size, 960):
-            chunk = np.ascontiguousarray(data[i : i + 960].reshape(1, -1))
-            f = av.AudioFrame.from_ndarray(chunk, format=frame_fmt, layout="mono")
-            f.sample_rate = rate
-            f.pts = pts
-            pts += chunk.shape[1]
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+    frame_fmt = "s16" if codec in ("pcm_s16le", "flac") else "fltp"
+    data = (samples * 32767).astype(np.int16) if frame_fmt == "s16" else samples
+    blocks = (data[i : i + 960].reshape(1, -1) for i in range(0, data.size, 960))
+    _encode_audio(path, codec, rate, frame_fmt, blocks, fmt)
     return path
 
 
 def write_silence_flac(path: Path, hours: float, rate: int = 8000) -> Path:
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("flac", rate=rate)
+    """Real FLAC of silence: a few MB for eight hours, encoded a minute at a time."""
+    minute = np.zeros((1, rate * 60), np.int16)
+    _encode_audio(path, "flac", rate, "s16", (minute for _ in range(int(hours * 60))))
+    return path
+
+
+def _encode_audio(path: Path, codec: str, rate: int, frame_fmt: str, blocks, fmt=None) -> None:
+    with av.open(str(path), "w", format=fmt) as out:
+        s = out.add_stream(codec, rate=rate)
         s.layout = "mono"
-        s.format = "s16"
-        block = np.zeros((1, rate * 60), np.int16)
+        if frame_fmt == "s16":
+            s.format = "s16"
         pts = 0
-        for _ in range(int(hours * 60)):
-            f = av.AudioFrame.from_ndarray(block, format="s16", layout="mono")
+        for block in blocks:
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format=frame_fmt,
+                                           layout="mono")
             f.sample_rate = rate
             f.pts = pts
             pts += block.shape[1]
@@ -60,7 +53,6 @@ def write_silence_flac(path: Path, hours: float, rate: int = 8000) -> Path:
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
-    return path
 
 
 def write_huge_png(path: Path, width: int, height: int) -> Path:
