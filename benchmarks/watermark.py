@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emo_safe import media  # noqa: E402
-from emo_safe._resources import sample_path  # noqa: E402
-from emo_safe.watermark import _codec, detect_frames, embed_frames  # noqa: E402
+from emo_safe import media
+from emo_safe._resources import sample_path
+from emo_safe.watermark import _codec, detect_frames, embed_frames
 
 KEY = bytes.fromhex("5a" * 32)
 PAYLOAD = bytes.fromhex("c0ffee123456")

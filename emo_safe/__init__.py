@@ -13,7 +13,7 @@ Everything else (watermark internals, raw key handling) lives in internal module
 
 __version__ = "0.1.0"
 
-from emo_safe.errors import (  # noqa: E402
+from emo_safe.errors import (
     ConsentError,
     EmoSafeError,
     GenerationRefused,
@@ -25,10 +25,10 @@ from emo_safe.errors import (  # noqa: E402
     SigningError,
     WorkspaceError,
 )
-from emo_safe.gate.decision import Decision, Finding  # noqa: E402
-from emo_safe.pipeline import GenerationResult, SafeGenerator  # noqa: E402
-from emo_safe.verify import Detector, Verdict  # noqa: E402
-from emo_safe.workspace import Workspace  # noqa: E402
+from emo_safe.gate.decision import Decision, Finding
+from emo_safe.pipeline import GenerationResult, SafeGenerator
+from emo_safe.verify import Detector, Verdict
+from emo_safe.workspace import Workspace
 
 __all__ = [
     "ConsentError",

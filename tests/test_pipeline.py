@@ -80,9 +80,9 @@ def test_refused_when_expired(workspace, portrait, speech, tmp_path):
     import datetime as dt
 
     row = add_consent(workspace.store(), "x", portrait,
-                      expires=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+                      expires=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     with workspace.store().session() as s:
-        s.get(type(row), row.id).expires_at = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+        s.get(type(row), row.id).expires_at = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     assert refused(workspace, portrait, speech, tmp_path, [row.id]) == {"consent-expired"}
 
 

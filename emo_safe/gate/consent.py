@@ -23,7 +23,7 @@ def add_consent(store: LedgerStore, name: str, photo: str | Path,
     if not name:
         raise ConsentError("a consent record needs a name or pseudonym")
     if expires is not None and expires.tzinfo is None:
-        expires = expires.replace(tzinfo=dt.timezone.utc)
+        expires = expires.replace(tzinfo=dt.UTC)
     if expires is not None and expires <= utcnow():
         raise ConsentError(f"the expiry date {expires.date()} is already past")
     image = load_image(photo, limits)

@@ -24,7 +24,7 @@ class GateRequest:
     audio_sha256: str | None
     consents: list[ConsentRow]  # candidates: the ones named, else every stored record
     named_consent_ids: list[str] = field(default_factory=list)
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     matched: dict = field(default_factory=dict)  # filled by the rules: ids only
 
     def consent_findings(self, match_distance: float) -> list[Finding]:

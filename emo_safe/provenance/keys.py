@@ -94,7 +94,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.now(_dt.UTC)
 
 
 def _key_usage(ca: bool) -> x509.KeyUsage:
