@@ -78,7 +78,6 @@ def viterbi_decode(soft: np.ndarray, n_bits: int) -> np.ndarray:
     metric[0] = 0.0
     back = np.zeros((steps, N_STATES), np.int64)  # previous state for each new state
     back_in = np.zeros((steps, N_STATES), np.int8)
-    # Predecessors of each state: for next = (u << 5 | s) >> 1 ... compute by scatter.
     for t in range(steps):
         branch = metric[:, None] + signs @ soft[t]  # [state, input]
         if t >= n_bits:  # tail: only zeros were sent
