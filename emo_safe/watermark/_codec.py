@@ -90,10 +90,6 @@ def _band_mask() -> np.ndarray:
     return (r >= BAND[0]) & (r <= BAND[1])
 
 
-def _band_index() -> np.ndarray:
-    return np.flatnonzero(_band_mask().ravel())
-
-
 @dataclass(frozen=True)
 class KeyMaterial:
     """Patterns derived from one 256-bit key. Never serialised."""
@@ -226,8 +222,6 @@ class Detection:
     scale: float | None = None
     shift: tuple[int, int] | None = None
     sync_index: int | None = None
-    payload_consistent: bool = False
-    bit_margin: float = 0.0
     segment_z: list[float] = field(default_factory=list)
     hypotheses: int = 0
 
@@ -333,16 +327,14 @@ def detect(acc: Accumulator, key: bytes) -> Detection:
     coded_spec = np.fft.fft2(km.coded)  # (N_CODED, T, T)
     chosen = candidates[0]
     payload = None
-    margin = 0.0
     for cand in candidates:
         cand = _refine(acc.total, cand, sync_spec)
         _, scale, (dy, dx), j = cand
         spec = _whiten(fold(_rescale(acc.total, scale)))
         soft = _soft_bits(spec, coded_spec, sync_spec[j], dy, dx)
-        decoded, codeword = _ecc.decode_payload(soft, PAYLOAD_BYTES)
+        decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
         if decoded is not None and sync_index(key, decoded) == j:
             payload, chosen = decoded, cand
-            margin = float(np.mean(soft * (2.0 * codeword - 1.0)))
             break
     z, scale, (dy, dx), j = chosen
     p = min(1.0, 2 * min(p_sync, p_payload_bound if payload is not None else 1.0))
@@ -362,8 +354,6 @@ def detect(acc: Accumulator, key: bytes) -> Detection:
         scale=float(scale),
         shift=(int(dy), int(dx)),
         sync_index=j,
-        payload_consistent=payload is not None,
-        bit_margin=margin,
         segment_z=seg_z,
         hypotheses=hypotheses,
     )
