@@ -258,10 +258,21 @@ def _whiten(tile: np.ndarray) -> np.ndarray:
 N_CANDIDATES = 8  # alignments whose payload is decoded
 
 
-def _rescale(img: np.ndarray, scale: float) -> np.ndarray:
-    if scale == 1.0:
-        return img
-    return cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+HIGHPASS_SIGMA = 3.0  # normalised pixels; the band's longest wavelength is ~24
+
+
+def _folded(img: np.ndarray, scale: float) -> np.ndarray:
+    """Rescale (cubic: linear interpolation blurs the band's high rings), high-pass, fold.
+
+    The high-pass matters when the image is not a whole number of tiles (any crop): folding
+    zero-pads it, and the step from the content's mean to zero would otherwise leak into every
+    ring (measured: sync z 5.2 instead of 9.1 on a 5% crop of a static portrait). Whitening
+    equalises the rings afterwards, so the high-pass's own attenuation of the band is harmless.
+    """
+    if scale != 1.0:
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    img = img - cv2.GaussianBlur(img, (0, 0), HIGHPASS_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return fold(img)
 
 
 def _refine(total: np.ndarray, cand: tuple, sync_spec: np.ndarray) -> tuple:
@@ -271,7 +282,7 @@ def _refine(total: np.ndarray, cand: tuple, sync_spec: np.ndarray) -> tuple:
     for scale in np.round(scale0 + np.arange(-0.008, 0.0081, 0.002), 4):
         if scale == scale0 or scale <= 0:
             continue
-        surf = np.real(np.fft.ifft2(_whiten(fold(_rescale(total, float(scale)))) * sync_spec[j]))
+        surf = np.real(np.fft.ifft2(_whiten(_folded(total, float(scale))) * sync_spec[j]))
         z = float(surf.max() / max(surf.std(), 1e-12))
         if z > best[0]:
             best = (z, float(scale), divmod(int(surf.argmax()), T), j)
@@ -311,7 +322,7 @@ def detect(acc: Accumulator, key: bytes) -> Detection:
     sync_spec = np.conj(np.fft.fft2(km.sync))
     candidates = []  # (z, scale, (dy, dx), j)
     for scale in SCALES:
-        spec = _whiten(fold(_rescale(acc.total, scale)))
+        spec = _whiten(_folded(acc.total, scale))
         surf = np.real(np.fft.ifft2(spec[None] * sync_spec)).reshape(N_SYNC, -1)
         z = surf.max(axis=1) / np.maximum(surf.std(axis=1), 1e-12)
         arg = surf.argmax(axis=1)
@@ -330,7 +341,7 @@ def detect(acc: Accumulator, key: bytes) -> Detection:
     for cand in candidates:
         cand = _refine(acc.total, cand, sync_spec)
         _, scale, (dy, dx), j = cand
-        spec = _whiten(fold(_rescale(acc.total, scale)))
+        spec = _whiten(_folded(acc.total, scale))
         soft = _soft_bits(spec, coded_spec, sync_spec[j], dy, dx)
         decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
         if decoded is not None and sync_index(key, decoded) == j:
@@ -341,8 +352,7 @@ def detect(acc: Accumulator, key: bytes) -> Detection:
 
     seg_z = []
     for seg in acc.segments:
-        img = _rescale(seg, scale)
-        s = np.real(np.fft.ifft2(_whiten(fold(img)) * sync_spec[j]))
+        s = np.real(np.fft.ifft2(_whiten(_folded(seg, scale)) * sync_spec[j]))
         seg_z.append(float(s[dy, dx] / max(s.std(), 1e-12)))
 
     return Detection(

@@ -64,12 +64,36 @@ def test_wrong_key_and_unmarked_video_are_not_detected(photo):
     assert not clean.detected and clean.payload is None and clean.p_value > 1e-3
 
 
-def test_payload_survives_a_real_h264_reencode(photo, tmp_path):
-    marked = embed_frames(moving_clip(photo, 250, (512, 512)), KEY, PAYLOAD)
-    path = tmp_path / "crf23.mp4"
-    media.write_mp4(path, marked, 25, None, crf=23)
+def _reencode(frames, path, crf, scale=None):
+    if scale:
+        frames = (cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                  for f in frames)
+    media.write_mp4(path, frames, 25, None, crf=crf)
+    return path
+
+
+@pytest.mark.parametrize(("crf", "scale"), [(28, None), (23, 0.5)], ids=["crf28", "half+crf23"])
+def test_payload_survives_a_real_h264_reencode_and_downscale(photo, tmp_path, crf, scale):
+    marked = embed_frames(moving_clip(photo, 100, (512, 512)), KEY, PAYLOAD)
+    path = _reencode(marked, tmp_path / "attacked.mp4", crf, scale)
+    if scale:
+        assert media.probe(path).width == 256
+    ev = detect_file(path, KEY)
+    assert ev.detected and ev.p_value < 1e-6 and ev.payload == PAYLOAD.hex()
+
+
+@pytest.mark.parametrize("resize_back", [False, True], ids=["crop10", "crop10+resize"])
+def test_payload_survives_a_10_percent_crop(photo, tmp_path, resize_back):
+    def crop(frames):
+        for f in frames:
+            c = f[25:-25, 25:-25]
+            yield cv2.resize(c, (512, 512)) if resize_back else c
+
+    marked = embed_frames(moving_clip(photo, 50, (512, 512)), KEY, PAYLOAD)
+    path = _reencode(crop(marked), tmp_path / "cropped.mp4", 18)
     ev = detect_file(path, KEY)
     assert ev.detected and ev.payload == PAYLOAD.hex()
+    assert ev.scale == pytest.approx(462 / 512, abs=0.01)  # the crop's zoom was found
 
 
 def test_embed_file_keeps_audio_and_handles_no_audio(photo, tmp_path):
