@@ -114,28 +114,46 @@ def consent():
     """Consent records of the people who may be animated."""
 
 
+_DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
+
+
+def _consents(ctx):
+    from emo_safe.gate.consent import ConsentRegistry
+
+    return ConsentRegistry.for_workspace(_workspace(ctx).require())
+
+
 @consent.command("add")
 @click.option("--name", required=True, help="Name or pseudonym of the person.")
 @click.option("--photo", required=True, type=click.Path(path_type=Path),
               help="A photo showing exactly this person's face.")
-@click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), help="Expiry date (YYYY-MM-DD).")
 @click.option("--scope", multiple=True, default=("talking", "singing"), show_default=True,
-              help="Allowed use; repeat for several.")
+              help="Allowed uses (talking, singing, commercial, research, ...): repeat or "
+                   "separate with commas.")
+@click.option("--valid-from", type=_DATE, help="Start of validity (YYYY-MM-DD, UTC; default now).")
+@click.option("--expires", type=_DATE, help="Expiry (YYYY-MM-DD, UTC).")
+@click.option("--evidence", type=click.Path(path_type=Path),
+              help="The signed release form or consent video; only its sha256 is recorded.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
-def consent_add(ctx, name, photo, expires, scope, as_json):
-    """Record a person's consent; prints the consent id."""
-    from emo_safe.gate.consent import add_consent
+def consent_add(ctx, name, photo, scope, valid_from, expires, evidence, as_json):
+    """Record a person's consent, signed with the operator key; prints the consent id."""
     from emo_safe.gate.policy import load_policy
 
     ws = _workspace(ctx).require()
     limits = load_policy(None, ws.policies_dir).image_limits
-    row = add_consent(ws.store(), name, photo, expires=expires, scope=tuple(scope), limits=limits)
+    registry = _consents(ctx)
+    row = registry.add(name, photo, scope=scope, valid_from=_utc(valid_from),
+                       expires=_utc(expires), evidence=evidence, limits=limits)
     if as_json:
-        _emit_json(row.public_dict())
+        _emit_json(registry.describe(row))
     else:
         out.print(row.id)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.UTC) if value is not None else None
 
 
 @consent.command("list")
@@ -143,16 +161,40 @@ def consent_add(ctx, name, photo, expires, scope, as_json):
 @click.pass_context
 @handle_errors
 def consent_list(ctx, as_json):
-    """List consent records (never the face templates)."""
-    rows = [r.public_dict() for r in _workspace(ctx).require().store().list_consents()]
+    """List consent records with their status (never the face templates)."""
+    registry = _consents(ctx)
+    rows = [registry.describe(r) for r in registry.list()]
     if as_json:
         _emit_json({"consents": rows})
         return
-    table = Table("id", "name", "scope", "expires", "status")
+    table = Table("id", "name", "scope", "valid from", "expires", "status")
     for r in rows:
-        status = "revoked" if r["revoked_at"] else "active"
-        table.add_row(r["id"], r["name"], ",".join(r["scope"]), r["expires_at"] or "-", status)
+        table.add_row(r["id"], r["name"], ",".join(r["scope"]), (r["valid_from"] or "-")[:10],
+                      (r["expires_at"] or "-")[:10], r["status"])
     out.print(table)
+
+
+@consent.command("show")
+@click.argument("consent_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def consent_show(ctx, consent_id, as_json):
+    """One consent record, its status and whether its signature verifies (exit 3 if not)."""
+    registry = _consents(ctx)
+    info = registry.describe(registry.get(consent_id))
+    if as_json:
+        _emit_json(info)
+    else:
+        for key, value in info.items():
+            if isinstance(value, list):
+                value = ", ".join(value)
+            out.print(f"{key + ':':18} {value if value is not None else '-'}", highlight=False)
+    if not info["signature_valid"]:
+        if not as_json:
+            err.print("emo-safe: this record does not verify against the operator key",
+                      highlight=False)
+        sys.exit(3)
 
 
 @consent.command("revoke")
@@ -161,14 +203,61 @@ def consent_list(ctx, as_json):
 @click.pass_context
 @handle_errors
 def consent_revoke(ctx, consent_id, as_json):
-    """Revoke a consent record; every later request is refused."""
-    from emo_safe.gate.consent import revoke_consent
-
-    row = revoke_consent(_workspace(ctx).require().store(), consent_id)
+    """Revoke a consent record (signed); every later request is refused."""
+    registry = _consents(ctx)
+    row = registry.revoke(consent_id)
     if as_json:
-        _emit_json(row.public_dict())
+        _emit_json(registry.describe(row))
     else:
         out.print(f"revoked {row.id}")
+
+
+# ---------------------------------------------------------------------------------------------
+@main.group()
+def gallery():
+    """The public-figure gallery the gate screens every face against."""
+
+
+def _render_identities(identities, as_json: bool) -> None:
+    if as_json:
+        _emit_json({"identities": [i.to_dict() for i in identities]})
+        return
+    table = Table("id", "name", "photos", "added")
+    for i in identities:
+        table.add_row(i.id, i.name, str(i.photos), i.added_at[:10])
+    out.print(table)
+
+
+@gallery.command("add")
+@click.option("--name", required=True, help="The public figure's name.")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def gallery_add(ctx, name, photos, as_json):
+    """Add a public figure from PHOTOS (each showing exactly their face)."""
+    ident = _workspace(ctx).require().gallery().add(name, list(photos))
+    _render_identities([ident], as_json)
+
+
+@gallery.command("import")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def gallery_import(ctx, directory, as_json):
+    """Import DIRECTORY: one sub-folder per person, named after them, holding their photos."""
+    idents = _workspace(ctx).require().gallery().import_dir(directory)
+    _render_identities(idents, as_json)
+
+
+@gallery.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def gallery_list(ctx, as_json):
+    """List the gallery's identities (names and photo counts; never the face templates)."""
+    _render_identities(_workspace(ctx).require().gallery().identities(), as_json)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,28 +265,52 @@ def _render_decision(decision, as_json: bool) -> None:
     if as_json:
         _emit_json(decision.to_dict())
         return
+    if decision.matched.get("gallery_size") == 0:
+        err.print("emo-safe: warning: the public-figure gallery is empty, so no face was "
+                  "screened (see `emo-safe gallery import`)", highlight=False)
     if decision.allowed:
         out.print(f"[green]allowed[/] by policy {decision.policy_name!r} "
                   f"(decision {decision.id})")
+        for face, cid in decision.matched.get("consents_by_face", {}).items():
+            out.print(f"  {face}: consent {cid}", highlight=False)
         return
     out.print(f"[red]refused[/] by policy {decision.policy_name!r} (decision {decision.id}):")
     for f in decision.findings:
         out.print(f"  - [{f.code}] {f.message}", highlight=False)
 
 
+def _request_options(fn):
+    """The options a requester declares, shared by check and generate."""
+    fn = click.option("--consent", "consent_ids", multiple=True,
+                      help="Consent id to use (repeatable; default: every record).")(fn)
+    fn = click.option("--use", "uses", multiple=True,
+                      help="What the video is for (talking, singing, commercial, ...); "
+                           "default: the policy's default_uses.")(fn)
+    fn = click.option("--audio-rights", metavar="STATEMENT",
+                      help="Your statement that you hold the rights to the voice or song "
+                           "(required by strict.toml).")(fn)
+    fn = click.option("--label/--no-label", "visible_label", default=None,
+                      help="Draw the visible AI-generated label (default: as the policy "
+                           "requires).")(fn)
+    fn = click.option("--policy", help="Policy file, or a policy name (default, strict, "
+                                       "research).")(fn)
+    return fn
+
+
 @main.command()
 @click.argument("photo", type=click.Path(path_type=Path))
-@click.option("--consent", "consent_ids", multiple=True, help="Consent id to use (repeatable).")
-@click.option("--policy", help="Policy file, or the name of a bundled policy.")
+@_request_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
-def check(ctx, photo, consent_ids, policy, as_json):
-    """The gate's decision for PHOTO, with every reason (exit 0 allowed, 1 refused)."""
+def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as_json):
+    """The gate's decision for PHOTO, with every reason (exit 0 allowed, 1 refused, 2 bad
+    input). Recorded in the ledger like any decision."""
     from emo_safe.pipeline import SafeGenerator
 
     gen = SafeGenerator(_workspace(ctx), policy=policy)
-    decision = gen.check(photo, list(consent_ids))
+    decision = gen.check(photo, list(consent_ids), uses=uses, audio_rights=audio_rights,
+                         visible_label=visible_label)
     _render_decision(decision, as_json)
     sys.exit(0 if decision.allowed else 1)
 
@@ -207,8 +320,7 @@ def check(ctx, photo, consent_ids, policy, as_json):
 @click.option("--audio", required=True, type=click.Path(path_type=Path), help="Voice or song.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output .mp4 (must not exist).")
-@click.option("--consent", "consent_ids", multiple=True, help="Consent id to use (repeatable).")
-@click.option("--policy", help="Policy file, or the name of a bundled policy.")
+@_request_options
 @click.option("--generator", default="still", show_default=True, help="Generator name.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 120))
@@ -216,10 +328,12 @@ def check(ctx, photo, consent_ids, policy, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
-def generate(ctx, photo, audio, output, consent_ids, policy, generator, seed, fps, size, as_json):
+def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible_label, policy,
+             generator, seed, fps, size, as_json):
     """Gate, generate, watermark, sign and record one video."""
-    result = _generate(ctx, photo, audio, output, consent_ids, policy, generator, seed, fps, size,
-                       as_json)
+    result = _generate(ctx, photo, audio, output, as_json, policy=policy, generator=generator,
+                       consent_ids=list(consent_ids), seed=seed, fps=fps, size=size, uses=uses,
+                       audio_rights=audio_rights, visible_label=visible_label)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -228,7 +342,7 @@ def generate(ctx, photo, audio, output, consent_ids, policy, generator, seed, fp
                   f"manifest {result.manifest_label}")
 
 
-def _generate(ctx, photo, audio, output, consent_ids, policy, generator, seed, fps, size, as_json):
+def _generate(ctx, photo, audio, output, as_json, *, policy, generator, **kwargs):
     from emo_safe.pipeline import SafeGenerator
 
     gen = SafeGenerator(_workspace(ctx), policy=policy, generator=generator)
@@ -239,8 +353,7 @@ def _generate(ctx, photo, audio, output, consent_ids, policy, generator, seed, f
             bar.update(task, completed=i, total=n)
 
         try:
-            return gen.generate(photo, audio, output, consent_ids=list(consent_ids), seed=seed,
-                                fps=fps, size=size, progress=on_frame)
+            return gen.generate(photo, audio, output, progress=on_frame, **kwargs)
         except GenerationRefused as exc:
             bar.stop()
             if as_json:
@@ -375,23 +488,24 @@ def watermark_detect(ctx, file, as_json):
 def demo(ctx, as_json):
     """Init if needed, enrol the bundled sample portrait, generate and verify a video."""
     from emo_safe._resources import sample_path
-    from emo_safe.gate.consent import add_consent
+    from emo_safe.gate.consent import ConsentRegistry
     from emo_safe.verify import Detector
 
     ws = _workspace(ctx)
     if not ws.is_initialized():
         ws.init()
-    store = ws.store()
+    registry = ConsentRegistry.for_workspace(ws)
     photo, audio = sample_path("portrait.jpg"), sample_path("speech.m4a")
     name = "demo: sample portrait (NASA, public domain)"
-    existing = [c for c in store.list_consents() if c.name == name and c.revoked_at is None]
-    consent_id = existing[0].id if existing else add_consent(store, name, photo).id
+    existing = [c for c in registry.list()
+                if c.name == name and registry.describe(c)["status"] == "valid"]
+    consent_id = existing[0].id if existing else registry.add(name, photo).id
     out_dir = ws.root / "demo"
     out_dir.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     output = out_dir / f"demo-{stamp}.mp4"
-    result = _generate(ctx, photo, audio, output, [consent_id], None, "still", 0, 25.0, 512,
-                       as_json)
+    result = _generate(ctx, photo, audio, output, as_json, policy=None, generator="still",
+                       consent_ids=[consent_id])
     verdict = Detector(ws).verify(result.output)
     if as_json:
         _emit_json({"workspace": str(ws.root), "consent_id": consent_id,

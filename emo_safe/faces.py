@@ -21,6 +21,11 @@ import numpy as np
 SAME_PERSON_DISTANCE = 0.5
 
 _DETECT_MAX_SIDE = 1600
+# The fallback passes run only when the fast pass found nothing, on smaller copies, so that a
+# photo without a face costs seconds, not minutes (dlib's CNN takes ~2 s at 480 px here).
+_FALLBACK_MAX_SIDE = 640
+_CNN_MAX_SIDE = 400
+_ROTATIONS = (20.0, -20.0, 40.0, -40.0, 90.0, -90.0, 180.0)
 
 
 def _models_dir() -> Path:
@@ -72,6 +77,7 @@ class FaceAnalyzer:
 
     _lock = threading.Lock()
     _models: tuple | None = None
+    _cnn = None
 
     @classmethod
     def _load(cls):
@@ -89,36 +95,101 @@ class FaceAnalyzer:
                 )
             return cls._models
 
+    @classmethod
+    def _load_cnn(cls):
+        with cls._lock:
+            if cls._cnn is None:
+                import dlib
+
+                cls._cnn = dlib.cnn_face_detection_model_v1(
+                    str(_models_dir() / "mmod_human_face_detector.dat"))
+            return cls._cnn
+
     def detect(self, image: np.ndarray, upsample: int = 1, embed: bool = True) -> list[Face]:
-        """All faces in an RGB uint8 image, largest first."""
+        """All faces the fast detector (HOG, one upsampling) finds in an RGB image, largest
+        first."""
+        image = np.ascontiguousarray(image)
+        small, scale = _shrink(image, _DETECT_MAX_SIDE)
+        detector, _, _ = self._load()
+        rects, scores, _ = detector.run(small, upsample, 0.0)
+        boxes = [(_scaled(r, 1 / scale), float(sc)) for r, sc in zip(rects, scores)]
+        return self._describe(image, boxes, embed)
+
+    def find_faces(self, image: np.ndarray, thorough: bool = True) -> FaceSearch:
+        """Look for faces, harder when the fast pass finds none (so that hiding a face from one
+        detector is not a way around the gate): more upsampling for small faces, the mirror
+        image, rotations, then dlib's CNN detector. The first pass that finds a face wins."""
+        image = np.ascontiguousarray(image)
+        faces = self.detect(image)
+        tried = ["hog"]
+        if faces or not thorough:
+            return FaceSearch(faces, "hog", tuple(tried))
+        detector, _, _ = self._load()
+        small, scale = _shrink(image, _FALLBACK_MAX_SIDE)
+
+        def run(method: str, img: np.ndarray, to_original: np.ndarray, finder) -> list[Face]:
+            tried.append(method)
+            boxes = finder(img)
+            return self._describe_transformed(image, img, boxes, to_original)
+
+        identity = np.array([[1 / scale, 0, 0], [0, 1 / scale, 0]], np.float64)
+        hog2 = _hog(detector, 2)
+        faces = run("hog-upsample2", small, identity, hog2)
+        if faces:
+            return FaceSearch(faces, "hog-upsample2", tuple(tried))
+        hog1 = _hog(detector, 1)
+        w = small.shape[1]
+        mirror = np.array([[-1 / scale, 0, (w - 1) / scale], [0, 1 / scale, 0]], np.float64)
+        faces = run("mirrored", np.ascontiguousarray(small[:, ::-1]), mirror, hog1)
+        if faces:
+            return FaceSearch(faces, "mirrored", tuple(tried))
+        for angle in _ROTATIONS:
+            rotated, back = _rotate(small, angle)
+            back = np.vstack([back, [0, 0, 1]])
+            to_original = (np.diag([1 / scale, 1 / scale, 1]) @ back)[:2]
+            method = f"rotated{angle:+.0f}"
+            faces = run(method, rotated, to_original, hog1)
+            if faces:
+                return FaceSearch(faces, method, tuple(tried))
+        cnn = self._load_cnn()
+
+        def cnn_find(img):
+            return [(d.rect, float(d.confidence)) for d in cnn(img, 0) if d.confidence > 0.3]
+
+        tiny, tiny_scale = _shrink(image, _CNN_MAX_SIDE)
+        faces = run("cnn", tiny, np.array([[1 / tiny_scale, 0, 0], [0, 1 / tiny_scale, 0]]),
+                    cnn_find)
+        return FaceSearch(faces, "cnn" if faces else "none", tuple(tried))
+
+    # -----------------------------------------------------------------------------------------
+    def _describe(self, image: np.ndarray, boxes, embed: bool) -> list[Face]:
         import dlib
 
-        detector, predictor, recognizer = self._load()
-        image = np.ascontiguousarray(image)
-        scale = 1.0
-        small = image
-        if max(image.shape[:2]) > _DETECT_MAX_SIDE:
-            import cv2
-
-            scale = _DETECT_MAX_SIDE / max(image.shape[:2])
-            small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        rects, scores, _ = detector.run(small, upsample, 0.0)
+        _, predictor, recognizer = self._load()
         faces = []
-        for rect, score in zip(rects, scores):
-            full = dlib.rectangle(
-                int(rect.left() / scale), int(rect.top() / scale),
-                int(rect.right() / scale), int(rect.bottom() / scale),
-            )
-            shape = predictor(image, full)
+        for rect, score in boxes:
+            shape = predictor(image, rect)
             pts = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
-            emb = (
-                np.array(recognizer.compute_face_descriptor(image, shape), np.float32)
-                if embed
-                else np.zeros(128, np.float32)
-            )
-            box = Box(full.left(), full.top(), full.right(), full.bottom())
-            faces.append(Face(box, pts, emb, float(score)))
+            emb = (np.array(recognizer.compute_face_descriptor(image, shape), np.float32)
+                   if embed else np.zeros(128, np.float32))
+            r = dlib.rectangle(rect.left(), rect.top(), rect.right(), rect.bottom())
+            faces.append(Face(Box(r.left(), r.top(), r.right(), r.bottom()), pts, emb, score))
         faces.sort(key=lambda f: f.box.width * f.box.height, reverse=True)
+        return faces
+
+    def _describe_transformed(self, original: np.ndarray, img: np.ndarray, boxes,
+                              to_original: np.ndarray) -> list[Face]:
+        """Embed each face in the (upright) image it was found in; report landmarks and box in
+        the original image's coordinates."""
+        faces = []
+        for face in self._describe(img, boxes, True):
+            pts = face.landmarks.astype(np.float64)
+            mapped = pts @ to_original[:, :2].T + to_original[:, 2]
+            h, w = original.shape[:2]
+            x0, y0 = np.clip(mapped.min(axis=0), 0, [w - 1, h - 1])
+            x1, y1 = np.clip(mapped.max(axis=0), 0, [w - 1, h - 1])
+            faces.append(Face(Box(int(x0), int(y0), int(x1), int(y1)),
+                              mapped.astype(np.float32), face.embedding, face.score))
         return faces
 
     def landmarks(self, image: np.ndarray, box: Box) -> np.ndarray:
@@ -129,3 +200,51 @@ class FaceAnalyzer:
         shape = predictor(np.ascontiguousarray(image),
                           dlib.rectangle(box.left, box.top, box.right, box.bottom))
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+
+
+@dataclass(frozen=True)
+class FaceSearch:
+    """The faces found and how: ``method`` is the pass that found them ("none" if no pass did)."""
+
+    faces: list[Face]
+    method: str
+    tried: tuple[str, ...]
+
+
+def _hog(detector, upsample: int):
+    def find(img: np.ndarray) -> list:
+        rects, scores, _ = detector.run(img, upsample, 0.0)
+        return [(r, float(s)) for r, s in zip(rects, scores)]
+
+    return find
+
+
+def _shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    if max(image.shape[:2]) <= max_side:
+        return image, 1.0
+    import cv2
+
+    scale = max_side / max(image.shape[:2])
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+
+
+def _scaled(rect, factor: float):
+    import dlib
+
+    return dlib.rectangle(int(rect.left() * factor), int(rect.top() * factor),
+                          int(rect.right() * factor), int(rect.bottom() * factor))
+
+
+def _rotate(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image rotated by ``angle`` degrees on an enlarged canvas, and the 2x3 affine map from
+    the rotated image back to the input."""
+    import cv2
+
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos), int(h * cos + w * sin)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    rotated = cv2.warpAffine(image, m, (nw, nh), borderMode=cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(rotated), cv2.invertAffineTransform(m)

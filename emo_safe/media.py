@@ -60,6 +60,9 @@ def _open(path: Path, kind: str, **kwargs):
 
 # --------------------------------------------------------------------------------------------
 # images
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
 @dataclass(frozen=True)
 class ImageLimits:
     max_pixels: int = 40_000_000

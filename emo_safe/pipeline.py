@@ -20,10 +20,11 @@ from typing import Protocol
 
 import numpy as np
 
+from emo_safe.disclosure import DISCLOSURE_TEXT, add_visible_label
 from emo_safe.errors import GenerationRefused, GeneratorError, InputError
 from emo_safe.faces import FaceAnalyzer
 from emo_safe.gate.decision import Decision
-from emo_safe.gate.gate import Gate
+from emo_safe.gate.gate import Gate, RequestOptions
 from emo_safe.gate.policy import Policy, load_policy
 from emo_safe.generators.base import GenerationInput, Generator, get_generator
 from emo_safe.ledger.store import GenerationRow, utcnow
@@ -76,26 +77,39 @@ class SafeGenerator:
         self.policy = policy if isinstance(policy, Policy) else load_policy(
             policy, workspace.policies_dir)
         self.store = workspace.store()
-        self.gate = Gate(self.policy, self.store, analyzer)
+        self.gate = Gate.for_workspace(workspace, self.policy, analyzer)
         self.generator = get_generator(generator) if isinstance(generator, str) else generator
         self.marker = marker if marker is not None else _default_marker(workspace)
 
     # ------------------------------------------------------------------------------------
-    def check(self, photo: str | Path, consent_ids: list[str] | None = None) -> Decision:
+    def check(self, photo: str | Path, consent_ids: list[str] | None = None, *,
+              uses: tuple[str, ...] = (), audio_rights: str | None = None,
+              visible_label: bool | None = None) -> Decision:
         """The gate's decision for a photo (recorded in the ledger); generates nothing."""
-        request = self.gate.prepare(photo, None, consent_ids)
+        options = RequestOptions(tuple(consent_ids or ()), tuple(uses), audio_rights,
+                                 visible_label)
+        request = self.gate.prepare(photo, None, options)
         return self.gate.evaluate(request, generator=None)
 
     def generate(self, photo: str | Path, audio: str | Path, output: str | Path,
                  consent_ids: list[str] | None = None, seed: int = 0, fps: float = 25.0,
                  size: int = 512, crf: int = 18,
-                 progress: ProgressCallback | None = None) -> GenerationResult:
+                 progress: ProgressCallback | None = None, *, uses: tuple[str, ...] = (),
+                 audio_rights: str | None = None,
+                 visible_label: bool | None = None) -> GenerationResult:
         output = Path(output)
         self._check_output(output)
-        request = self.gate.prepare(photo, audio, consent_ids)
+        options = RequestOptions(tuple(consent_ids or ()), tuple(uses), audio_rights,
+                                 visible_label)
+        request = self.gate.prepare(photo, audio, options)
         decision = self.gate.evaluate(request, generator=self.generator.name)
         if not decision.allowed:
             raise GenerationRefused(decision)
+        if not request.faces:
+            raise InputError("the policy allowed a photo without a face, but the generator "
+                             "needs one to animate")
+        label = visible_label if visible_label is not None else \
+            decision.matched.get("disclosure") == "visible-label"
 
         generation_id = secrets.token_hex(PAYLOAD_BYTES)  # the watermark payload
         payload = bytes.fromhex(generation_id)
@@ -108,6 +122,9 @@ class SafeGenerator:
             except Exception as exc:  # a third-party generator may raise anything
                 raise GeneratorError(f"generator {self.generator.name!r} failed: {exc}") from None
             frames = _counted(video.frames, video.frame_count, self.generator.name, progress)
+            if label:  # drawn before the mark, so the mark (and the manifest) cover it
+                frames = add_visible_label(frames)
+                video.settings["visible_label"] = DISCLOSURE_TEXT
             frames = self.marker.mark(frames, payload)
             watermark = self.marker.describe(payload)
             raw = tmpdir / "raw.mp4"

@@ -10,6 +10,10 @@ Layout::
     keys/signer.key        C2PA signer key (0600; encrypted when EMO_SAFE_KEY_PASSPHRASE is set)
     keys/signer.pem        signer certificate chain (leaf first)
     keys/watermark.key     256-bit watermark key (0600)
+    keys/operator.key      Ed25519 operator key: signs consent records (0600; encrypted like the
+                           signer key)
+    keys/operator.pub      its public key, for anyone who verifies a record
+    gallery/               the public-figure gallery index (biometric; 0700, files 0600)
     trust/anchors.pem      trust anchors for reading manifests (the dev CA or the operator's root)
     policies/default.toml  the active default policy (a copy the operator may edit)
     emo-safe.db            the SQLite ledger (unless config.toml names another database URL)
@@ -87,6 +91,18 @@ class Workspace:
         return self.keys_dir / "watermark.key"
 
     @property
+    def operator_key_path(self) -> Path:
+        return self.keys_dir / "operator.key"
+
+    @property
+    def operator_pub_path(self) -> Path:
+        return self.keys_dir / "operator.pub"
+
+    @property
+    def gallery_dir(self) -> Path:
+        return self.root / "gallery"
+
+    @property
     def trust_anchors_path(self) -> Path:
         return self.root / "trust" / "anchors.pem"
 
@@ -103,7 +119,8 @@ class Workspace:
         return all(
             p.exists()
             for p in (self.config_path, self.signer_key_path, self.signer_chain_path,
-                      self.watermark_key_path, self.trust_anchors_path)
+                      self.watermark_key_path, self.trust_anchors_path,
+                      self.operator_key_path, self.operator_pub_path)
         )
 
     def require(self) -> Workspace:
@@ -169,6 +186,14 @@ class Workspace:
             _keys.write_private_file(self.watermark_key_path, _keys.new_secret_key_hex())
             note(self.watermark_key_path, True)
 
+        if self.operator_key_path.exists():
+            note(self.operator_key_path, False)
+        else:
+            operator = _keys.new_operator_key()
+            _keys.write_new_keypair(self.operator_key_path, operator, passphrase)
+            self.operator_pub_path.write_bytes(_keys.public_key_pem(operator))
+            note(self.operator_key_path, True)
+
         default_policy = self.policies_dir / "default.toml"
         if not default_policy.exists():
             self.policies_dir.mkdir(exist_ok=True)
@@ -227,6 +252,20 @@ class Workspace:
     def watermark_key(self) -> bytes:
         self.require()
         return _keys.load_secret_key(self.watermark_key_path)
+
+    def operator_key(self) -> _keys.OperatorKey:
+        self.require()
+        return _keys.OperatorKey.load(self.operator_key_path)
+
+    def operator_public_key(self):
+        self.require()
+        return _keys.load_public_key(self.operator_pub_path)
+
+    def gallery(self):
+        from emo_safe.gate.gallery import Gallery
+
+        self.require()
+        return Gallery(self.gallery_dir)
 
     def trust_anchors_pem(self) -> str:
         try:

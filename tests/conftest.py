@@ -53,6 +53,14 @@ def cli(workspace):
 @pytest.fixture
 def consented(workspace, portrait):
     """The sample portrait enrolled with consent."""
-    from emo_safe.gate.consent import add_consent
+    from emo_safe.gate.consent import ConsentRegistry
 
-    return add_consent(workspace.store(), "sample person", portrait)
+    return ConsentRegistry.for_workspace(workspace).add("sample person", portrait)
+
+
+@pytest.fixture
+def consents(workspace):
+    """The workspace's consent registry (signs with the workspace's operator key)."""
+    from emo_safe.gate.consent import ConsentRegistry
+
+    return ConsentRegistry.for_workspace(workspace)

@@ -6,7 +6,6 @@ import av
 import pytest
 
 from emo_safe import GenerationRefused, SafeGenerator
-from emo_safe.gate.consent import add_consent, revoke_consent
 from emo_safe.provenance.read import TRUSTED, read_manifest
 
 
@@ -49,15 +48,16 @@ def test_refused_without_any_consent(workspace, portrait, speech, tmp_path):
     assert refused(workspace, portrait, speech, tmp_path) == {"no-consent"}
 
 
-def test_refused_when_consent_is_for_another_face(workspace, data_dir, speech, tmp_path):
-    other = add_consent(workspace.store(), "Lin", data_dir / "lin-manuel-miranda.png")
+def test_refused_when_consent_is_for_another_face(workspace, consents, data_dir, speech,
+                                                  tmp_path):
+    other = consents.add("Lin", data_dir / "lin-manuel-miranda.png")
     codes = refused(workspace, data_dir / "alex-lacamoire.png", speech, tmp_path, [other.id])
     assert codes == {"consent-face-mismatch"}
     assert refused(workspace, data_dir / "alex-lacamoire.png", speech, tmp_path) == {"no-consent"}
 
 
-def test_refused_with_two_faces(workspace, data_dir, speech, tmp_path):
-    add_consent(workspace.store(), "Biden", data_dir / "biden.jpg")
+def test_refused_with_two_faces(workspace, consents, data_dir, speech, tmp_path):
+    consents.add("Biden", data_dir / "biden.jpg")
     codes = refused(workspace, data_dir / "two_people.jpg", speech, tmp_path)
     assert "multiple-faces" in codes and "no-consent" in codes  # every reason, not the first
 
@@ -71,18 +71,17 @@ def test_refused_with_no_face(workspace, speech, tmp_path):
     assert refused(workspace, blank, speech, tmp_path) == {"no-face"}
 
 
-def test_refused_after_revocation(workspace, consented, portrait, speech, tmp_path):
-    revoke_consent(workspace.store(), consented.id)
+def test_refused_after_revocation(workspace, consents, consented, portrait, speech, tmp_path):
+    consents.revoke(consented.id)
     assert refused(workspace, portrait, speech, tmp_path, [consented.id]) == {"consent-revoked"}
 
 
-def test_refused_when_expired(workspace, portrait, speech, tmp_path):
+def test_refused_when_expired(workspace, consents, portrait, speech, tmp_path):
     import datetime as dt
+    import time
 
-    row = add_consent(workspace.store(), "x", portrait,
-                      expires=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
-    with workspace.store().session() as s:
-        s.get(type(row), row.id).expires_at = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    row = consents.add("x", portrait, expires=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2))
+    time.sleep(2.2)
     assert refused(workspace, portrait, speech, tmp_path, [row.id]) == {"consent-expired"}
 
 

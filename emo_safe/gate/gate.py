@@ -3,31 +3,53 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from emo_safe.faces import FaceAnalyzer
+from emo_safe.gate.consent import ConsentRegistry, parse_uses
 from emo_safe.gate.decision import Decision
+from emo_safe.gate.gallery import Gallery
 from emo_safe.gate.policy import Policy
 from emo_safe.gate.request import GateRequest
 from emo_safe.ledger.store import DecisionRow, LedgerStore, new_id, utcnow
 from emo_safe.media import load_audio, load_image, sha256_file
 
 
+@dataclass(frozen=True)
+class RequestOptions:
+    """What the requester declares beside the inputs."""
+
+    consent_ids: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
+    audio_rights: str | None = None
+    visible_label: bool | None = None  # None: as the policy requires
+
+
 class Gate:
-    def __init__(self, policy: Policy, store: LedgerStore,
-                 analyzer: FaceAnalyzer | None = None) -> None:
+    def __init__(self, policy: Policy, store: LedgerStore, consents: ConsentRegistry,
+                 gallery: Gallery | None, analyzer: FaceAnalyzer | None = None) -> None:
         self.policy = policy
         self.store = store
+        self.consents = consents
+        self.gallery = gallery
         self.analyzer = analyzer or FaceAnalyzer()
 
+    @classmethod
+    def for_workspace(cls, workspace, policy: Policy,
+                      analyzer: FaceAnalyzer | None = None) -> Gate:
+        return cls(policy, workspace.store(), ConsentRegistry.for_workspace(workspace),
+                   workspace.gallery(), analyzer)
+
     def prepare(self, photo: str | Path, audio: str | Path | None,
-                consent_ids: list[str] | None = None) -> GateRequest:
+                options: RequestOptions = RequestOptions()) -> GateRequest:
         """Decode and check the inputs. Bad input raises InputError; nothing is recorded."""
         photo = Path(photo)
+        uses = parse_uses(options.uses)
         image = load_image(photo, self.policy.image_limits)
         decoded_audio = load_audio(audio, self.policy.audio_limits) if audio is not None else None
-        faces = self.analyzer.detect(image)
-        named = list(dict.fromkeys(consent_ids or []))
+        search = self.analyzer.find_faces(image, thorough=self.policy.model.faces.thorough_search)
+        named = list(dict.fromkeys(options.consent_ids))
         if named:
             consents = [c for c in (self.store.get_consent(cid) for cid in named) if c is not None]
         else:
@@ -36,17 +58,24 @@ class Gate:
             photo_path=photo,
             photo_sha256=sha256_file(photo),
             image=image,
-            faces=faces,
+            faces=search.faces,
+            face_search=search.method,
             audio=decoded_audio,
             audio_sha256=sha256_file(audio) if audio is not None else None,
             consents=consents,
             named_consent_ids=named,
+            consent_signature_ok={c.id: self.consents.verify(c) for c in consents},
+            gallery=self.gallery,
+            uses=uses,
+            audio_rights_attestation=options.audio_rights,
+            visible_disclosure=options.visible_label,
         )
 
     def evaluate(self, request: GateRequest, generator: str | None = None,
                  record: bool = True) -> Decision:
         findings = tuple(self.policy.rule.evaluate(request))
-        request.matched["faces"] = len(request.faces)
+        request.matched.setdefault("faces", len(request.faces))
+        request.matched.setdefault("face_search", request.face_search)
         decision = Decision(
             id=new_id(),
             findings=findings,

@@ -12,63 +12,26 @@ import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from emo_safe._resources import bundled_dir
 from emo_safe.errors import PolicyError
-from emo_safe.gate.decision import Finding
+from emo_safe.gate.rules import (
+    AllOf,
+    AudioRightsAttested,
+    ConsentCoversEveryFace,
+    ExactlyOneFace,
+    FaceRequired,
+    PublicFiguresRefused,
+    Rule,
+    UnsafeNoOp,
+    VisibleDisclosure,
+)
 from emo_safe.media import AudioLimits, ImageLimits
 
-if TYPE_CHECKING:  # pragma: no cover
-    from emo_safe.gate.request import GateRequest
-
-
-class Rule(Protocol):
-    def evaluate(self, request: GateRequest) -> list[Finding]: ...
-
-
-class AllOf:
-    """Every rule must pass; the findings of all failing rules are returned together."""
-
-    def __init__(self, *rules: Rule) -> None:
-        self.rules = rules
-
-    def evaluate(self, request: GateRequest) -> list[Finding]:
-        if not self.rules:
-            return [Finding("empty-policy", "the policy has no rules, so nothing is allowed")]
-        findings: list[Finding] = []
-        for rule in self.rules:
-            findings.extend(rule.evaluate(request))
-        return findings
-
-
-class UnsafeNoOp:
-    """Allows everything. Only for tests of the machinery around the gate."""
-
-    def evaluate(self, request: GateRequest) -> list[Finding]:
-        return []
-
-
-class ExactlyOneFace:
-    def evaluate(self, request: GateRequest) -> list[Finding]:
-        n = len(request.faces)
-        if n == 0:
-            return [Finding("no-face", "no face was found in the photo")]
-        if n > 1:
-            return [Finding("multiple-faces", f"the photo shows {n} faces; exactly one is allowed")]
-        return []
-
-
-@dataclass
-class ConsentCoversEveryFace:
-    """Each face must match a valid, unrevoked, unexpired consent record."""
-
-    match_distance: float
-
-    def evaluate(self, request: GateRequest) -> list[Finding]:
-        return request.consent_findings(self.match_distance)
+__all__ = ["AllOf", "Policy", "PolicyModel", "Rule", "UnsafeNoOp", "load_policy"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,20 +50,44 @@ class LimitsSection(_Strict):
 
 
 class FacesSection(_Strict):
+    require_face: bool = True
     exactly_one: bool = True
+    thorough_search: bool = True
+
+
+Use = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 
 
 class ConsentSection(_Strict):
     required: bool = True
     match_distance: float = Field(0.5, gt=0, le=1.0)
+    require_evidence: bool = False
+    default_uses: list[Use] = Field(default_factory=lambda: ["talking"], min_length=1)
+
+
+class PublicFiguresSection(_Strict):
+    screen: bool = True
+    match_distance: float = Field(0.55, gt=0, le=1.0)
+    allow_with_own_consent: bool = False
+
+
+class AudioSection(_Strict):
+    require_rights_attestation: bool = False
+
+
+class DisclosureSection(_Strict):
+    visible_label: bool = False
 
 
 class PolicyModel(_Strict):
-    name: str
+    name: str = Field(min_length=1)
     description: str = ""
     limits: LimitsSection = LimitsSection()
     faces: FacesSection = FacesSection()
     consent: ConsentSection = ConsentSection()
+    public_figures: PublicFiguresSection = PublicFiguresSection()
+    audio: AudioSection = AudioSection()
+    disclosure: DisclosureSection = DisclosureSection()
 
 
 @dataclass(frozen=True)
@@ -138,10 +125,21 @@ class Policy:
     @classmethod
     def from_model(cls, model: PolicyModel, sha256: str, path: Path | None = None) -> Policy:
         rules: list[Rule] = []
+        if model.faces.require_face:
+            rules.append(FaceRequired())
         if model.faces.exactly_one:
             rules.append(ExactlyOneFace())
         if model.consent.required:
-            rules.append(ConsentCoversEveryFace(model.consent.match_distance))
+            rules.append(ConsentCoversEveryFace(model.consent.match_distance,
+                                                tuple(model.consent.default_uses),
+                                                model.consent.require_evidence))
+        if model.public_figures.screen:  # after consent: it reads which record covers a face
+            rules.append(PublicFiguresRefused(model.public_figures.match_distance,
+                                              model.public_figures.allow_with_own_consent))
+        if model.audio.require_rights_attestation:
+            rules.append(AudioRightsAttested())
+        if model.disclosure.visible_label:
+            rules.append(VisibleDisclosure())
         return cls(model, AllOf(*rules), sha256, path)
 
 
@@ -162,10 +160,12 @@ def load_policy(path: str | Path | None = None, workspace_policies: Path | None 
         path = candidate if candidate and candidate.exists() else bundled_dir("policies") / "default.toml"
     else:
         path = Path(path)
-        if not path.exists() and not path.suffix:
-            bundled = bundled_dir("policies") / f"{path.name}.toml"
-            if bundled.exists():
-                path = bundled
+        if not path.exists() and not path.suffix and path.name == str(path):
+            # A bare name ("strict"): the workspace's copy first, then the bundled policy.
+            for folder in (workspace_policies, bundled_dir("policies")):
+                if folder is not None and (folder / f"{path.name}.toml").exists():
+                    path = folder / f"{path.name}.toml"
+                    break
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

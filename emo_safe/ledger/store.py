@@ -57,6 +57,11 @@ class ConsentRow(Base):
     valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # sha256 of the signed release form or consent video (the evidence itself stays offline)
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    issuer: Mapped[str] = mapped_column(String(64), default="")  # operator key id
+    signature: Mapped[str] = mapped_column(String(128), default="")  # Ed25519, hex
+    revocation_signature: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
     @property
     def template(self) -> np.ndarray:
@@ -77,6 +82,8 @@ class ConsentRow(Base):
             "valid_from": _iso(self.valid_from),
             "expires_at": _iso(self.expires_at),
             "revoked_at": _iso(self.revoked_at),
+            "evidence_sha256": self.evidence_sha256,
+            "issuer": self.issuer,
         }
 
 
@@ -210,11 +217,13 @@ class LedgerStore:
         with self.session() as s:
             return list(s.scalars(select(ConsentRow).order_by(ConsentRow.created_at)))
 
-    def revoke_consent(self, consent_id: str, when: dt.datetime | None = None) -> ConsentRow | None:
+    def revoke_consent(self, consent_id: str, when: dt.datetime,
+                       signature: str) -> ConsentRow | None:
         with self.session() as s:
             row = s.get(ConsentRow, consent_id)
             if row is not None and row.revoked_at is None:
-                row.revoked_at = when or utcnow()
+                row.revoked_at = when
+                row.revocation_signature = signature
             return row
 
     # decisions and generations ---------------------------------------------------------------

@@ -10,6 +10,7 @@ function here puts key bytes into an exception message.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -239,3 +240,69 @@ def signer_alg_for(key) -> str:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return "ed25519"
     raise KeyFileError("unsupported signer key type (use an EC P-256/384/521 or Ed25519 key)")
+
+
+# --------------------------------------------------------------------------------------------
+# The operator key: Ed25519, signs consent records (and, later, log heads). Only signatures and
+# the public key leave this module.
+def new_operator_key() -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def public_key_pem(key) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def public_key_id(public_key: ed25519.Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def load_public_key(path: Path) -> ed25519.Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except FileNotFoundError:
+        raise KeyFileError(f"public key file not found: {path}") from None
+    except (OSError, ValueError, TypeError):
+        raise KeyFileError(f"{path} is not a PEM public key") from None
+    if not isinstance(key, ed25519.Ed25519PublicKey):
+        raise KeyFileError(f"{path} is not an Ed25519 public key")
+    return key
+
+
+@dataclass(frozen=True, repr=False)
+class OperatorKey:
+    """The loaded operator signing key. ``repr`` shows only the public key id."""
+
+    _key: ed25519.Ed25519PrivateKey
+    key_id: str
+
+    def __repr__(self) -> str:
+        return f"OperatorKey(key_id={self.key_id!r})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def load(cls, path: Path) -> OperatorKey:
+        key = load_private_key(path)
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise KeyFileError(f"{path} is not an Ed25519 key")
+        return cls(key, public_key_id(key.public_key()))
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+    @property
+    def public_key(self) -> ed25519.Ed25519PublicKey:
+        return self._key.public_key()
+
+
+def verify_ed25519(public_key: ed25519.Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        public_key.verify(signature, data)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True

@@ -1,0 +1,203 @@
+"""The gate's rules. Each has one method, ``evaluate(request) -> list[Finding]`` (empty: the rule
+is satisfied), and records what it matched in ``request.matched`` (ids, names, hashes: never
+biometric data). Finding codes are stable; docs/policy-language.md lists them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from emo_safe.gate.decision import Finding
+from emo_safe.ledger.store import ConsentRow, as_utc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from emo_safe.gate.request import GateRequest
+
+
+class Rule(Protocol):
+    def evaluate(self, request: GateRequest) -> list[Finding]: ...
+
+
+class AllOf:
+    """Every rule must pass; the findings of all failing rules are returned together."""
+
+    def __init__(self, *rules: Rule) -> None:
+        self.rules = rules
+
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        if not self.rules:
+            return [Finding("empty-policy", "the policy has no rules, so nothing is allowed")]
+        findings: list[Finding] = []
+        for rule in self.rules:
+            findings.extend(rule.evaluate(request))
+        return findings
+
+
+class UnsafeNoOp:
+    """Allows everything. Only for tests of the machinery around the gate."""
+
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        return []
+
+
+def _face(i: int) -> str:
+    return f"face {i}"
+
+
+class FaceRequired:
+    """Refuse a photo in which no face could be found (after the thorough search, if enabled):
+    hiding a face from the detector must not be a way around consent and screening."""
+
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        request.matched["faces"] = len(request.faces)
+        request.matched["face_search"] = request.face_search
+        if request.faces:
+            return []
+        return [Finding("no-face", "no face could be found in the photo, so consent and "
+                        "public-figure screening cannot be checked")]
+
+
+class ExactlyOneFace:
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        n = len(request.faces)
+        if n > 1:
+            return [Finding("multiple-faces", f"the photo shows {n} faces; exactly one is allowed")]
+        return []
+
+
+@dataclass
+class ConsentCoversEveryFace:
+    """Each face must match a consent record that verifies, is in force, covers the requested
+    uses and (if required) names its evidence."""
+
+    match_distance: float
+    default_uses: tuple[str, ...]
+    require_evidence: bool = False
+
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        uses = request.uses or self.default_uses
+        request.matched["uses"] = list(uses)
+        findings: list[Finding] = []
+        known = {c.id for c in request.consents}
+        for cid in request.named_consent_ids:
+            if cid not in known:
+                findings.append(Finding("consent-unknown", f"no consent record with id {cid}", cid))
+        by_face: dict[str, str] = {}
+        for i, face in enumerate(request.faces, start=1):
+            subject = _face(i)
+            matching = [c for c in request.consents
+                        if face.distance(c.template) <= self.match_distance]
+            if not matching:
+                if request.named_consent_ids:
+                    findings.append(Finding(
+                        "consent-face-mismatch",
+                        f"{subject} does not match the face of the given consent record(s)",
+                        subject))
+                else:
+                    findings.append(Finding("no-consent", f"no consent record covers {subject}",
+                                            subject))
+                continue
+            problems = {c.id: self._problems(c, request, uses) for c in matching}
+            valid = [c for c in matching if not problems[c.id]]
+            if valid:
+                by_face[subject] = valid[0].id
+                continue
+            for c in matching:
+                for code, message in problems[c.id]:
+                    findings.append(Finding(code, f"{message} (matches {subject})", c.id))
+        request.matched["consents_by_face"] = by_face
+        request.matched["consent_ids"] = list(dict.fromkeys(by_face.values()))
+        return findings
+
+    def _problems(self, c: ConsentRow, request: GateRequest,
+                  uses: tuple[str, ...]) -> list[tuple[str, str]]:
+        if not request.consent_signature_ok.get(c.id, False):
+            # Nothing else in a record that does not verify can be believed.
+            return [("consent-tampered", f"consent {c.id} does not verify against the operator "
+                     "key (edited in the database, or issued by another key)")]
+        out = []
+        if c.revoked_at is not None:
+            out.append(("consent-revoked", f"consent {c.id} was revoked"))
+        expires = as_utc(c.expires_at)
+        if expires is not None and expires <= request.now:
+            out.append(("consent-expired", f"consent {c.id} expired on {expires.date()}"))
+        valid_from = as_utc(c.valid_from)
+        if valid_from is not None and valid_from > request.now:
+            out.append(("consent-not-yet-valid",
+                        f"consent {c.id} is valid from {valid_from.date()}"))
+        missing = sorted(set(uses) - set(c.scopes))
+        if missing:
+            out.append(("consent-out-of-scope", f"consent {c.id} does not cover "
+                        f"{', '.join(missing)} (it covers {', '.join(c.scopes) or 'nothing'})"))
+        if self.require_evidence and not c.evidence_sha256:
+            out.append(("consent-no-evidence", f"consent {c.id} names no evidence (release form "
+                        "or consent video)"))
+        return out
+
+
+@dataclass
+class PublicFiguresRefused:
+    """Screen every face against the public-figure gallery. A match refuses the request, even
+    when a consent record covers the face — unless ``allow_with_own_consent`` and the covering
+    record is that public figure's own (its template matches the same gallery identity)."""
+
+    match_distance: float
+    allow_with_own_consent: bool = False
+
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        gallery = request.gallery
+        if gallery is None:
+            return [Finding("gallery-unavailable", "the policy screens for public figures but no "
+                            "gallery was given to the gate")]
+        request.matched["gallery_size"] = len(gallery)
+        matches, findings = [], []
+        consents = {c.id: c for c in request.consents}
+        for i, face in enumerate(request.faces, start=1):
+            subject = _face(i)
+            hit = gallery.match(face.embedding, self.match_distance)
+            if hit is None:
+                continue
+            matches.append({"face": subject, **hit.to_dict()})
+            if self.allow_with_own_consent:
+                cid = request.matched.get("consents_by_face", {}).get(subject)
+                own = consents.get(cid) if cid else None
+                if own is not None:
+                    same = gallery.match(own.template, self.match_distance)
+                    if same is not None and same.identity_id == hit.identity_id:
+                        matches[-1]["allowed_by_own_consent"] = cid
+                        continue
+                findings.append(Finding(
+                    "public-figure", f"{subject} matches public figure {hit.name}; this policy "
+                    "allows it only with that person's own consent record", subject))
+            else:
+                findings.append(Finding(
+                    "public-figure", f"{subject} matches public figure {hit.name}; public "
+                    "figures are refused under this policy, consent or not", subject))
+        request.matched["public_figures"] = matches
+        return findings
+
+
+class AudioRightsAttested:
+    """The requester states that they hold the rights to the voice or song."""
+
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        text = (request.audio_rights_attestation or "").strip()
+        if not text:
+            return [Finding("no-audio-rights-attestation", "this policy requires a statement that "
+                            "you hold the rights to the voice or song (--audio-rights)")]
+        request.matched["audio_rights_attestation_sha256"] = hashlib.sha256(
+            text.encode()).hexdigest()
+        return []
+
+
+class VisibleDisclosure:
+    """The output carries a visible "AI-generated" label (the pipeline draws it)."""
+
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        if request.visible_disclosure is False:
+            return [Finding("no-visible-disclosure", "this policy requires the visible "
+                            "AI-generated label; it cannot be turned off")]
+        request.matched["disclosure"] = "visible-label"
+        return []

@@ -1,0 +1,199 @@
+"""The gate on real photos: consent, public-figure screening, scope, validity, tampering,
+several faces, hidden faces; every decision lands in the ledger with all its reasons."""
+
+import datetime as dt
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from emo_safe import SafeGenerator
+from emo_safe.ledger.store import ConsentRow
+
+
+@pytest.fixture
+def gallery(workspace, data_dir):
+    g = workspace.gallery()
+    g.add("Barack Obama", [data_dir / "obama.jpg"])
+    g.add("Joe Biden", [data_dir / "biden.jpg"])
+    return g
+
+
+def check(workspace, photo, policy=None, **kwargs):
+    decision = SafeGenerator(workspace, policy=policy).check(photo, **kwargs)
+    return decision, {f.code for f in decision.findings}
+
+
+def test_consented_face_is_allowed_and_the_record_is_named(workspace, consents, gallery,
+                                                           data_dir):
+    row = consents.add("Alex", data_dir / "alex-lacamoire.png")
+    decision, codes = check(workspace, data_dir / "alex-lacamoire.png")
+    assert decision.allowed and codes == set()
+    assert decision.matched["consents_by_face"] == {"face 1": row.id}
+    assert decision.matched["public_figures"] == [] and decision.matched["gallery_size"] == 2
+
+
+def test_stranger_without_consent_is_refused(workspace, consents, gallery, data_dir):
+    consents.add("Alex", data_dir / "alex-lacamoire.png")
+    _, codes = check(workspace, data_dir / "lin-manuel-miranda.png")
+    assert codes == {"no-consent"}
+
+
+def test_public_figure_is_refused_even_with_a_consent_record_for_the_face(
+        workspace, consents, gallery, data_dir):
+    # A "look-alike" enrolled with consent: the face is covered, but it is Obama's face.
+    lookalike = consents.add("Barry, a look-alike", data_dir / "obama2.jpg")
+    decision, codes = check(workspace, data_dir / "obama2.jpg")
+    assert codes == {"public-figure"}
+    assert decision.matched["consents_by_face"] == {"face 1": lookalike.id}
+    [hit] = decision.matched["public_figures"]
+    assert hit["name"] == "Barack Obama" and hit["distance"] < 0.55
+
+
+def test_research_policy_allows_a_public_figure_only_with_their_own_consent(
+        workspace, consents, gallery, data_dir, tmp_path):
+    evidence = tmp_path / "release-form.pdf"
+    evidence.write_bytes(b"%PDF-1.4 signed release form")
+    own = consents.add("Barack Obama", data_dir / "obama2.jpg", scope=["research"],
+                       evidence=evidence)
+    decision, codes = check(workspace, data_dir / "obama.jpg", policy="research")
+    assert decision.allowed, codes
+    assert decision.matched["public_figures"][0]["allowed_by_own_consent"] == own.id
+    # Biden's photo is not covered by Obama's record: refused for both reasons.
+    _, codes = check(workspace, data_dir / "biden.jpg", policy="research")
+    assert codes == {"no-consent", "public-figure"}
+
+
+def test_consent_for_a_different_person_does_not_cover_this_face(workspace, consents, data_dir):
+    lin = consents.add("Lin", data_dir / "lin-manuel-miranda.png")
+    _, codes = check(workspace, data_dir / "alex-lacamoire.png", consent_ids=[lin.id])
+    assert codes == {"consent-face-mismatch"}
+
+
+def test_expired_revoked_not_yet_valid_and_out_of_scope_records_are_refused(
+        workspace, consents, data_dir):
+    photo = data_dir / "alex-lacamoire.png"
+    now = dt.datetime.now(dt.UTC)
+    later = consents.add("Alex", photo, valid_from=now + dt.timedelta(days=30))
+    _, codes = check(workspace, photo, consent_ids=[later.id])
+    assert codes == {"consent-not-yet-valid"}
+
+    talking = consents.add("Alex", photo, scope=["talking"])
+    _, codes = check(workspace, photo, consent_ids=[talking.id], uses=["singing"])
+    assert codes == {"consent-out-of-scope"}
+    decision, codes = check(workspace, photo, consent_ids=[talking.id], uses=["talking"])
+    assert decision.allowed
+
+    consents.revoke(talking.id)
+    _, codes = check(workspace, photo, consent_ids=[talking.id])
+    assert codes == {"consent-revoked"}
+    assert consents.verify(consents.get(talking.id))  # the revocation itself is signed
+
+
+@pytest.mark.parametrize("edit", [
+    lambda r: setattr(r, "name", "Someone Else"),
+    lambda r: setattr(r, "scope", json.dumps(["commercial", "singing", "talking"])),
+    lambda r: setattr(r, "expires_at", dt.datetime(2099, 1, 1, tzinfo=dt.UTC)),
+    lambda r: setattr(r, "face_template", (np.frombuffer(r.face_template, np.float32) + 0.01)
+                      .astype(np.float32).tobytes()),
+], ids=["name", "scope", "expiry", "template"])
+def test_a_record_edited_in_the_database_no_longer_verifies(workspace, consents, data_dir,
+                                                            edit):
+    photo = data_dir / "alex-lacamoire.png"
+    row = consents.add("Alex", photo, expires=dt.datetime.now(dt.UTC) + dt.timedelta(days=9))
+    with workspace.store().session() as s:
+        edit(s.get(ConsentRow, row.id))
+    assert not consents.verify(consents.get(row.id))
+    _, codes = check(workspace, photo)
+    assert codes == {"consent-tampered"}
+
+
+def test_a_record_signed_by_another_operator_key_is_refused(workspace, consents, data_dir,
+                                                            tmp_path):
+    from emo_safe.gate.consent import ConsentRegistry
+    from emo_safe.workspace import Workspace
+
+    other = Workspace(tmp_path / "other")
+    other.init()
+    foreign = ConsentRegistry(workspace.store(), other.operator_public_key(), other.operator_key)
+    foreign.add("Alex", data_dir / "alex-lacamoire.png")  # into *our* database
+    _, codes = check(workspace, data_dir / "alex-lacamoire.png")
+    assert codes == {"consent-tampered"}
+
+
+def test_two_faces_with_one_consent_are_refused_with_every_reason(workspace, consents, gallery,
+                                                                  data_dir):
+    consents.add("Alex", data_dir / "alex-lacamoire.png")
+    biden = consents.add("Joe", data_dir / "biden.jpg")
+    decision, codes = check(workspace, data_dir / "two_people.jpg")
+    assert codes == {"multiple-faces", "no-consent", "public-figure"}
+    assert decision.matched["faces"] == 2
+    assert {h["name"] for h in decision.matched["public_figures"]} == {"Barack Obama",
+                                                                     "Joe Biden"}
+    assert biden.id in decision.matched["consent_ids"]
+
+
+def test_no_detectable_face_is_refused_after_the_thorough_search(workspace, tmp_path):
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), cv2.GaussianBlur(
+        np.random.default_rng(1).integers(0, 255, (400, 400, 3), np.uint8), (0, 0), 4))
+    decision, codes = check(workspace, wall)
+    assert codes == {"no-face"}
+    assert decision.matched["face_search"] == "none"
+
+
+@pytest.mark.parametrize("transform", [
+    lambda im: np.rot90(im),  # a sideways photo: the fast detector sees no face
+    lambda im: im[::-1],  # upside down
+], ids=["rotated-90", "upside-down"])
+def test_hiding_a_public_figure_from_the_detector_does_not_evade_screening(
+        workspace, gallery, data_dir, tmp_path, transform):
+    img = cv2.imread(str(data_dir / "obama2.jpg"))
+    hidden = tmp_path / "hidden.png"
+    cv2.imwrite(str(hidden), np.ascontiguousarray(transform(img)))
+    decision, codes = check(workspace, hidden)
+    assert "public-figure" in codes and "no-face" not in codes
+    assert decision.matched["face_search"].startswith("rotated")
+
+
+def test_every_decision_is_in_the_ledger_with_all_its_reasons(workspace, consents, gallery,
+                                                              data_dir):
+    consents.add("Alex", data_dir / "alex-lacamoire.png")
+    made = [check(workspace, data_dir / name)[0]
+            for name in ("alex-lacamoire.png", "two_people.jpg", "lin-manuel-miranda.png")]
+    rows = {r.id: r.public_dict() for r in workspace.store().list_decisions()}
+    for d in made:
+        row = rows[d.id]
+        assert row["allowed"] == d.allowed
+        assert row["reasons"] == [f.to_dict() for f in d.findings]
+        assert row["matched"] == d.matched and row["policy_sha256"] == d.policy_sha256
+    # two_people: multiple-faces, no-consent and public-figure for each of the two faces
+    assert [len(rows[d.id]["reasons"]) for d in made] == [0, 5, 1]
+
+
+def test_strict_policy_requires_attestation_evidence_and_the_visible_label(
+        workspace, consents, portrait, speech, tmp_path):
+    import av
+
+    plain = consents.add("sample", portrait)
+    _, codes = check(workspace, portrait, policy="strict")
+    assert codes == {"no-audio-rights-attestation", "consent-no-evidence"}
+    evidence = tmp_path / "consent-video.mp4"
+    evidence.write_bytes(b"recorded consent")
+    consents.revoke(plain.id)
+    consents.add("sample", portrait, evidence=evidence)
+    _, codes = check(workspace, portrait, policy="strict", audio_rights="my own recording",
+                     visible_label=False)
+    assert codes == {"no-visible-disclosure"}
+
+    out = tmp_path / "labelled.mp4"
+    result = SafeGenerator(workspace, policy="strict").generate(
+        portrait, speech, out, audio_rights="my own recording")
+    assert result.decision.matched["disclosure"] == "visible-label"
+    with av.open(str(out)) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    corner = frame[-40:, :160]
+    # White label text on a darkened box in the bottom-left corner.
+    assert (corner.min(axis=2) > 200).sum() > 50 and np.median(corner) < 90
+
