@@ -120,10 +120,16 @@ class FaceAnalyzer:
         detector is not a way around the gate): more upsampling for small faces, the mirror
         image, rotations, then dlib's CNN detector. The first pass that finds a face wins."""
         image = np.ascontiguousarray(image)
-        faces = self.detect(image)
+        # Fast pass: no upsampling finds faces of 80 px and more (at <= 1600 px) in ~60 ms
+        # instead of ~300 ms; the passes below look for smaller faces when it finds none.
+        faces = self.detect(image, upsample=0)
         tried = ["hog"]
         if faces or not thorough:
             return FaceSearch(faces, "hog", tuple(tried))
+        faces = self.detect(image, upsample=1)
+        tried.append("hog-upsample1")
+        if faces:
+            return FaceSearch(faces, "hog-upsample1", tuple(tried))
         detector, _, _ = self._load()
         small, scale = _shrink(image, _FALLBACK_MAX_SIDE)
 
