@@ -148,7 +148,7 @@ def run(sizes, out_path):
                 lat.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
                 for f in request.faces:
-                    gallery.match(f.embedding, 0.6)
+                    gallery.match(f.embedding, 0.55)
                 search.append((time.perf_counter() - t) * 1000 / max(1, len(request.faces)))
                 codes = {f.code for f in decision.findings}
                 hits = {h["name"] for h in decision.matched.get("public_figures", [])}

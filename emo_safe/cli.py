@@ -321,7 +321,11 @@ def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output .mp4 (must not exist).")
 @_request_options
-@click.option("--generator", default="still", show_default=True, help="Generator name.")
+@click.option("--generator", default="puppet", show_default=True,
+              help="puppet (built-in animator), still, a registered name, or "
+                   "'command:PROGRAM ARGS' with {photo} {audio} {output} placeholders.")
+@click.option("--timeout", type=click.FloatRange(1, None), default=None,
+              help="Seconds an external (command:) generator may run [default: 1800].")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 120))
 @click.option("--size", default=512, show_default=True, type=click.IntRange(64, 2048))
@@ -329,9 +333,10 @@ def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as
 @click.pass_context
 @handle_errors
 def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible_label, policy,
-             generator, seed, fps, size, as_json):
+             generator, timeout, seed, fps, size, as_json):
     """Gate, generate, watermark, sign and record one video."""
     result = _generate(ctx, photo, audio, output, as_json, policy=policy, generator=generator,
+                       timeout=timeout,
                        consent_ids=list(consent_ids), seed=seed, fps=fps, size=size, uses=uses,
                        audio_rights=audio_rights, visible_label=visible_label)
     if as_json:
@@ -342,10 +347,11 @@ def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible
                   f"manifest {result.manifest_label}")
 
 
-def _generate(ctx, photo, audio, output, as_json, *, policy, generator, **kwargs):
+def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=None, **kwargs):
     from emo_safe.pipeline import SafeGenerator
 
-    gen = SafeGenerator(_workspace(ctx), policy=policy, generator=generator)
+    gen = SafeGenerator(_workspace(ctx), policy=policy, generator=generator,
+                        generator_timeout=timeout)
     with _progress("generating", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("generate", total=None)
 
@@ -504,7 +510,7 @@ def demo(ctx, as_json):
     out_dir.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     output = out_dir / f"demo-{stamp}.mp4"
-    result = _generate(ctx, photo, audio, output, as_json, policy=None, generator="still",
+    result = _generate(ctx, photo, audio, output, as_json, policy=None, generator="puppet",
                        consent_ids=[consent_id])
     verdict = Detector(ws).verify(result.output)
     if as_json:

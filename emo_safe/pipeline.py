@@ -71,14 +71,16 @@ class GenerationResult:
 
 class SafeGenerator:
     def __init__(self, workspace: Workspace, policy: Policy | str | Path | None = None,
-                 generator: Generator | str = "still", marker: MarkStage | None = None,
-                 analyzer: FaceAnalyzer | None = None) -> None:
+                 generator: Generator | str = "puppet", marker: MarkStage | None = None,
+                 analyzer: FaceAnalyzer | None = None,
+                 generator_timeout: float | None = None) -> None:
         self.workspace = workspace.require()
         self.policy = policy if isinstance(policy, Policy) else load_policy(
             policy, workspace.policies_dir)
         self.store = workspace.store()
         self.gate = Gate.for_workspace(workspace, self.policy, analyzer)
-        self.generator = get_generator(generator) if isinstance(generator, str) else generator
+        self.generator = get_generator(generator, generator_timeout) \
+            if isinstance(generator, str) else generator
         self.marker = marker if marker is not None else _default_marker(workspace)
 
     # ------------------------------------------------------------------------------------
@@ -116,6 +118,7 @@ class SafeGenerator:
         inp = GenerationInput(image=request.image, face=request.faces[0], audio=request.audio,
                               seed=seed, fps=fps, size=size)
         tmpdir = Path(tempfile.mkdtemp(prefix=".emo-safe-", dir=output.parent))
+        video = None
         try:
             try:
                 video = self.generator.generate(inp)
@@ -174,6 +177,9 @@ class SafeGenerator:
             os.replace(signed, output)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
+            close = getattr(video.frames, "close", None) if video is not None else None
+            if close is not None:  # lets a generator remove its own files (command:)
+                close()
         return GenerationResult(
             generation_id=generation_id,
             output=output,

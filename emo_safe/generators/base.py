@@ -55,7 +55,8 @@ def frame_count_for(audio: Audio, fps: float) -> int:
     return max(1, math.ceil(audio.duration * fps - 1e-9))
 
 
-def face_crop_box(image_shape: tuple[int, ...], box: Box, factor: float = 2.6) -> tuple[int, int, int]:
+def face_crop_box(image_shape: tuple[int, ...], box: Box,
+                  factor: float = 2.6) -> tuple[int, int, int]:
     """A square (x0, y0, side) around the face, ``factor`` face widths wide, inside the image."""
     h, w = image_shape[:2]
     side = int(min(max(box.width, box.height) * factor, h, w))
@@ -74,9 +75,10 @@ def face_crop(image: np.ndarray, box: Box, size: int) -> np.ndarray:
 
 
 def _builtin() -> dict[str, type]:
+    from emo_safe.generators.puppet import PuppetGenerator
     from emo_safe.generators.still import StillGenerator
 
-    return {"still": StillGenerator}
+    return {"puppet": PuppetGenerator, "still": StillGenerator}
 
 
 def available() -> list[str]:
@@ -85,15 +87,21 @@ def available() -> list[str]:
     return sorted(names)
 
 
-def get_generator(spec: str) -> Generator:
-    """Resolve ``still`` or a name registered under the ``emo_safe.generators`` entry points."""
+def get_generator(spec: str, timeout: float | None = None) -> Generator:
+    """Resolve ``puppet``, ``still``, ``command:TEMPLATE`` or a name registered under the
+    ``emo_safe.generators`` entry points. ``timeout`` bounds external programs."""
     builtin = _builtin()
     if spec in builtin:
         return builtin[spec]()
+    if spec.startswith("command:"):
+        from emo_safe.generators.command import DEFAULT_TIMEOUT, CommandGenerator
+
+        return CommandGenerator(spec[len("command:"):], timeout or DEFAULT_TIMEOUT)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == spec:
             gen = ep.load()()
             if not isinstance(gen, Generator):
                 raise InputError(f"entry point {spec!r} did not return a generator")
             return gen
-    raise InputError(f"unknown generator {spec!r}; available: {', '.join(available())}")
+    raise InputError(f"unknown generator {spec!r}; available: {', '.join(available())}, "
+                     "command:TEMPLATE")
