@@ -322,22 +322,26 @@ def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as
               help="Output .mp4 (must not exist).")
 @_request_options
 @click.option("--generator", default="puppet", show_default=True,
-              help="puppet (built-in animator), still, a registered name, or "
+              help="puppet (built-in animator), still, a registered name, "
+                   "'diffusers:PIPELINE_DIR' or 'diffusers:module:callable', or "
                    "'command:PROGRAM ARGS' with {photo} {audio} {output} placeholders.")
 @click.option("--timeout", type=click.FloatRange(1, None), default=None,
               help="Seconds an external (command:) generator may run [default: 1800].")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 120))
 @click.option("--size", default=512, show_default=True, type=click.IntRange(64, 2048))
+@click.option("--steps", type=click.IntRange(1, 1000), help="Inference steps (diffusers:).")
+@click.option("--guidance", type=click.FloatRange(0, 100), help="Guidance scale (diffusers:).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
 def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible_label, policy,
-             generator, timeout, seed, fps, size, as_json):
+             generator, timeout, seed, fps, size, steps, guidance, as_json):
     """Gate, generate, watermark, sign and record one video."""
     result = _generate(ctx, photo, audio, output, as_json, policy=policy, generator=generator,
                        timeout=timeout,
                        consent_ids=list(consent_ids), seed=seed, fps=fps, size=size, uses=uses,
+                       steps=steps, guidance=guidance,
                        audio_rights=audio_rights, visible_label=visible_label)
     if as_json:
         _emit_json(result.to_dict())

@@ -97,6 +97,7 @@ class SafeGenerator:
                  consent_ids: list[str] | None = None, seed: int = 0, fps: float = 25.0,
                  size: int = 512, crf: int = 18,
                  progress: ProgressCallback | None = None, *, uses: tuple[str, ...] = (),
+                 steps: int | None = None, guidance: float | None = None,
                  audio_rights: str | None = None,
                  visible_label: bool | None = None) -> GenerationResult:
         output = Path(output)
@@ -115,8 +116,9 @@ class SafeGenerator:
 
         generation_id = secrets.token_hex(PAYLOAD_BYTES)  # the watermark payload
         payload = bytes.fromhex(generation_id)
+        options = {k: v for k, v in (("steps", steps), ("guidance", guidance)) if v is not None}
         inp = GenerationInput(image=request.image, face=request.faces[0], audio=request.audio,
-                              seed=seed, fps=fps, size=size)
+                              seed=seed, fps=fps, size=size, options=options)
         tmpdir = Path(tempfile.mkdtemp(prefix=".emo-safe-", dir=output.parent))
         video = None
         try:

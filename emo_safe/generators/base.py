@@ -32,6 +32,8 @@ class GenerationInput:
     seed: int = 0
     fps: float = 25.0
     size: int = 512  # side of the square, face-centred output
+    # Model settings some generators take (steps, guidance); recorded with the generation.
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +95,10 @@ def get_generator(spec: str, timeout: float | None = None) -> Generator:
     builtin = _builtin()
     if spec in builtin:
         return builtin[spec]()
+    if spec.startswith("diffusers:"):
+        from emo_safe.generators.diffusers_adapter import DiffusersGenerator
+
+        return DiffusersGenerator(spec[len("diffusers:"):])
     if spec.startswith("command:"):
         from emo_safe.generators.command import DEFAULT_TIMEOUT, CommandGenerator
 
@@ -104,4 +110,4 @@ def get_generator(spec: str, timeout: float | None = None) -> Generator:
                 raise InputError(f"entry point {spec!r} did not return a generator")
             return gen
     raise InputError(f"unknown generator {spec!r}; available: {', '.join(available())}, "
-                     "command:TEMPLATE")
+                     "diffusers:PATH|module:callable, command:TEMPLATE")
