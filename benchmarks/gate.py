@@ -28,6 +28,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import write_report  # noqa: E402
 
 from emo_safe._resources import sample_path  # noqa: E402
 from emo_safe.faces import FaceAnalyzer  # noqa: E402
@@ -190,10 +193,7 @@ def run(sizes, out_path):
         s = per_transform.get((sizes[-1], "stranger", tname), [])
         text.append(f"| {tname} | {sum(x[0] for x in p)}/{len(p)} | {sum(x[2] for x in p)} | "
                     f"{sum(x[1] for x in s)}/{len(s)} |")
-    out = "\n".join(text) + "\n"
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_path).write_text(out)
-    print(out)
+    write_report(text, out_path)
 
 
 def main():

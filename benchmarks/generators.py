@@ -21,11 +21,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import write_report  # noqa: E402
 
 from emo_safe._resources import sample_path  # noqa: E402
 from emo_safe.faces import FaceAnalyzer  # noqa: E402
 from emo_safe.generators.base import GenerationInput, face_crop, get_generator  # noqa: E402
-from emo_safe.media import Audio, load_audio, load_image, write_mp4  # noqa: E402
+from emo_safe.media import Audio, load_audio, load_image  # noqa: E402
 
 PORTRAITS = {"astronaut": sample_path("portrait.jpg"),
              "alex": ROOT / "tests/data/alex-lacamoire.png",
@@ -133,10 +136,7 @@ def run(out_path):
     pipe_ratio = np.mean([p[9] for p in puppet]) / np.mean([s[9] for s in still])
     text += ["", f"puppet / still in the same run: generate speed x{gen_ratio:.2f}, whole "
              f"pipeline x{pipe_ratio:.2f}; mean lip sync r {np.mean([p[2] for p in puppet]):.2f}."]
-    out = "\n".join(text) + "\n"
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_path).write_text(out)
-    print(out)
+    write_report(text, out_path)
 
 
 def main():

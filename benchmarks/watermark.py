@@ -22,6 +22,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import write_report  # noqa: E402
 
 from emo_safe import media
 from emo_safe._resources import sample_path
@@ -369,10 +372,7 @@ def main():
             for a in ATTACKS) + " |")
     false_positives(100 if args.quick else 200, out)
     estimation_attack(out)
-    text = "\n".join(out) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
-    print(text)
+    write_report(out, args.out)
 
 
 if __name__ == "__main__":
