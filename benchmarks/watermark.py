@@ -357,7 +357,8 @@ def main():
         schemes += [ImWatermark("dwtDct"), ImWatermark("dwtDctSvd"), ImWatermark("rivaGan")]
     out = [f"## Watermark benchmark ({n_frames / FPS:.0f}-second clips, {SIZE}x{SIZE}, {FPS} fps)"]
     if args.baselines:
-        out.append("\nBaselines carry 32 bits (invisible-watermark's usual setting); their bits are a "
+        out.append("\nBaselines carry 32 bits (invisible-watermark's usual setting); their bits "
+                   "are a "
                    "majority vote over every 5th frame (rivaGan: every 10th of the first 60 "
                    "frames, the only ones it marks, at ~1 s a frame). No p-value: they have no "
                    "calibrated detector.")

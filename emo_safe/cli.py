@@ -84,7 +84,8 @@ def main(ctx: click.Context, workspace: Path | None) -> None:
 # ---------------------------------------------------------------------------------------------
 @main.command()
 @click.option("--signer-cert", type=click.Path(dir_okay=False, path_type=Path),
-              help="Import your own signer certificate chain (PEM, leaf first) instead of the dev CA.")
+              help="Import your own signer certificate chain (PEM, leaf first) instead of the "
+                   "dev CA.")
 @click.option("--signer-key", type=click.Path(dir_okay=False, path_type=Path),
               help="The private key of --signer-cert (PEM).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -330,18 +331,20 @@ def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 120))
 @click.option("--size", default=512, show_default=True, type=click.IntRange(64, 2048))
+@click.option("--full-image", is_flag=True,
+              help="Animate the whole photo instead of the face-centred --size crop (puppet).")
 @click.option("--steps", type=click.IntRange(1, 1000), help="Inference steps (diffusers:).")
 @click.option("--guidance", type=click.FloatRange(0, 100), help="Guidance scale (diffusers:).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
 def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible_label, policy,
-             generator, timeout, seed, fps, size, steps, guidance, as_json):
+             generator, timeout, seed, fps, size, full_image, steps, guidance, as_json):
     """Gate, generate, watermark, sign and record one video."""
     result = _generate(ctx, photo, audio, output, as_json, policy=policy, generator=generator,
                        timeout=timeout,
                        consent_ids=list(consent_ids), seed=seed, fps=fps, size=size, uses=uses,
-                       steps=steps, guidance=guidance,
+                       steps=steps, guidance=guidance, full_image=full_image,
                        audio_rights=audio_rights, visible_label=visible_label)
     if as_json:
         _emit_json(result.to_dict())
@@ -382,7 +385,8 @@ def _render_verdict(v) -> None:
     for r in v.reasons:
         out.print(f"  - {r}", highlight=False)
     m = v.manifest
-    out.print(f"  C2PA: {m.state}" + (f" ({', '.join(m.failure_codes)})" if m.failure_codes else ""))
+    codes = f" ({', '.join(m.failure_codes)})" if m.failure_codes else ""
+    out.print(f"  C2PA: {m.state}{codes}")
     if m.generation:
         out.print(f"  generation id: {m.generation.get('generation_id')}")
     if v.watermark:
@@ -393,7 +397,8 @@ def _render_verdict(v) -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (JSON lines for many).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (JSON lines for many).")
 @click.pass_context
 @handle_errors
 def verify(ctx, files, as_json):

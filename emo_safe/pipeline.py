@@ -98,6 +98,7 @@ class SafeGenerator:
                  size: int = 512, crf: int = 18,
                  progress: ProgressCallback | None = None, *, uses: tuple[str, ...] = (),
                  steps: int | None = None, guidance: float | None = None,
+                 full_image: bool = False,
                  audio_rights: str | None = None,
                  visible_label: bool | None = None) -> GenerationResult:
         output = Path(output)
@@ -117,6 +118,8 @@ class SafeGenerator:
         generation_id = secrets.token_hex(PAYLOAD_BYTES)  # the watermark payload
         payload = bytes.fromhex(generation_id)
         options = {k: v for k, v in (("steps", steps), ("guidance", guidance)) if v is not None}
+        if full_image:
+            options["full_image"] = True
         inp = GenerationInput(image=request.image, face=request.faces[0], audio=request.audio,
                               seed=seed, fps=fps, size=size, options=options)
         tmpdir = Path(tempfile.mkdtemp(prefix=".emo-safe-", dir=output.parent))

@@ -160,7 +160,8 @@ def load_policy(path: str | Path | None = None, workspace_policies: Path | None 
     """Load a policy file (default: the workspace's default.toml, else the bundled one)."""
     if path is None:
         candidate = workspace_policies / "default.toml" if workspace_policies else None
-        path = candidate if candidate and candidate.exists() else bundled_dir("policies") / "default.toml"
+        bundled = bundled_dir("policies") / "default.toml"
+        path = candidate if candidate and candidate.exists() else bundled
     else:
         path = Path(path)
         if not path.exists() and not path.suffix and path.name == str(path):

@@ -107,9 +107,9 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
 class FaceRig:
     """Basis displacement fields (dx, dy per pixel) for one face-centred crop."""
 
-    size: int
-    landmarks: np.ndarray  # (68, 2) in crop pixels
-    jaw: np.ndarray  # (2, s, s) per pixel of jaw drop
+    shape: tuple[int, int]  # (height, width) of the animated image
+    landmarks: np.ndarray  # (68, 2) in its pixels
+    jaw: np.ndarray  # (2, h, w) per pixel of jaw drop
     upper_lip: np.ndarray
     width: np.ndarray
     blink: np.ndarray
@@ -117,9 +117,11 @@ class FaceRig:
     center: tuple[float, float]
 
     @classmethod
-    def build(cls, landmarks: np.ndarray, size: int) -> FaceRig:
+    def build(cls, landmarks: np.ndarray, shape: tuple[int, int]) -> FaceRig:
         L = landmarks.astype(np.float32)
-        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        h, w = shape
+        size = min(h, w)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         mouth = L[48:68]
         mc = mouth.mean(axis=0)
         mouth_w = float(np.linalg.norm(L[54] - L[48]))
@@ -146,7 +148,7 @@ class FaceRig:
         width = np.stack([(xx - mc[0]) / (mouth_w / 2) * g_w, np.zeros_like(xx)])
 
         # Blink: the upper lid slides down over each eye.
-        blink = np.zeros((2, size, size), np.float32)
+        blink = np.zeros((2, h, w), np.float32)
         for eye in (L[36:42], L[42:48]):
             ec = eye.mean(axis=0)
             ew = float(np.linalg.norm(eye[3] - eye[0])) or size / 20
@@ -154,7 +156,7 @@ class FaceRig:
             g = np.exp(-0.5 * (((xx - ec[0]) / (0.55 * ew)) ** 2
                                + ((yy - ec[1]) / (0.9 * eh + 1)) ** 2))
             blink[1] += g * eh * 1.1
-        return cls(size, L, jaw.astype(np.float32), upper.astype(np.float32),
+        return cls((h, w), L, jaw.astype(np.float32), upper.astype(np.float32),
                    width.astype(np.float32), blink, face_h, (float(mc[0]), float(mc[1])))
 
     def inner_mouth(self, drop: float) -> np.ndarray:
@@ -176,25 +178,32 @@ class PuppetGenerator:
 
     def generate(self, inp: GenerationInput) -> GeneratedVideo:
         n = frame_count_for(inp.audio, inp.fps)
-        x0, y0, side = face_crop_box(inp.image.shape, inp.face.box)
-        crop = inp.image[y0 : y0 + side, x0 : x0 + side]
-        interp = cv2.INTER_AREA if side > inp.size else cv2.INTER_CUBIC
-        base = cv2.resize(crop, (inp.size, inp.size), interpolation=interp)
-        landmarks = (inp.face.landmarks - [x0, y0]) * (inp.size / side)
-        rig = FaceRig.build(landmarks, inp.size)
+        full = bool(inp.options.get("full_image"))
+        if full:  # animate the whole photo (cropped to even sides for yuv420p)
+            h, w = inp.image.shape[0] & ~1, inp.image.shape[1] & ~1
+            base = np.ascontiguousarray(inp.image[:h, :w])
+            landmarks = inp.face.landmarks
+        else:
+            x0, y0, side = face_crop_box(inp.image.shape, inp.face.box)
+            crop = inp.image[y0 : y0 + side, x0 : x0 + side]
+            interp = cv2.INTER_AREA if side > inp.size else cv2.INTER_CUBIC
+            base = cv2.resize(crop, (inp.size, inp.size), interpolation=interp)
+            landmarks = (inp.face.landmarks - [x0, y0]) * (inp.size / side)
+        rig = FaceRig.build(landmarks, base.shape[:2])
         feats = audio_features(inp.audio, inp.fps, n)
         blinks = blink_profile(n, inp.fps, inp.seed)
-        settings = {"fps": inp.fps, "size": inp.size, "seed": inp.seed,
+        settings = {"fps": inp.fps, "size": list(base.shape[:2]) if full else inp.size,
+                    "full_image": full, "seed": inp.seed,
                     "open_fraction": OPEN_FRACTION, "silence_db_below_peak": SILENCE_DB_BELOW_PEAK}
         return GeneratedVideo(frames=self._frames(base, rig, feats, blinks, inp),
                               fps=inp.fps, audio=inp.audio, frame_count=n, settings=settings)
 
     def _frames(self, base: np.ndarray, rig: FaceRig, feats: AudioFeatures, blinks: np.ndarray,
                 inp: GenerationInput) -> Iterator[np.ndarray]:
-        s = inp.size
+        h, w = base.shape[:2]
         rng = np.random.default_rng(inp.seed)
         phase = rng.uniform(0, 2 * math.pi, 3)
-        yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         cx, cy = rig.center[0], rig.center[1] - 0.5 * rig.face_height  # pivot near the nose
         amp = rig.face_height * OPEN_FRACTION
         mouth_colour = np.array([92, 38, 42], np.float32)

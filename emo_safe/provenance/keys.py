@@ -57,7 +57,8 @@ def _serialize_private(key, passphrase: bytes | None) -> bytes:
         if passphrase
         else serialization.NoEncryption()
     )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             encryption)
 
 
 def load_private_key(path: Path, passphrase: bytes | None = None):

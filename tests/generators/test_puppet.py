@@ -81,3 +81,16 @@ def test_puppet_holds_still_in_silence(portrait_input):
     opening = mouth_opening(frames)
     assert abs(np.median(opening) - closed_opening(image, face)) < 0.01
     assert opening.std() < 0.006
+
+
+def test_full_image_mode_animates_the_whole_photo(portrait_input):
+    image, face, audio = portrait_input
+    short = Audio(audio.samples[: audio.rate], audio.rate)
+    video = get_generator("puppet").generate(
+        GenerationInput(image, face, short, seed=2, options={"full_image": True}))
+    frames = list(video.frames)
+    assert frames[0].shape == (image.shape[0] & ~1, image.shape[1] & ~1, 3)
+    assert video.settings["full_image"] is True
+    found = FaceAnalyzer().detect(frames[12])[0]
+    assert found.distance(face.embedding) < 0.3
+    assert abs(found.box.center[0] - face.box.center[0]) < 0.1 * face.box.width
