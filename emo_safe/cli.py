@@ -380,7 +380,7 @@ def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=
 # ---------------------------------------------------------------------------------------------
 def _render_verdict(v) -> None:
     colour = {"generated": "green", "generated-manifest-stripped": "green",
-              "tampered": "red"}.get(v.outcome, "yellow")
+              "tampered": "red", "inconsistent": "red"}.get(v.outcome, "yellow")
     out.print(f"[bold]{v.path}[/]: [{colour}]{v.outcome}[/]")
     for r in v.reasons:
         out.print(f"  - {r}", highlight=False)

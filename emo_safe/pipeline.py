@@ -23,6 +23,7 @@ import numpy as np
 from emo_safe.disclosure import DISCLOSURE_TEXT, add_visible_label
 from emo_safe.errors import GenerationRefused, GeneratorError, InputError
 from emo_safe.faces import FaceAnalyzer
+from emo_safe.fingerprint import FingerprintTap
 from emo_safe.gate.decision import Decision
 from emo_safe.gate.gate import Gate, RequestOptions
 from emo_safe.gate.policy import Policy, load_policy
@@ -134,6 +135,8 @@ class SafeGenerator:
                 frames = add_visible_label(frames)
                 video.settings["visible_label"] = DISCLOSURE_TEXT
             frames = self.marker.mark(frames, payload)
+            fingerprint = FingerprintTap(video.fps)
+            frames = fingerprint.tap(frames)
             watermark = self.marker.describe(payload)
             raw = tmpdir / "raw.mp4"
             try:
@@ -178,6 +181,7 @@ class SafeGenerator:
                 watermark_payload=payload.hex(),
                 consent_ids=json.dumps(decision.consent_ids),
                 frames=n,
+                fingerprint=json.dumps(fingerprint.to_hex()),
             ))
             os.replace(signed, output)
         finally:

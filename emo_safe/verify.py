@@ -6,25 +6,32 @@ Outcomes (a small fixed set; a verdict never claims that a video is real):
   by emo-safe, or this deployment's watermark is detected at the calibrated threshold;
 - ``generated-manifest-stripped``: no manifest, but the watermark identifies the generation;
 - ``tampered``: a manifest is present but does not validate (content or claim changed);
+- ``inconsistent``: no trusted manifest, and the watermark names a generation whose recorded
+  fingerprint does not match the video: a watermark copied onto other footage (forgery
+  suspected);
 - ``no-evidence``: nothing links the video to this deployment.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emo_safe.media import probe
+from emo_safe import fingerprint as fp
+from emo_safe.media import iter_frames, probe
 from emo_safe.provenance.read import ABSENT, INVALID, TRUSTED, ManifestEvidence, read_manifest
-from emo_safe.watermark import WatermarkEvidence, detect_file
+from emo_safe.watermark import WatermarkEvidence, detect_frames
 from emo_safe.workspace import Workspace
 
 GENERATED = "generated"
 GENERATED_MANIFEST_STRIPPED = "generated-manifest-stripped"
 TAMPERED = "tampered"
+INCONSISTENT = "inconsistent"
 NO_EVIDENCE = "no-evidence"
 
-EXIT_CODES = {GENERATED: 0, GENERATED_MANIFEST_STRIPPED: 0, TAMPERED: 3, NO_EVIDENCE: 1}
+EXIT_CODES = {GENERATED: 0, GENERATED_MANIFEST_STRIPPED: 0, TAMPERED: 3, INCONSISTENT: 3,
+              NO_EVIDENCE: 1}
 
 
 @dataclass
@@ -49,6 +56,7 @@ class Verdict:
             "c2pa": self.manifest.to_dict(),
             "watermark": self.watermark.to_dict() if self.watermark else None,
             "ledger": self.ledger,
+            **self.extra,
         }
 
 
@@ -62,17 +70,22 @@ class Detector:
 
     def verify(self, path: str | Path) -> Verdict:
         path = Path(path)
-        probe(path)  # unreadable or corrupt input -> InputError (exit 2) before anything else
+        info = probe(path)  # unreadable or corrupt input -> InputError (exit 2) first
         ev = read_manifest(path, self.anchors, self.workspace.assertion_label)
-        wm = detect_file(path, self._wm_key) if self._wm_key is not None else None
+        tap = fp.FingerprintTap(info.fps)
+        wm = None
+        if self._wm_key is not None:  # one decode feeds the watermark and the fingerprint
+            wm = detect_frames(tap.tap(iter_frames(path)), self._wm_key, info.fps)
 
-        ledger_row = None
+        ledger_row, row, similarity = None, None, None
         if self._store is not None:
-            row = None
             if ev.generation and ev.state == TRUSTED:
                 row = self._store.get_generation(str(ev.generation.get("generation_id", "")))
             if row is None and wm is not None and wm.payload:
                 row = self._store.find_generation(watermark_payload=wm.payload)
+                stored = json.loads(row.fingerprint or "[]") if row is not None else []
+                if stored:
+                    similarity = fp.similarity(tap.hashes, fp.parse_hex(stored))
             ledger_row = row.public_dict() if row is not None else None
 
         reasons: list[str] = []
@@ -88,6 +101,14 @@ class Detector:
             if ev.ai_generated:
                 reasons.append("the manifest declares the video AI-generated "
                                "(digitalSourceType trainedAlgorithmicMedia)")
+        elif (wm is not None and wm.detected and similarity is not None
+              and similarity < fp.MATCH_SHARE):
+            outcome = INCONSISTENT
+            reasons.append(f"this deployment's watermark is present (p = {wm.p_value:.1e}) and "
+                           f"names generation {row.id}, but the video does not look like that "
+                           f"generation ({similarity:.0%} of its sampled frames match the "
+                           "recorded fingerprint): the watermark was probably copied onto "
+                           "other footage (forgery suspected)")
         elif wm is not None and wm.detected:
             outcome = GENERATED_MANIFEST_STRIPPED
             where = "no C2PA manifest" if ev.state == ABSENT else "no trusted C2PA manifest"
@@ -106,8 +127,12 @@ class Detector:
                                f"(p = {wm.p_value:.2g})")
         if wm is not None and wm.detected and outcome == GENERATED:
             reasons.append(f"this deployment's watermark is present (p = {wm.p_value:.1e})")
-        if ledger_row:
+        if ledger_row and outcome != INCONSISTENT:
             reasons.append(f"the ledger records generation {ledger_row['id']} "
                            f"(decision {ledger_row['decision_id']})")
+            if similarity is not None:
+                reasons.append(f"{similarity:.0%} of the sampled frames match the generation's "
+                               "recorded fingerprint")
+        extra = {"fingerprint_similarity": similarity} if similarity is not None else {}
         return Verdict(path=path, outcome=outcome, reasons=reasons, manifest=ev, watermark=wm,
-                       ledger=ledger_row)
+                       ledger=ledger_row, extra=extra)

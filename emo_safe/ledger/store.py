@@ -133,6 +133,8 @@ class GenerationRow(Base):
     watermark_payload: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     consent_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     frames: Mapped[int] = mapped_column(default=0)
+    # JSON list of 64-bit perceptual hashes (hex), one a second: see emo_safe/fingerprint.py
+    fingerprint: Mapped[str] = mapped_column(Text, default="[]")
 
     def public_dict(self) -> dict:
         return {
@@ -150,6 +152,7 @@ class GenerationRow(Base):
             "watermark_payload": self.watermark_payload,
             "consent_ids": json.loads(self.consent_ids),
             "frames": self.frames,
+            "fingerprint_seconds": len(json.loads(self.fingerprint or "[]")),
         }
 
 
