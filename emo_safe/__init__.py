@@ -22,6 +22,7 @@ from emo_safe.errors import (
     IntegrityError,
     KeyFileError,
     PolicyError,
+    ProfileError,
     SigningError,
     WorkspaceError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "IntegrityError",
     "KeyFileError",
     "PolicyError",
+    "ProfileError",
     "SafeGenerator",
     "SigningError",
     "Verdict",

@@ -395,37 +395,95 @@ def _render_verdict(v) -> None:
         out.print(f"  ledger: generation {v.ledger['id']}, decision {v.ledger['decision_id']}")
 
 
+def _expand(paths) -> list[Path]:
+    """Files as given; a directory becomes every regular file under it (sorted)."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file()))
+        else:
+            files.append(p)
+    return files
+
+
+_WORKER: dict = {}
+
+
+def _verify_init(workspace_root: str, profile: str | None) -> None:
+    from emo_safe.verify import Detector
+    from emo_safe.workspace import Workspace
+
+    _WORKER["detector"] = Detector(Workspace(Path(workspace_root)), profile=profile)
+
+
+def _verify_one(path: Path) -> tuple[int, dict, object]:
+    """(exit code, JSON row, verdict or None): every failure is a per-file row, never a crash."""
+    from emo_safe.errors import EmoSafeError
+
+    try:
+        v = _WORKER["detector"].verify(path)
+    except EmoSafeError as exc:
+        return exc.exit_code, {"file": str(path), "outcome": "error", "error": exc.message}, None
+    except Exception as exc:  # a parser bug on a hostile file must not stop the batch
+        return 2, {"file": str(path), "outcome": "error",
+                   "error": f"internal error ({type(exc).__name__})"}, None
+    return v.exit_code, v.to_dict(), v
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--profile", help="Detector profile file or name [default: the workspace's, else "
+                                "the bundled default].")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Files verified in parallel (processes).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (JSON lines for many).")
 @click.pass_context
 @handle_errors
-def verify(ctx, files, as_json):
+def verify(ctx, files, profile, jobs, as_json):
     """Does FILE come from this deployment? C2PA manifest, watermark and ledger evidence.
 
-    Exit 0: evidence found; 1: no evidence; 2: unreadable input; 3: tampered.
+    FILES may include directories (every file under them). Exit 0: evidence found for every
+    file; 1: some file has no evidence; 2: some file is unreadable; 3: some file is tampered or
+    inconsistent (the most serious wins).
     """
-    from emo_safe.errors import InputError
-    from emo_safe.verify import Detector
+    ws = _workspace(ctx)
+    paths = _expand(files)
+    if not paths:
+        raise click.UsageError("no files to verify")
+    _verify_init(str(ws.root), profile)  # a bad profile fails here, once, before any file
+    results = []
+    with _progress("verifying", not as_json and len(paths) > 1 and sys.stderr.isatty()) as bar:
+        task = bar.add_task("verify", total=len(paths))
+        if jobs > 1 and len(paths) > 1:
+            from concurrent.futures import ProcessPoolExecutor
 
-    detector = Detector(_workspace(ctx))
-    codes = []
-    for f in files:
-        try:
-            v = detector.verify(f)
-        except InputError as exc:
-            codes.append(2)
-            if as_json:
-                _emit_json({"file": str(f), "error": exc.message})
-            err.print(f"[bold red]emo-safe: error:[/] {exc.message}", highlight=False,
-                      soft_wrap=True)
-            continue
-        codes.append(v.exit_code)
+            with ProcessPoolExecutor(min(jobs, len(paths)), initializer=_verify_init,
+                                     initargs=(str(ws.root), profile)) as pool:
+                for r in pool.map(_verify_one, paths):
+                    results.append(r)
+                    bar.advance(task)
+        else:
+            for p in paths:
+                results.append(_verify_one(p))
+                bar.advance(task)
+    for code, row, v in results:
         if as_json:
-            _emit_json(v.to_dict())
+            _emit_json(row)
+        elif v is None:
+            err.print(f"[bold red]emo-safe: error:[/] {row['error']}", highlight=False,
+                      soft_wrap=True)
         else:
             _render_verdict(v)
+    if len(results) > 1 and not as_json:
+        table = Table("file", "outcome", "watermark p", "generation")
+        for code, row, _ in results:
+            wm = row.get("watermark") or {}
+            table.add_row(row["file"], row["outcome"],
+                          f"{wm['p_value']:.1e}" if wm else "-",
+                          (row.get("ledger") or {}).get("id", "-"))
+        out.print(table)
+    codes = [c for c, _, _ in results]
     # The most serious outcome decides: integrity (3) > input error (2) > no evidence (1) > 0.
     sys.exit(max(codes, key=lambda c: {3: 4, 2: 3, 1: 2, 0: 1}[c]))
 

@@ -46,6 +46,10 @@ class PolicyError(EmoSafeError):
     """A policy file is missing or malformed."""
 
 
+class ProfileError(EmoSafeError):
+    """A detector profile is missing or malformed, or names keys or anchors that cannot be used."""
+
+
 class ConsentError(EmoSafeError):
     """A consent operation failed (unknown id, photo without exactly one face, ...)."""
 

@@ -18,10 +18,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field
+
 from emo_safe import fingerprint as fp
+from emo_safe._resources import bundled_dir
+from emo_safe._toml import StrictModel, load_model, resolve
+from emo_safe.errors import InputError, KeyFileError, ProfileError, WorkspaceError
 from emo_safe.media import iter_frames, probe
 from emo_safe.provenance.read import ABSENT, INVALID, TRUSTED, ManifestEvidence, read_manifest
-from emo_safe.watermark import WatermarkEvidence, detect_frames
+from emo_safe.watermark import SCHEME, WatermarkEvidence, detect_frames, key_id
 from emo_safe.workspace import Workspace
 
 GENERATED = "generated"
@@ -60,22 +65,117 @@ class Verdict:
         }
 
 
+# ------------------------------------------------------------------------------ profiles
+class TrustSection(StrictModel):
+    anchors: list[str] = Field(default_factory=lambda: ["workspace"])
+
+
+class WatermarkSection(StrictModel):
+    scheme: str = SCHEME
+    key: str = "workspace"
+    key_id: str | None = None  # when set, the key must have this public id
+    max_p_value: float = Field(1e-6, gt=0, le=1e-3)
+
+
+class LedgerSection(StrictModel):
+    url: str = "workspace"
+
+
+class LimitsSection(StrictModel):
+    max_file_mb: float = Field(4096.0, gt=0)
+    max_frames: int = Field(90_000, gt=0)
+
+
+class DetectorProfile(StrictModel):
+    """What a verifier trusts and how it decides (detectors/*.toml)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    trust: TrustSection = TrustSection()
+    watermark: WatermarkSection = WatermarkSection()
+    ledger: LedgerSection = LedgerSection()
+    limits: LimitsSection = LimitsSection()
+
+
+def load_profile(path: str | Path | None = None,
+                 workspace: Workspace | None = None) -> tuple[DetectorProfile, Path]:
+    """A profile file or name ("default": the workspace's detectors/ then the bundled one)."""
+    folders = [workspace.root / "detectors" if workspace else None, bundled_dir("detectors")]
+    resolved = resolve(path or "default", folders)
+    profile, _ = load_model(resolved, DetectorProfile, "detector profile", ProfileError)
+    if profile.watermark.scheme != SCHEME:
+        raise ProfileError(f"detector profile {resolved}: key 'watermark.scheme': "
+                           f"unsupported scheme {profile.watermark.scheme!r} (this is {SCHEME})")
+    return profile, resolved
+
+
 class Detector:
-    def __init__(self, workspace: Workspace, extra_anchors_pem: str = "") -> None:
+    def __init__(self, workspace: Workspace, extra_anchors_pem: str = "",
+                 profile: DetectorProfile | str | Path | None = None) -> None:
         self.workspace = workspace
-        self.anchors = workspace.trust_anchors_pem() + extra_anchors_pem
+        if isinstance(profile, DetectorProfile):
+            self.profile, base = profile, workspace.root
+        else:
+            self.profile, path = load_profile(profile, workspace)
+            base = path.parent
+        p = self.profile
         initialized = workspace.is_initialized()
-        self._store = workspace.store() if initialized else None
-        self._wm_key = workspace.watermark_key() if initialized else None
+
+        def need_workspace(what: str) -> None:
+            if not initialized:
+                raise WorkspaceError(f"detector profile {p.name!r} uses the workspace's {what}, "
+                                     f"but there is no workspace at {workspace.root}")
+
+        anchors = []
+        for item in p.trust.anchors:
+            if item == "workspace":
+                anchors.append(workspace.trust_anchors_pem())
+            else:
+                try:
+                    anchors.append((base / item).read_text())
+                except (OSError, UnicodeDecodeError):
+                    raise ProfileError(f"detector profile {p.name!r}: cannot read trust anchor "
+                                       f"file {base / item}") from None
+        self.anchors = "".join(anchors) + extra_anchors_pem
+
+        self._wm_key = None
+        if p.watermark.key == "workspace":
+            need_workspace("watermark key")
+            self._wm_key = workspace.watermark_key()
+        elif p.watermark.key != "none":
+            from emo_safe.provenance.keys import load_secret_key
+
+            try:
+                self._wm_key = load_secret_key(base / p.watermark.key)
+            except KeyFileError as exc:
+                raise ProfileError(f"detector profile {p.name!r}: {exc.message}") from None
+        if self._wm_key is not None and p.watermark.key_id and \
+                key_id(self._wm_key) != p.watermark.key_id:
+            raise ProfileError(f"detector profile {p.name!r}: the watermark key is not the one "
+                               f"the profile names (key_id {p.watermark.key_id})")
+
+        self._store = None
+        if p.ledger.url == "workspace":
+            self._store = workspace.store() if initialized else None
+        elif p.ledger.url != "none":
+            from emo_safe.ledger.store import LedgerStore
+
+            self._store = LedgerStore(p.ledger.url)
 
     def verify(self, path: str | Path) -> Verdict:
         path = Path(path)
-        info = probe(path)  # unreadable or corrupt input -> InputError (exit 2) first
+        limits = self.profile.limits
+        # Unreadable, corrupt or oversized input -> InputError (exit 2) before anything else.
+        info = probe(path, max_bytes=int(limits.max_file_mb * 1e6))
+        if info.format == "image2" or info.format.endswith("_pipe"):
+            raise InputError(f"{path} is an image ({info.format}), not a video")
         ev = read_manifest(path, self.anchors, self.workspace.assertion_label)
         tap = fp.FingerprintTap(info.fps)
         wm = None
         if self._wm_key is not None:  # one decode feeds the watermark and the fingerprint
-            wm = detect_frames(tap.tap(iter_frames(path)), self._wm_key, info.fps)
+            wm = detect_frames(tap.tap(iter_frames(path, max_frames=limits.max_frames)),
+                               self._wm_key, info.fps)
+            wm.detected = wm.p_value <= self.profile.watermark.max_p_value
 
         ledger_row, row, similarity = None, None, None
         if self._store is not None:
@@ -133,6 +233,8 @@ class Detector:
             if similarity is not None:
                 reasons.append(f"{similarity:.0%} of the sampled frames match the generation's "
                                "recorded fingerprint")
-        extra = {"fingerprint_similarity": similarity} if similarity is not None else {}
+        extra = {"profile": self.profile.name}
+        if similarity is not None:
+            extra["fingerprint_similarity"] = similarity
         return Verdict(path=path, outcome=outcome, reasons=reasons, manifest=ev, watermark=wm,
                        ledger=ledger_row, extra=extra)

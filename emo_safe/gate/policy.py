@@ -8,15 +8,14 @@ named :class:`UnsafeNoOp` so that using it reads as what it is.
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints
 
 from emo_safe._resources import bundled_dir
+from emo_safe._toml import StrictModel, load_model, resolve
 from emo_safe.errors import PolicyError
 from emo_safe.gate.rules import (
     AllOf,
@@ -35,8 +34,7 @@ __all__ = ["AllOf", "Policy", "PolicyModel", "Rule", "UnsafeNoOp", "load_policy"
 
 
 # --------------------------------------------------------------------------------------------
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+_Strict = StrictModel
 
 
 class LimitsSection(_Strict):
@@ -146,16 +144,6 @@ class Policy:
         return cls(model, AllOf(*rules), sha256, path)
 
 
-def _describe(err: dict) -> str:
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"unknown key '{key}'"
-    if kind == "missing":
-        return f"missing required key '{key}'"
-    return f"key '{key}': {err['msg']}"
-
-
 def load_policy(path: str | Path | None = None, workspace_policies: Path | None = None) -> Policy:
     """Load a policy file (default: the workspace's default.toml, else the bundled one)."""
     if path is None:
@@ -163,26 +151,7 @@ def load_policy(path: str | Path | None = None, workspace_policies: Path | None 
         bundled = bundled_dir("policies") / "default.toml"
         path = candidate if candidate and candidate.exists() else bundled
     else:
-        path = Path(path)
-        if not path.exists() and not path.suffix and path.name == str(path):
-            # A bare name ("strict"): the workspace's copy first, then the bundled policy.
-            for folder in (workspace_policies, bundled_dir("policies")):
-                if folder is not None and (folder / f"{path.name}.toml").exists():
-                    path = folder / f"{path.name}.toml"
-                    break
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"policy file {path}: invalid TOML: {exc}") from None
-    try:
-        model = PolicyModel.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise PolicyError(f"policy file {path}: {problems}") from None
-    return Policy.from_model(model, hashlib.sha256(raw).hexdigest(), path)
+        # A bare name ("strict"): the workspace's copy first, then the bundled policy.
+        path = resolve(path, [workspace_policies, bundled_dir("policies")])
+    model, sha256 = load_model(path, PolicyModel, "policy", PolicyError)
+    return Policy.from_model(model, sha256, path)

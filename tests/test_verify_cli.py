@@ -1,0 +1,74 @@
+"""`emo-safe verify` on many files, over processes, with detector profiles."""
+
+import json
+import shutil
+
+from factories import write_tone, write_video
+
+
+def lines(result):
+    return [json.loads(ln) for ln in result.stdout.splitlines() if ln.strip()]
+
+
+def test_a_directory_of_mixed_and_hostile_files_gives_one_row_each(
+        cli, consented, portrait, speech, tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    gen = cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o",
+              str(folder / "ours.mp4"), "--generator", "still")
+    assert gen.exit_code == 0, gen.stderr
+    write_video(folder / "plain.mp4")
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "text.mp4").write_text("this is not a video")
+    data = (folder / "ours.mp4").read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    shutil.copy(portrait, folder / "photo.jpg")
+    write_tone(folder / "voice.m4a")
+    r = cli("verify", str(folder), "--jobs", "2", "--json")
+    rows = {row["file"].rsplit("/", 1)[-1]: row for row in lines(r)}
+    assert set(rows) == {"ours.mp4", "plain.mp4", "empty.mp4", "text.mp4", "truncated.mp4",
+                         "photo.jpg", "voice.m4a"}
+    assert rows["ours.mp4"]["outcome"] == "generated"
+    assert rows["plain.mp4"]["outcome"] == "no-evidence"
+    for bad in ("empty.mp4", "text.mp4", "truncated.mp4", "photo.jpg", "voice.m4a"):
+        assert rows[bad]["outcome"] == "error" and rows[bad]["error"], bad
+    assert r.exit_code == 2  # an unreadable file outranks "no evidence"
+    assert "Traceback" not in r.stderr
+
+    human = cli("verify", str(folder / "ours.mp4"), str(folder / "plain.mp4"))
+    assert human.exit_code == 1 and "no-evidence" in human.stdout and "generated" in human.stdout
+
+
+def test_an_outside_verifier_profile_with_only_the_ca_certificate(cli, workspace, consented,
+                                                                  portrait, speech, tmp_path):
+    out = tmp_path / "ours.mp4"
+    assert cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out),
+               "--generator", "still").exit_code == 0
+    pub = tmp_path / "published"
+    pub.mkdir()
+    shutil.copy(workspace.ca_cert_path, pub / "operator-ca.pem")
+    (pub / "outside.toml").write_text(
+        'name = "outside"\n[trust]\nanchors = ["operator-ca.pem"]\n'
+        '[watermark]\nkey = "none"\n[ledger]\nurl = "none"\n')
+    r = cli("verify", str(out), "--profile", str(pub / "outside.toml"), "--json")
+    row = json.loads(r.stdout)
+    assert r.exit_code == 0 and row["outcome"] == "generated" and row["profile"] == "outside"
+    assert row["watermark"] is None and row["ledger"] is None
+
+    (pub / "strangers.toml").write_text('name = "strangers"\n[trust]\nanchors = []\n'
+                                        '[watermark]\nkey = "none"\n[ledger]\nurl = "none"\n')
+    r = cli("verify", str(out), "--profile", str(pub / "strangers.toml"), "--json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["outcome"] == "no-evidence"
+
+
+def test_malformed_profiles_are_one_line_exit_2(cli, tmp_path):
+    video = write_video(tmp_path / "v.mp4")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[watermark]\nmax_p_value = 0.5\nscheme = "other"\n[extra]\n')
+    r = cli("verify", str(video), "--profile", str(bad))
+    assert r.exit_code == 2
+    assert "watermark.max_p_value" in r.stderr and "unknown key 'extra'" in r.stderr
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('name = "x"\n[watermark]\nkey_id = "0000000000000000"\n')
+    r = cli("verify", str(video), "--profile", str(wrong))
+    assert r.exit_code == 2 and "not the one the profile names" in r.stderr
