@@ -436,11 +436,14 @@ def _verify_one(path: Path) -> tuple[int, dict, object]:
                                 "the bundled default].")
 @click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Files verified in parallel (processes).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report (frames, watermark score over "
+                   "time, manifest summary, verdict).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (JSON lines for many).")
 @click.pass_context
 @handle_errors
-def verify(ctx, files, profile, jobs, as_json):
+def verify(ctx, files, profile, jobs, report, as_json):
     """Does FILE come from this deployment? C2PA manifest, watermark and ledger evidence.
 
     FILES may include directories (every file under them). Exit 0: evidence found for every
@@ -483,6 +486,14 @@ def verify(ctx, files, profile, jobs, as_json):
                           f"{wm['p_value']:.1e}" if wm else "-",
                           (row.get("ledger") or {}).get("id", "-"))
         out.print(table)
+    if report is not None:
+        from emo_safe.report import verdicts_html
+
+        tmp = report.with_name(f".{report.name}.partial")
+        tmp.write_text(verdicts_html([(row, v) for _, row, v in results]), encoding="utf-8")
+        tmp.replace(report)
+        if not as_json:
+            out.print(f"report: {report}")
     codes = [c for c, _, _ in results]
     # The most serious outcome decides: integrity (3) > input error (2) > no evidence (1) > 0.
     sys.exit(max(codes, key=lambda c: {3: 4, 2: 3, 1: 2, 0: 1}[c]))

@@ -40,3 +40,20 @@ def test_copy_attack_is_reported_inconsistent_and_a_stripped_copy_is_not(
     assert v.outcome == "inconsistent" and v.exit_code == 3  # ...but the video is not ours
     assert "forgery suspected" in " ".join(v.reasons)
     assert probe(forged).frames == len(ours)
+
+
+def test_a_splice_of_real_and_generated_footage_locates_the_generated_part(
+        workspace, consented, portrait, speech, tmp_path, data_dir):
+    out = tmp_path / "ours.mp4"
+    SafeGenerator(workspace).generate(portrait, speech, out)
+    ours = list(iter_frames(out))[:100]  # 4 s generated
+    other = cv2.resize(load_image(data_dir / "lin-manuel-miranda.png"), (512, 512))
+    real = [np.roll(other, 2 * t, axis=1) for t in range(100)]  # 4 s of other footage
+    spliced = tmp_path / "spliced.mp4"
+    write_mp4(spliced, real + ours + real, 25, None, crf=20)
+    v = Detector(workspace).verify(spliced)
+    z = v.watermark.segment_z
+    assert len(z) == 12
+    generated = [i for i, s in enumerate(z) if s > 4]
+    assert generated and min(generated) >= 4 and max(generated) <= 7  # seconds 4-8
+    assert max(z[:4] + z[8:]) < 4

@@ -72,3 +72,19 @@ def test_malformed_profiles_are_one_line_exit_2(cli, tmp_path):
     wrong.write_text('name = "x"\n[watermark]\nkey_id = "0000000000000000"\n')
     r = cli("verify", str(video), "--profile", str(wrong))
     assert r.exit_code == 2 and "not the one the profile names" in r.stderr
+
+
+def test_html_report_is_self_contained_with_frames_scores_manifest_and_verdict(
+        cli, consented, portrait, speech, tmp_path):
+    out = tmp_path / "ours.mp4"
+    assert cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out),
+               "--generator", "still").exit_code == 0
+    plain = write_video(tmp_path / "plain.mp4")
+    report = tmp_path / "report.html"
+    r = cli("verify", str(out), str(plain), "--report", str(report))
+    assert r.exit_code == 1 and report.exists()
+    page = report.read_text()
+    assert page.count("<section>") == 2 and "generated" in page and "no-evidence" in page
+    assert "<svg" in page and page.count('src="data:image/jpeg;base64,') >= 3
+    assert "trusted" in page  # the manifest summary
+    assert "http://" not in page and "https://" not in page  # nothing fetched when opened
