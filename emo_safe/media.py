@@ -239,12 +239,16 @@ def probe(path: str | os.PathLike, max_bytes: int | None = None) -> VideoInfo:
         if not container.streams.video:
             raise InputError(f"cannot read video {path}: it has no video stream")
         vs = container.streams.video[0]
+        ctx = vs.codec_context
+        if ctx is None or not ctx.width or not ctx.height:
+            raise InputError(f"cannot read video {path}: its video stream has no decodable codec "
+                             "or size")
         rate = vs.average_rate or vs.guessed_rate or Fraction(25)
         return VideoInfo(
             path=path,
             format=container.format.name,
-            width=vs.codec_context.width,
-            height=vs.codec_context.height,
+            width=ctx.width,
+            height=ctx.height,
             fps=float(rate),
             frames=vs.frames or None,
             duration=_declared_duration(container, vs),
