@@ -1,0 +1,183 @@
+"""Detector benchmark: throughput, detection with the manifest stripped, false verdicts.
+
+Run:  python benchmarks/verify.py [--negatives 200] [--out benchmarks/out/verify.md]
+
+- Throughput: `emo-safe verify` wall time for a 10-second 512x512 generation and a 1-minute 1080p
+  marked clip, and for 4 ten-second files with --jobs 1 vs --jobs 2 (whole command, process
+  start included).
+- Detection: a real `puppet` generation (signed, 10 s) put through the watermark attack suite
+  (every attack re-encodes, so the manifest is gone): outcome and ledger row per attack.
+- False verdicts: videos that did not come from this deployment — other content (2-second clips
+  of many photos), a re-encode of the sample inputs, and generations signed by another
+  workspace's CA and marked with its key — must never be `generated*`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _report import write_report  # noqa: E402
+
+from emo_safe._resources import sample_path  # noqa: E402
+from emo_safe.media import iter_frames, write_mp4  # noqa: E402
+
+EXE = str(Path(sys.executable).with_name("emo-safe"))
+
+
+def _workspace(root: Path):
+    from emo_safe.gate.consent import ConsentRegistry
+    from emo_safe.workspace import Workspace
+
+    ws = Workspace(root)
+    ws.init()
+    ConsentRegistry.for_workspace(ws).add("sample", sample_path("portrait.jpg"))
+    return ws
+
+
+def _speech_10s(tmp: Path) -> Path:
+    from emo_safe.generators.command import _write_wav
+    from emo_safe.media import Audio, load_audio
+
+    a = load_audio(sample_path("speech.m4a"))
+    samples = np.concatenate([a.samples, a.samples])[: 10 * a.rate]
+    path = tmp / "speech10.wav"
+    _write_wav(path, Audio(samples, a.rate))
+    return path
+
+
+def _timed_verify(ws, files, jobs=1) -> tuple[float, int]:
+    t = time.perf_counter()
+    r = subprocess.run([EXE, "--workspace", str(ws.root), "verify", "--json", "--jobs",
+                        str(jobs), *map(str, files)], capture_output=True, text=True,
+                       check=False)
+    return time.perf_counter() - t, r.returncode
+
+
+def run(negatives: int, out_path: str) -> None:
+    import watermark as wmbench
+
+    from emo_safe.pipeline import SafeGenerator
+    from emo_safe.verify import Detector
+    from emo_safe.watermark import embed_file
+
+    lines = ["## Detector benchmark", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ws = _workspace(tmp / "ws")
+        speech = _speech_10s(tmp)
+        ours = tmp / "ours.mp4"
+        SafeGenerator(ws).generate(sample_path("portrait.jpg"), speech, ours)
+
+        # 1-minute 1080p marked clip (a pan over a large photo), made once.
+        from skimage import data
+
+        big = cv2.resize(data.astronaut(), (2400, 2400))
+        hd = tmp / "hd.mp4"
+        write_mp4(hd, (big[300 + t // 10 : 1380 + t // 10, t // 4 : 1920 + t // 4]
+                       for t in range(1500)), 25, crf=23, preset="veryfast")
+        hd_marked = tmp / "hd-marked.mp4"
+        embed_file(hd, hd_marked, ws.watermark_key(), bytes.fromhex("0123456789ab"))
+
+        lines += ["### Throughput (`emo-safe verify`, whole command)", "",
+                  "| input | jobs | seconds | per file |", "|---|---|---|---|"]
+        s, _ = _timed_verify(ws, [ours])
+        lines.append(f"| 10 s 512x512 generation | 1 | {s:.2f} | {s:.2f} |")
+        s, _ = _timed_verify(ws, [hd_marked])
+        lines.append(f"| 1 min 1080p marked clip | 1 | {s:.2f} | {s:.2f} |")
+        copies = []
+        for i in range(4):
+            c = tmp / f"copy{i}.mp4"
+            c.write_bytes(ours.read_bytes())
+            copies.append(c)
+        s1, _ = _timed_verify(ws, copies, 1)
+        s2, _ = _timed_verify(ws, copies, 2)
+        lines.append(f"| 4 x 10 s 512x512 | 1 | {s1:.2f} | {s1 / 4:.2f} |")
+        lines.append(f"| 4 x 10 s 512x512 | 2 | {s2:.2f} | {s2 / 4:.2f} |")
+        lines.append(f"\n--jobs 2 / --jobs 1: x{s1 / s2:.2f} faster.\n")
+        print("\n".join(lines), flush=True)
+
+        # Detection with the manifest stripped: the watermark attack suite on our output.
+        detector = Detector(ws)
+        gen_id = ws.store().list_generations()[-1].id
+        frames = list(iter_frames(ours))
+        lines += ["### Detection with the manifest stripped (the watermark attack suite)", "",
+                  "| attack | outcome | ledger row found | p-value |", "|---|---|---|---|"]
+        hits = 0
+        for name, attack in wmbench.ATTACKS.items():
+            attacked = attack(frames, str(tmp))
+            path = tmp / f"attacked-{name}.mp4"
+            write_mp4(path, attacked, 15 if name == "fps25to15" else 25, crf=18)
+            v = detector.verify(path)
+            found = bool(v.ledger and v.ledger["id"] == gen_id)
+            hits += v.outcome == "generated-manifest-stripped" and found
+            lines.append(f"| {name} | {v.outcome} | {'yes' if found else 'no'} | "
+                         f"{v.watermark.p_value:.0e} |")
+            print(lines[-1], flush=True)
+        lines.append(f"\n{hits}/{len(wmbench.ATTACKS)} attacked copies traced to their "
+                     "generation.\n")
+
+        # False verdicts on videos that did not come from this deployment.
+        verdicts: dict[str, list[str]] = {"other content": [], "re-encoded sample inputs": [],
+                                          "signed by another CA": []}
+        rng = np.random.default_rng(11)
+        photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(),
+                  np.stack([data.camera()] * 3, 2), data.immunohistochemistry()]
+        photos += [cv2.imread(str(p))[:, :, ::-1] for p in sorted((ROOT / "tests/data").glob("*.*g"))]
+        for i in range(negatives):
+            img = photos[i % len(photos)]
+            size = int(rng.choice([256, 320, 384]))
+            f = max((size + 40) / img.shape[0], (size + 40) / img.shape[1]) * rng.uniform(1, 1.5)
+            img = cv2.resize(img, None, fx=f, fy=f)
+            clip = [np.ascontiguousarray(img[10 + t // 3 : 10 + t // 3 + size, 20 : 20 + size])
+                    for t in range(50)]
+            path = tmp / f"neg{i}.mp4"
+            write_mp4(path, clip, 25, crf=int(rng.choice([18, 23, 28])))
+            verdicts["other content"].append(detector.verify(path).outcome)
+            path.unlink()
+        portrait = cv2.resize(cv2.imread(str(sample_path("portrait.jpg")))[:, :, ::-1],
+                              (512, 512))
+        for crf in (18, 23, 28, 35):
+            path = tmp / f"sample{crf}.mp4"
+            write_mp4(path, [portrait] * 100, 25, crf=crf)
+            verdicts["re-encoded sample inputs"].append(detector.verify(path).outcome)
+        other_ws = _workspace(tmp / "other-ws")
+        for i in range(3):
+            path = tmp / f"other{i}.mp4"
+            SafeGenerator(other_ws, generator="still").generate(
+                sample_path("portrait.jpg"), speech, path, seed=i)
+            verdicts["signed by another CA"].append(detector.verify(path).outcome)
+        lines += ["### False verdicts on videos not from this deployment", "",
+                  "| source | videos | outcomes | false `generated*` |", "|---|---|---|---|"]
+        total_false = 0
+        for source, outs in verdicts.items():
+            false = sum(o.startswith("generated") for o in outs)
+            total_false += false
+            counts = ", ".join(f"{o}: {outs.count(o)}" for o in sorted(set(outs)))
+            lines.append(f"| {source} | {len(outs)} | {counts} | {false} |")
+        lines.append(f"\n{total_false} false `generated` verdicts in "
+                     f"{sum(map(len, verdicts.values()))} videos.")
+    write_report(lines, out_path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--negatives", type=int, default=200)
+    ap.add_argument("--out", default="benchmarks/out/verify.md")
+    args = ap.parse_args()
+    run(args.negatives, args.out)
+
+
+if __name__ == "__main__":
+    main()
