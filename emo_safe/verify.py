@@ -24,7 +24,7 @@ from emo_safe import fingerprint as fp
 from emo_safe._resources import bundled_dir
 from emo_safe._toml import StrictModel, load_model, resolve
 from emo_safe.errors import InputError, KeyFileError, ProfileError, WorkspaceError
-from emo_safe.media import iter_frames, probe
+from emo_safe.media import iter_frames, probe, sha256_file
 from emo_safe.provenance.read import ABSENT, INVALID, TRUSTED, ManifestEvidence, read_manifest
 from emo_safe.watermark import SCHEME, WatermarkEvidence, detect_frames, key_id
 from emo_safe.workspace import Workspace
@@ -169,7 +169,7 @@ class Detector:
         info = probe(path, max_bytes=int(limits.max_file_mb * 1e6))
         if info.format == "image2" or info.format.endswith("_pipe"):
             raise InputError(f"{path} is an image ({info.format}), not a video")
-        ev = read_manifest(path, self.anchors, self.workspace.assertion_label)
+        ev = read_manifest(path, self.anchors, self.workspace.assertion_label, info.format)
         tap = fp.FingerprintTap(info.fps)
         wm = None
         if self._wm_key is not None:  # one decode feeds the watermark and the fingerprint
@@ -177,10 +177,13 @@ class Detector:
                                self._wm_key, info.fps)
             wm.detected = wm.p_value <= self.profile.watermark.max_p_value
 
-        ledger_row, row, similarity = None, None, None
+        ledger_row, row, similarity, by_hash = None, None, None, False
         if self._store is not None:
             if ev.generation and ev.state == TRUSTED:
                 row = self._store.get_generation(str(ev.generation.get("generation_id", "")))
+            if row is None:  # the exact file we published, whatever its manifest says to others
+                row = self._store.find_generation(output_sha256=sha256_file(path))
+                by_hash = row is not None
             if row is None and wm is not None and wm.payload:
                 row = self._store.find_generation(watermark_payload=wm.payload)
                 stored = json.loads(row.fingerprint or "[]") if row is not None else []
@@ -201,6 +204,10 @@ class Detector:
             if ev.ai_generated:
                 reasons.append("the manifest declares the video AI-generated "
                                "(digitalSourceType trainedAlgorithmicMedia)")
+        elif by_hash:
+            outcome = GENERATED
+            reasons.append(f"the file is byte for byte the output of generation {row.id} as "
+                           "recorded in this deployment's ledger")
         elif (wm is not None and wm.detected and similarity is not None
               and similarity < fp.MATCH_SHARE):
             outcome = INCONSISTENT

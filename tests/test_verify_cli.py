@@ -88,3 +88,48 @@ def test_html_report_is_self_contained_with_frames_scores_manifest_and_verdict(
     assert "<svg" in page and page.count('src="data:image/jpeg;base64,') >= 3
     assert "trusted" in page  # the manifest summary
     assert "http://" not in page and "https://" not in page  # nothing fetched when opened
+
+
+def test_a_webm_reupload_is_traced_and_an_oversized_file_is_refused(cli, consented, portrait,
+                                                                    speech, tmp_path):
+    import av
+
+    from emo_safe.media import iter_frames
+
+    out = tmp_path / "ours.mp4"
+    assert cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out),
+               "--generator", "still").exit_code == 0
+    webm = tmp_path / "reupload.webm"  # what a platform might serve: VP9 in WebM, no manifest
+    with av.open(str(webm), "w") as c:
+        vs = c.add_stream("libvpx-vp9", rate=25)
+        vs.width = vs.height = 512
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"crf": "32", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+        for f in list(iter_frames(out))[:100]:
+            for p in vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in vs.encode():
+            c.mux(p)
+    r = cli("verify", str(webm), "--json")
+    row = json.loads(r.stdout)
+    assert row["outcome"] == "generated-manifest-stripped" and r.exit_code == 0
+    assert row["ledger"]["frames"] > 100 and row["c2pa"]["state"] == "absent"
+
+    small = tmp_path / "small.toml"
+    small.write_text('name = "small"\n[limits]\nmax_file_mb = 0.01\n')
+    r = cli("verify", str(out), "--profile", str(small), "--json")
+    assert r.exit_code == 2 and "too large" in json.loads(r.stdout)["error"]
+
+
+def test_the_ledger_finds_a_published_file_by_its_hash(cli, workspace, consented, portrait,
+                                                       speech, tmp_path):
+    out = tmp_path / "ours.mp4"
+    gen = cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out),
+              "--generator", "still", "--json")
+    gid = json.loads(gen.stdout)["generation_id"]
+    blind = tmp_path / "blind.toml"  # no anchors, no watermark key: only the ledger
+    blind.write_text('name = "ledger-only"\n[trust]\nanchors = []\n[watermark]\nkey = "none"\n')
+    row = json.loads(cli("verify", str(out), "--profile", str(blind), "--json").stdout)
+    assert row["outcome"] == "generated" and row["ledger"]["id"] == gid
+    assert row["c2pa"]["state"] == "valid-untrusted"
+    assert any("byte for byte" in r for r in row["reasons"])

@@ -60,8 +60,13 @@ def _context(trust_anchors_pem: str) -> c2pa.Context:
 
 
 def read_manifest(path: str | Path, trust_anchors_pem: str = "",
-                  assertion_label: str = "org.emo-safe.generation") -> ManifestEvidence:
+                  assertion_label: str = "org.emo-safe.generation",
+                  container: str | None = None) -> ManifestEvidence:
+    """``container``: FFmpeg's format name from a probe. Manifests are read from the ISO BMFF
+    family (MP4/MOV) only; other containers (WebM, Matroska...) carry none we can read."""
     path = Path(path)
+    if container and not any(k in container for k in ("mp4", "mov")):
+        return ManifestEvidence(ABSENT, error=f"no C2PA manifest is read from {container} files")
     try:
         with open(path, "rb") as fh:
             reader = c2pa.Reader("video/mp4", fh, context=_context(trust_anchors_pem))
