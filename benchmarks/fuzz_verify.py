@@ -124,7 +124,8 @@ def run(examples: int, seed: int, out_path: str) -> int:
     lines = [f"## Detector fuzzing ({len(times)} mutated files)", "",
              "| outcome | files |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in sorted(outcomes.items())]
-    lines += ["", f"crashes: {len(crashes)}; time per file: median {sorted(times)[len(times) // 2]:.2f} s, "
+    median = sorted(times)[len(times) // 2]
+    lines += ["", f"crashes: {len(crashes)}; time per file: median {median:.2f} s, "
               f"max {max(times):.2f} s (budget {TIME_BUDGET_S:.0f} s)"]
     lines += [f"- {c}" for c in crashes]
     write_report(lines, out_path)

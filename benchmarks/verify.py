@@ -134,7 +134,8 @@ def run(negatives: int, out_path: str) -> None:
         rng = np.random.default_rng(11)
         photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(),
                   np.stack([data.camera()] * 3, 2), data.immunohistochemistry()]
-        photos += [cv2.imread(str(p))[:, :, ::-1] for p in sorted((ROOT / "tests/data").glob("*.*g"))]
+        photos += [cv2.imread(str(p))[:, :, ::-1]
+                   for p in sorted((ROOT / "tests/data").glob("*.*g"))]
         for i in range(negatives):
             img = photos[i % len(photos)]
             size = int(rng.choice([256, 320, 384]))
