@@ -602,5 +602,93 @@ def demo(ctx, as_json):
     sys.exit(0 if verdict.exit_code == 0 else verdict.exit_code)
 
 
+# ---------------------------------------------------------------------------------------------
+@main.group()
+def audit():
+    """The tamper-evident audit log: verify it, prove and check inclusion."""
+
+
+@audit.command("verify")
+@click.option("--head", "head_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A signed tree head kept earlier (from `audit head`): also catches a log "
+                   "truncated or rewritten since.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@handle_errors
+def audit_verify(ctx, head_file, as_json):
+    """Recompute the whole log and check every signed head and every row (exit 0 intact,
+    3 tampered, naming the first bad entry)."""
+    from emo_safe.errors import InputError
+    from emo_safe.ledger.audit import verify_log
+
+    ws = _workspace(ctx).require()
+    known = None
+    if head_file is not None:
+        try:
+            known = json.loads(head_file.read_text())
+            int(known["size"]), str(known["root"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(f"{head_file} is not a tree head from `emo-safe audit head`") \
+                from None
+    result = verify_log(ws.store(), ws.log_public_key(), known)
+    if as_json:
+        _emit_json(result.to_dict())
+    elif result.ok:
+        out.print(f"[green]intact[/]: {result.size} entries, root {result.root}")
+    else:
+        out.print(f"[red]tampered[/]: {result.problems[0]}", highlight=False)
+    sys.exit(0 if result.ok else 3)
+
+
+@audit.command("head")
+@click.pass_context
+@handle_errors
+def audit_head(ctx):
+    """Print the latest signed tree head (JSON). Keep it: `audit verify --head` checks later
+    that the log only grew."""
+    from emo_safe.ledger.audit import latest_head
+
+    head = latest_head(_workspace(ctx).require().store())
+    _emit_json(head or {"size": 0})
+
+
+@audit.command("prove")
+@click.argument("generation_id")
+@click.pass_context
+@handle_errors
+def audit_prove(ctx, generation_id):
+    """Print an inclusion proof (JSON) of GENERATION_ID's log entry against the latest signed
+    head; check it anywhere with `audit check-proof` and the log's public key."""
+    from emo_safe.errors import InputError
+    from emo_safe.ledger.audit import prove
+
+    proof = prove(_workspace(ctx).require().store(), generation_id)
+    if proof is None:
+        raise InputError(f"generation {generation_id} is not in the audit log")
+    _emit_json(proof)
+
+
+@audit.command("check-proof")
+@click.argument("proof_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The log's public key (keys/log.pub) [default: this workspace's].")
+@click.pass_context
+@handle_errors
+def audit_check_proof(ctx, proof_file, public_key):
+    """Verify an inclusion proof offline (exit 0 valid, 3 invalid)."""
+    from emo_safe.errors import InputError
+    from emo_safe.ledger.audit import check_proof
+    from emo_safe.provenance.keys import load_public_key
+
+    try:
+        proof = json.loads(proof_file.read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{proof_file} is not a JSON proof") from None
+    key = load_public_key(public_key) if public_key else _workspace(ctx).require().log_public_key()
+    ok, message = check_proof(proof, key)
+    out.print(("[green]valid[/]: " if ok else "[red]invalid[/]: ") + message, highlight=False)
+    sys.exit(0 if ok else 3)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

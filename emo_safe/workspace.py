@@ -13,6 +13,8 @@ Layout::
     keys/operator.key      Ed25519 operator key: signs consent records (0600; encrypted like the
                            signer key)
     keys/operator.pub      its public key, for anyone who verifies a record
+    keys/log.key           Ed25519 key that signs the audit log's tree heads (0600)
+    keys/log.pub           its public key, for auditors (audit check-proof)
     gallery/               the public-figure gallery index (biometric; 0700, files 0600)
     trust/anchors.pem      trust anchors for reading manifests (the dev CA or the operator's root)
     policies/default.toml  the active default policy (a copy the operator may edit)
@@ -99,6 +101,14 @@ class Workspace:
         return self.keys_dir / "operator.pub"
 
     @property
+    def log_key_path(self) -> Path:
+        return self.keys_dir / "log.key"
+
+    @property
+    def log_pub_path(self) -> Path:
+        return self.keys_dir / "log.pub"
+
+    @property
     def gallery_dir(self) -> Path:
         return self.root / "gallery"
 
@@ -120,7 +130,8 @@ class Workspace:
             p.exists()
             for p in (self.config_path, self.signer_key_path, self.signer_chain_path,
                       self.watermark_key_path, self.trust_anchors_path,
-                      self.operator_key_path, self.operator_pub_path)
+                      self.operator_key_path, self.operator_pub_path,
+                      self.log_key_path, self.log_pub_path)
         )
 
     def require(self) -> Workspace:
@@ -193,6 +204,13 @@ class Workspace:
             _keys.write_new_keypair(self.operator_key_path, operator, passphrase)
             self.operator_pub_path.write_bytes(_keys.public_key_pem(operator))
             note(self.operator_key_path, True)
+        if self.log_key_path.exists():
+            note(self.log_key_path, False)
+        else:
+            log_key = _keys.new_operator_key()
+            _keys.write_new_keypair(self.log_key_path, log_key, passphrase)
+            self.log_pub_path.write_bytes(_keys.public_key_pem(log_key))
+            note(self.log_key_path, True)
 
         default_policy = self.policies_dir / "default.toml"
         if not default_policy.exists():
@@ -273,8 +291,13 @@ class Workspace:
         except FileNotFoundError:
             return ""
 
+    def log_public_key(self):
+        self.require()
+        return _keys.load_public_key(self.log_pub_path)
+
     def store(self):
         from emo_safe.ledger.store import LedgerStore
 
         self.require()
-        return LedgerStore(self.database_url)
+        return LedgerStore(self.database_url,
+                           log_signer=lambda: _keys.OperatorKey.load(self.log_key_path))

@@ -156,6 +156,41 @@ class GenerationRow(Base):
         }
 
 
+class AuditLeafRow(Base):
+    """One event of the append-only audit log: its canonical JSON and RFC 6962 leaf hash."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)  # canonical JSON: ids and hashes, never templates
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+
+
+class TreeHeadRow(Base):
+    """A signed tree head after each append: size, root, time, Ed25519 signature."""
+
+    __tablename__ = "tree_heads"
+
+    size: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[str] = mapped_column(String(40))
+    frontier: Mapped[str] = mapped_column(Text)  # JSON: right-edge subtree roots (O(log n))
+    key_id: Mapped[str] = mapped_column(String(64), default="")
+    signature: Mapped[str] = mapped_column(String(128), default="")
+
+    def signed_bytes(self) -> bytes:
+        return tree_head_bytes(self.size, self.root, self.timestamp)
+
+
+def tree_head_bytes(size: int, root_hex: str, timestamp: str) -> bytes:
+    return f"emo-safe tree head v1\n{size}\n{root_hex}\n{timestamp}\n".encode()
+
+
+def canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
@@ -175,8 +210,12 @@ class LedgerStore:
 
     _engines: dict[str, object] = {}
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, log_signer=None) -> None:
+        """``log_signer``: a callable returning the key that signs tree heads (loaded on the
+        first append only, so reading never needs the passphrase)."""
         self.url = url
+        self._log_signer_loader = log_signer
+        self._log_signer = None
         engine = self._engines.get(url)
         if engine is None:
             try:
@@ -185,6 +224,7 @@ class LedgerStore:
                 raise WorkspaceError(f"cannot use database URL: {type(exc).__name__}") from None
             if url.startswith("sqlite"):
                 event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "begin", _sqlite_begin_immediate)
             self._engines[url] = engine
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -206,10 +246,46 @@ class LedgerStore:
                 s.rollback()
                 raise
 
+    # the audit log --------------------------------------------------------------------------
+    def _append(self, s: Session, kind: str, data: dict) -> None:
+        """Append an event and a signed tree head in the caller's transaction: the data row and
+        its log entry commit together or not at all."""
+        from emo_safe.ledger import merkle
+
+        head = s.scalars(select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(1)).first()
+        frontier = merkle.Frontier() if head is None else \
+            merkle.Frontier.from_hex(head.size, json.loads(head.frontier))
+        now = dt.datetime.now(dt.UTC).isoformat()
+        body = canonical({"seq": frontier.size, "kind": kind, "time": now, "data": data})
+        leaf = merkle.leaf_hash(body)
+        s.add(AuditLeafRow(seq=frontier.size, kind=kind, body=body.decode(),
+                           leaf_hash=leaf.hex()))
+        frontier.append(leaf)
+        root = frontier.root().hex()
+        signature, key_id = "", ""
+        if self._log_signer_loader is not None:
+            if self._log_signer is None:
+                self._log_signer = self._log_signer_loader()
+            signature = self._log_signer.sign(tree_head_bytes(frontier.size, root, now)).hex()
+            key_id = self._log_signer.key_id
+        s.add(TreeHeadRow(size=frontier.size, root=root, timestamp=now,
+                          frontier=json.dumps(frontier.to_hex()), key_id=key_id,
+                          signature=signature))
+        s.flush()  # a concurrent writer with the same seq fails here; the append rolls back
+
+    @staticmethod
+    def consent_event(row: ConsentRow) -> dict:
+        import hashlib
+
+        return {**row.public_dict(), "signature": row.signature,
+                "revocation_signature": row.revocation_signature,
+                "template_sha256": hashlib.sha256(row.face_template).hexdigest()}
+
     # consents ------------------------------------------------------------------------------
     def add_consent(self, row: ConsentRow) -> ConsentRow:
         with self.session() as s:
             s.add(row)
+            self._append(s, "consent-added", self.consent_event(row))
         return row
 
     def get_consent(self, consent_id: str) -> ConsentRow | None:
@@ -227,17 +303,21 @@ class LedgerStore:
             if row is not None and row.revoked_at is None:
                 row.revoked_at = when
                 row.revocation_signature = signature
+                self._append(s, "consent-revoked", self.consent_event(row))
             return row
 
     # decisions and generations ---------------------------------------------------------------
     def add_decision(self, row: DecisionRow) -> DecisionRow:
         with self.session() as s:
             s.add(row)
+            self._append(s, "decision", row.public_dict())
         return row
 
     def add_generation(self, row: GenerationRow) -> GenerationRow:
         with self.session() as s:
             s.add(row)
+            self._append(s, "generation", {**row.public_dict(),
+                                           "fingerprint": json.loads(row.fingerprint or "[]")})
         return row
 
     def get_decision(self, decision_id: str) -> DecisionRow | None:
@@ -269,7 +349,14 @@ class LedgerStore:
             return list(s.scalars(select(GenerationRow).order_by(GenerationRow.created_at)))
 
 
+def _sqlite_begin_immediate(conn) -> None:
+    # Take the write lock at the start of every transaction, so two processes cannot both read
+    # the same tree head and append the same sequence number (they queue on busy_timeout).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cur.execute("PRAGMA foreign_keys=ON")

@@ -1,0 +1,154 @@
+"""The audit log: every kind of tampering is detected, proofs verify offline and fail when
+altered, and a killed append leaves a log that still verifies."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+
+from emo_safe import SafeGenerator
+from emo_safe.ledger import merkle
+from emo_safe.ledger.audit import check_proof, latest_head, prove, verify_log
+from emo_safe.ledger.store import canonical
+
+
+@pytest.fixture
+def history(workspace, consents, portrait, speech, tmp_path, data_dir):
+    """A real history: consents, allowed and refused decisions, a generation, a revocation."""
+    c = consents.add("sample", portrait)
+    gen = SafeGenerator(workspace, generator="still")
+    result = gen.generate(portrait, speech, tmp_path / "a.mp4")
+    gen.check(data_dir / "lin-manuel-miranda.png")
+    other = consents.add("Alex", data_dir / "alex-lacamoire.png")
+    consents.revoke(other.id)
+    gen.check(portrait, [c.id])
+    return result
+
+
+def sql(workspace, statement, **params):
+    with workspace.store().engine.begin() as conn:
+        conn.execute(text(statement), params)
+
+
+def verify(workspace, head=None):
+    return verify_log(workspace.store(), workspace.log_public_key(), head)
+
+
+def test_an_untouched_log_verifies(workspace, history):
+    r = verify(workspace)
+    assert r.ok and r.size == 7, r.problems  # 2 consents, 3 decisions, 1 generation, 1 revoke
+
+
+def test_editing_a_data_row_is_detected(workspace, history):
+    sql(workspace, "UPDATE decisions SET allowed = 1 WHERE allowed = 0")
+    r = verify(workspace)
+    assert not r.ok and "edited" in r.problems[0]
+
+
+def test_editing_a_log_entry_is_detected(workspace, history):
+    sql(workspace, "UPDATE audit_log SET body = replace(body, 'still', 'puppet') "
+                   "WHERE kind = 'generation'")
+    r = verify(workspace)
+    assert not r.ok and r.first_bad == 2 and "edited" in r.problems[0]  # entry 2: the generation
+
+
+def test_deleting_an_entry_is_detected(workspace, history):
+    sql(workspace, "DELETE FROM audit_log WHERE seq = 2")
+    r = verify(workspace)
+    assert not r.ok and r.first_bad == 2 and "missing" in r.problems[0]
+
+
+def test_inserting_a_row_outside_the_log_is_detected(workspace, history):
+    sql(workspace, "INSERT INTO decisions (id, created_at, allowed, policy_name, policy_sha256, "
+                   "reasons, matched, photo_sha256) VALUES ('f' || hex(randomblob(15)), "
+                   "'2026-01-01', 1, 'default', 'x', '[]', '{}', 'x')")
+    r = verify(workspace)
+    assert not r.ok and "not in the log" in r.problems[0]
+
+
+def test_reordering_entries_is_detected(workspace, history):
+    sql(workspace, "UPDATE audit_log SET seq = -1 WHERE seq = 1")
+    sql(workspace, "UPDATE audit_log SET seq = 1 WHERE seq = 2")
+    sql(workspace, "UPDATE audit_log SET seq = 2 WHERE seq = -1")
+    r = verify(workspace)
+    assert not r.ok and r.first_bad == 1
+
+
+def test_rehashing_everything_without_the_key_is_detected(workspace, history):
+    """The attacker edits an entry and recomputes every leaf hash and root, but cannot sign."""
+    store = workspace.store()
+    with store.session() as s:
+        from emo_safe.ledger.store import AuditLeafRow, TreeHeadRow
+
+        leaves = list(s.query(AuditLeafRow).order_by(AuditLeafRow.seq))
+        event = json.loads(leaves[1].body)
+        event["data"]["allowed"] = not event["data"]["allowed"]
+        leaves[1].body = canonical(event).decode()
+        f = merkle.Frontier()
+        for leaf in leaves:
+            leaf.leaf_hash = merkle.leaf_hash(leaf.body.encode()).hex()
+            f.append(bytes.fromhex(leaf.leaf_hash))
+            head = s.get(TreeHeadRow, f.size)
+            head.root = f.root().hex()
+    r = verify(workspace)
+    assert not r.ok and r.first_bad == 1 and "not signed by the log key" in r.problems[0]
+
+
+def test_truncation_is_caught_against_a_kept_head(workspace, history, consents, portrait):
+    kept = latest_head(workspace.store())
+    consents.add("later", portrait)
+    assert verify(workspace, kept).ok  # the log only grew
+    sql(workspace, "DELETE FROM audit_log WHERE seq >= 5")
+    sql(workspace, "DELETE FROM tree_heads WHERE size > 5")
+    sql(workspace, "DELETE FROM decisions WHERE id NOT IN (SELECT json_extract(body, "
+                   "'$.data.id') FROM audit_log)")
+    sql(workspace, "DELETE FROM consents WHERE id NOT IN (SELECT json_extract(body, "
+                   "'$.data.id') FROM audit_log)")
+    r = verify(workspace, kept)
+    assert not r.ok and "truncated" in r.problems[0]
+
+
+def test_inclusion_proof_verifies_offline_and_fails_when_altered(workspace, history):
+    proof = prove(workspace.store(), history.generation_id)
+    key = workspace.log_public_key()
+    ok, _ = check_proof(proof, key)
+    assert ok and len(proof["audit_path"]) <= 3
+    tampered = json.loads(json.dumps(proof))
+    tampered["entry"] = tampered["entry"].replace("still", "puppet")
+    assert not check_proof(tampered, key)[0]
+    forged = json.loads(json.dumps(proof))
+    forged["tree_head"]["root"] = "00" * 32
+    assert not check_proof(forged, key)[0]
+
+
+def test_cli_audit_commands(cli, workspace, history, tmp_path):
+    assert cli("audit", "verify").exit_code == 0
+    proof = tmp_path / "proof.json"
+    r = cli("audit", "prove", history.generation_id)
+    proof.write_text(r.stdout)
+    ok = cli("audit", "check-proof", str(proof), "--public-key", str(workspace.log_pub_path))
+    assert ok.exit_code == 0 and "valid" in ok.stdout
+    sql(workspace, "UPDATE generations SET frames = frames + 1")
+    bad = cli("audit", "verify", "--json")
+    assert bad.exit_code == 3 and "edited" in json.loads(bad.stdout)["problems"][0]
+
+
+def test_a_killed_append_leaves_a_log_that_verifies(workspace, history, portrait):
+    """Kill a process in the middle of an append transaction: nothing half-written remains."""
+    code = (
+        "import os, sys\n"
+        "from emo_safe.workspace import Workspace\n"
+        "from emo_safe.gate.consent import ConsentRegistry\n"
+        "import emo_safe.ledger.store as st\n"
+        "orig = st.LedgerStore._append\n"
+        "def dying(self, s, kind, data):\n"
+        "    orig(self, s, kind, data)\n"
+        "    os._exit(9)  # killed after the rows are written, before the commit\n"
+        "st.LedgerStore._append = dying\n"
+        f"ConsentRegistry.for_workspace(Workspace({str(workspace.root)!r})).add('x', "
+        f"{str(portrait)!r})\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+    assert r.returncode == 9
+    assert verify(workspace).ok and verify(workspace).size == 7
