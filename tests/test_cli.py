@@ -49,7 +49,9 @@ def test_generate_then_verify_then_tamper(cli, consented, portrait, speech, tmp_
     bad.write_bytes(bytes(data))
     tampered = cli("verify", str(bad), "--json")
     assert tampered.exit_code == 3
-    assert "assertion.bmffHash.mismatch" in json.loads(tampered.stdout)["c2pa"]["failure_codes"]
+    c2pa = json.loads(tampered.stdout)["c2pa"]
+    assert "assertion.bmffHash.mismatch" in c2pa["failure_codes"]
+    assert c2pa["hard_binding_ok"] is False and v["c2pa"]["hard_binding_ok"] is True
 
 
 def test_verify_unsigned_is_absent_exit_1(cli, tmp_path):

@@ -32,7 +32,10 @@ class ManifestEvidence:
     error: str | None = None
 
     @property
-    def hard_binding_ok(self) -> bool:
+    def hard_binding_ok(self) -> bool | None:
+        """Does the manifest's hash of the content still match? None without a manifest."""
+        if self.state == ABSENT:
+            return None
         return self.state in (TRUSTED, VALID_UNTRUSTED) or not any(
             "hash" in c.lower() and "mismatch" in c.lower() for c in self.failure_codes
         )
@@ -48,6 +51,7 @@ class ManifestEvidence:
             "soft_binding": self.soft_binding,
             "claim_generator": self.claim_generator,
             "signer_issuer": self.signer_issuer,
+            "hard_binding_ok": self.hard_binding_ok,
             **({"error": self.error} if self.error else {}),
         }
 
