@@ -197,20 +197,16 @@ class Workspace:
             _keys.write_private_file(self.watermark_key_path, _keys.new_secret_key_hex())
             note(self.watermark_key_path, True)
 
-        if self.operator_key_path.exists():
-            note(self.operator_key_path, False)
-        else:
-            operator = _keys.new_operator_key()
-            _keys.write_new_keypair(self.operator_key_path, operator, passphrase)
-            self.operator_pub_path.write_bytes(_keys.public_key_pem(operator))
-            note(self.operator_key_path, True)
-        if self.log_key_path.exists():
-            note(self.log_key_path, False)
-        else:
-            log_key = _keys.new_operator_key()
-            _keys.write_new_keypair(self.log_key_path, log_key, passphrase)
-            self.log_pub_path.write_bytes(_keys.public_key_pem(log_key))
-            note(self.log_key_path, True)
+        # Ed25519 keys: the operator's (consent records) and the log's (tree heads).
+        for key_path, pub_path in ((self.operator_key_path, self.operator_pub_path),
+                                   (self.log_key_path, self.log_pub_path)):
+            if key_path.exists():
+                note(key_path, False)
+                continue
+            key = _keys.new_operator_key()
+            _keys.write_new_keypair(key_path, key, passphrase)
+            pub_path.write_bytes(_keys.public_key_pem(key))
+            note(key_path, True)
 
         default_policy = self.policies_dir / "default.toml"
         if not default_policy.exists():
