@@ -152,3 +152,24 @@ def test_a_killed_append_leaves_a_log_that_verifies(workspace, history, portrait
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
     assert r.returncode == 9
     assert verify(workspace).ok and verify(workspace).size == 7
+
+
+WORKER = """
+import sys
+from emo_safe.workspace import Workspace
+from emo_safe.ledger.store import DecisionRow, new_id, utcnow
+store = Workspace(sys.argv[1]).store()
+for i in range(25):
+    store.add_decision(DecisionRow(id=new_id(), created_at=utcnow(), allowed=i % 2 == 0,
+                                   policy_name="default", policy_sha256="ab" * 32, reasons="[]",
+                                   matched="{}", photo_sha256="cd" * 32))
+"""
+
+
+def test_four_processes_appending_at_once_leave_one_consistent_log(workspace):
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(workspace.root)])
+             for _ in range(4)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    r = verify(workspace)
+    assert r.ok and r.size == 100, r.problems  # no lost, duplicated or forked entries
+    assert len(workspace.store().list_decisions()) == 100
