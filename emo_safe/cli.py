@@ -640,6 +640,46 @@ def audit_verify(ctx, head_file, as_json):
     sys.exit(0 if result.ok else 3)
 
 
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+@click.option("--since", type=_DATE, help="Only entries at or after this UTC date/time.")
+@click.option("--until", type=_DATE, help="Only entries before this UTC date/time.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of stdout.")
+@click.pass_context
+@handle_errors
+def audit_export(ctx, fmt, since, until, output):
+    """Export the audit log (ids, hashes, reasons; never face templates). A complete JSON
+    export re-hashes to the signed root."""
+    import csv
+    import io
+
+    from emo_safe.ledger.audit import export_entries
+
+    iso = (lambda d: d.replace(tzinfo=dt.UTC).isoformat() if d else None)  # noqa: E731
+    data = export_entries(_workspace(ctx).require().store(), iso(since), iso(until))
+    if fmt == "json":
+        text = json.dumps(data, indent=1) + "\n"
+    else:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["seq", "kind", "time", "id", "allowed", "reasons", "leaf_hash"])
+        for e in data["entries"]:
+            d = json.loads(e["body"])["data"]
+            reasons = ";".join(r.get("code", "") for r in d.get("reasons", [])) \
+                if isinstance(d.get("reasons"), list) else ""
+            w.writerow([e["seq"], e["kind"], e["time"], d.get("id", ""),
+                        d.get("allowed", ""), reasons, e["leaf_hash"]])
+        text = buf.getvalue()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        tmp = output.with_name(f".{output.name}.partial")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+
+
 @audit.command("head")
 @click.pass_context
 @handle_errors

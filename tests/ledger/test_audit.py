@@ -173,3 +173,25 @@ def test_four_processes_appending_at_once_leave_one_consistent_log(workspace):
     r = verify(workspace)
     assert r.ok and r.size == 100, r.problems  # no lost, duplicated or forked entries
     assert len(workspace.store().list_decisions()) == 100
+
+
+def test_export_round_trips_to_the_signed_root_and_csv_has_every_entry(cli, workspace, history,
+                                                                       tmp_path):
+    import csv
+
+    from emo_safe.ledger.audit import export_root
+
+    r = cli("audit", "export", "--format", "json")
+    data = json.loads(r.stdout)
+    assert r.exit_code == 0 and data["complete"] and len(data["entries"]) == 7
+    assert export_root(data) == data["tree_head"]["root"]  # offline re-hash of the export
+    assert "template\"" not in r.stdout and "face_template" not in r.stdout
+    out = tmp_path / "log.csv"
+    assert cli("audit", "export", "--format", "csv", "-o", str(out)).exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [int(x["seq"]) for x in rows] == list(range(7))
+    assert {x["kind"] for x in rows} == {"consent-added", "decision", "generation",
+                                         "consent-revoked"}
+    assert any("no-consent" in x["reasons"] for x in rows)
+    future = cli("audit", "export", "--since", "2999-01-01")
+    assert json.loads(future.stdout)["entries"] == []
