@@ -37,8 +37,7 @@ CRASH_DIR = ROOT / "tests" / "data" / "fuzz"
 def seeds(tmp: Path):
     from emo_safe._resources import sample_path
     from emo_safe.gate.consent import ConsentRegistry
-    from emo_safe.generators.command import _write_wav
-    from emo_safe.media import Audio, load_audio, write_mp4
+    from emo_safe.media import Audio, load_audio, write_mp4, write_wav
     from emo_safe.pipeline import SafeGenerator
     from emo_safe.workspace import Workspace
 
@@ -47,7 +46,7 @@ def seeds(tmp: Path):
     ConsentRegistry.for_workspace(ws).add("sample", sample_path("portrait.jpg"))
     audio = load_audio(sample_path("speech.m4a"))
     short = tmp / "short.wav"
-    _write_wav(short, Audio(audio.samples[: audio.rate], audio.rate))
+    write_wav(short, Audio(audio.samples[: audio.rate], audio.rate))
     signed = tmp / "signed.mp4"
     SafeGenerator(ws, generator="still").generate(sample_path("portrait.jpg"), short, signed,
                                                   size=128)

@@ -87,9 +87,9 @@ def run(out_path):
         ws.init()
         consents = ConsentRegistry.for_workspace(ws)
         wav = Path(tmp) / "speech.wav"
-        from emo_safe.generators.command import _write_wav
+        from emo_safe.media import write_wav
 
-        _write_wav(wav, audio)
+        write_wav(wav, audio)
         for pname, path in PORTRAITS.items():
             image = load_image(path)
             face = fa.find_faces(image).faces[0]

@@ -47,13 +47,12 @@ def _workspace(root: Path):
 
 
 def _speech_10s(tmp: Path) -> Path:
-    from emo_safe.generators.command import _write_wav
-    from emo_safe.media import Audio, load_audio
+    from emo_safe.media import Audio, load_audio, write_wav
 
     a = load_audio(sample_path("speech.m4a"))
     samples = np.concatenate([a.samples, a.samples])[: 10 * a.rate]
     path = tmp / "speech10.wav"
-    _write_wav(path, Audio(samples, a.rate))
+    write_wav(path, Audio(samples, a.rate))
     return path
 
 

@@ -289,6 +289,18 @@ def read_audio_track(path: str | os.PathLike, rate: int = AUDIO_RATE) -> Audio |
         return None
 
 
+def write_wav(path: str | os.PathLike, audio: Audio) -> None:
+    """Mono 16-bit PCM WAV (what external generator programs most often read)."""
+    import wave
+
+    pcm = (np.clip(audio.samples, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(audio.rate)
+        w.writeframes(pcm.tobytes())
+
+
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
               audio: Audio | None = None, crf: int = 18, preset: str = "medium") -> int:
     """Encode RGB frames (+ optional mono audio) to an H.264 yuv420p / AAC MP4 with faststart.

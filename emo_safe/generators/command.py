@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,19 +28,10 @@ import numpy as np
 from emo_safe import __version__
 from emo_safe.errors import GeneratorError, InputError
 from emo_safe.generators.base import GeneratedVideo, GenerationInput
-from emo_safe.media import Audio, iter_frames, probe
+from emo_safe.media import iter_frames, probe, write_wav
 
 PLACEHOLDERS = ("photo", "audio", "output", "seed", "fps", "size")
 DEFAULT_TIMEOUT = 1800.0
-
-
-def _write_wav(path: Path, audio: Audio) -> None:
-    pcm = (np.clip(audio.samples, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(audio.rate)
-        w.writeframes(pcm.tobytes())
 
 
 class CommandGenerator:
@@ -72,7 +62,7 @@ class CommandGenerator:
         try:
             photo, audio, output = work / "photo.png", work / "audio.wav", work / "output.mp4"
             cv2.imwrite(str(photo), np.ascontiguousarray(inp.image[:, :, ::-1]))
-            _write_wav(audio, inp.audio)
+            write_wav(audio, inp.audio)
             argv = self._argv({"photo": str(photo), "audio": str(audio), "output": str(output),
                                "seed": str(inp.seed), "fps": f"{inp.fps:g}",
                                "size": str(inp.size)})

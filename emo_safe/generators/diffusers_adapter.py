@@ -135,9 +135,9 @@ class DiffusersGenerator:
                 "seed": inp.seed,
             }
             if "audio_path" in params:
-                from emo_safe.generators.command import _write_wav
+                from emo_safe.media import write_wav
 
-                _write_wav(work / "audio.wav", inp.audio)
+                write_wav(work / "audio.wav", inp.audio)
                 offer["audio_path"] = str(work / "audio.wav")
             for key, value in offer.items():
                 if key in params and value is not None:

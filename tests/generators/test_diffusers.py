@@ -17,12 +17,11 @@ import tiny_diffusers  # noqa: E402
 
 @pytest.fixture
 def short_speech(tmp_path, speech):
-    from emo_safe.generators.command import _write_wav
-    from emo_safe.media import load_audio
+    from emo_safe.media import load_audio, write_wav
 
     audio = load_audio(speech)
     path = tmp_path / "short.wav"
-    _write_wav(path, Audio(audio.samples[: int(1.6 * audio.rate)], audio.rate))
+    write_wav(path, Audio(audio.samples[: int(1.6 * audio.rate)], audio.rate))
     return path
 
 
