@@ -74,8 +74,9 @@ class Gate:
     def evaluate(self, request: GateRequest, generator: str | None = None,
                  record: bool = True) -> Decision:
         findings = tuple(self.policy.rule.evaluate(request))
-        request.matched.setdefault("faces", len(request.faces))
-        request.matched.setdefault("face_search", request.face_search)
+        # Recorded for every policy, whichever rules it has.
+        request.matched["faces"] = len(request.faces)
+        request.matched["face_search"] = request.face_search
         decision = Decision(
             id=new_id(),
             findings=findings,

@@ -51,8 +51,6 @@ class FaceRequired:
     hiding a face from the detector must not be a way around consent and screening."""
 
     def evaluate(self, request: GateRequest) -> list[Finding]:
-        request.matched["faces"] = len(request.faces)
-        request.matched["face_search"] = request.face_search
         if request.faces:
             return []
         return [Finding("no-face", "no face could be found in the photo, so consent and "
