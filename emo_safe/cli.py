@@ -605,7 +605,20 @@ def demo(ctx, as_json):
 # ---------------------------------------------------------------------------------------------
 @main.group()
 def audit():
-    """The tamper-evident audit log: verify it, prove and check inclusion."""
+    """The tamper-evident audit log: verify it, prove inclusion and consistency, export it,
+    report on it."""
+
+
+def _read_head(path: Path) -> dict:
+    from emo_safe.errors import InputError
+
+    try:
+        head = json.loads(path.read_text())
+        int(head["size"]), str(head["root"]), str(head["timestamp"]), str(head["signature"])
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise InputError(f"{path} is not a signed tree head from `emo-safe audit head`") \
+            from None
+    return head
 
 
 @audit.command("verify")
@@ -622,15 +635,11 @@ def audit_verify(ctx, head_file, as_json):
     from emo_safe.ledger.audit import verify_log
 
     ws = _workspace(ctx).require()
-    known = None
-    if head_file is not None:
-        try:
-            known = json.loads(head_file.read_text())
-            int(known["size"]), str(known["root"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise InputError(f"{head_file} is not a tree head from `emo-safe audit head`") \
-                from None
-    result = verify_log(ws.store(), ws.log_public_key(), known)
+    known = _read_head(head_file) if head_file is not None else None
+    with _progress("verifying the log", not as_json and sys.stderr.isatty()) as bar:
+        task = bar.add_task("verify", total=None)
+        result = verify_log(ws.store(), ws.log_public_key(), known,
+                            progress=lambda n: bar.update(task, completed=n))
     if as_json:
         _emit_json(result.to_dict())
     elif result.ok:
@@ -708,6 +717,22 @@ def audit_prove(ctx, generation_id):
     _emit_json(proof)
 
 
+@audit.command("consistency")
+@click.argument("kept_head", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--size", type=click.IntRange(min=1),
+              help="Prove against the signed head of this size [default: the latest].")
+@click.pass_context
+@handle_errors
+def audit_consistency(ctx, kept_head, size):
+    """Print a consistency proof (JSON) that the log at KEPT_HEAD (a head saved earlier with
+    `audit head`) is a prefix of the log now: nothing was rewritten, it only grew. Check it
+    anywhere with `audit check-proof`."""
+    from emo_safe.ledger.audit import prove_consistency
+
+    store = _workspace(ctx).require().store()
+    _emit_json(prove_consistency(store, _read_head(kept_head), size))
+
+
 @audit.command("check-proof")
 @click.argument("proof_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
@@ -715,15 +740,17 @@ def audit_prove(ctx, generation_id):
 @click.pass_context
 @handle_errors
 def audit_check_proof(ctx, proof_file, public_key):
-    """Verify an inclusion proof offline (exit 0 valid, 3 invalid)."""
+    """Verify an inclusion or consistency proof offline (exit 0 valid, 3 invalid)."""
     from emo_safe.errors import InputError
     from emo_safe.ledger.audit import check_proof
     from emo_safe.provenance.keys import load_public_key
 
     try:
         proof = json.loads(proof_file.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, UnicodeDecodeError):
         raise InputError(f"{proof_file} is not a JSON proof") from None
+    if not isinstance(proof, dict):
+        raise InputError(f"{proof_file} is not a JSON proof")
     key = load_public_key(public_key) if public_key else _workspace(ctx).require().log_public_key()
     ok, message = check_proof(proof, key)
     out.print(("[green]valid[/]: " if ok else "[red]invalid[/]: ") + message, highlight=False)

@@ -12,6 +12,7 @@ shorter log that is consistent in itself: that is caught against a head an audit
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -25,10 +26,13 @@ from emo_safe.ledger.store import (
     GenerationRow,
     LedgerStore,
     TreeHeadRow,
+    canonical,
     tree_head_bytes,
 )
 from emo_safe.provenance.keys import public_key_id, verify_ed25519
 
+INCLUSION_FORMAT = "emo-safe inclusion proof v1"
+CONSISTENCY_FORMAT = "emo-safe consistency proof v1"
 _TABLES = {"consent-added": "consents", "consent-revoked": "consents", "decision": "decisions",
            "generation": "generations"}
 
@@ -54,78 +58,120 @@ def _head_ok(head: TreeHeadRow, public_key) -> bool:
     return verify_ed25519(public_key, sig, tree_head_bytes(head.size, head.root, head.timestamp))
 
 
-def verify_log(store: LedgerStore, public_key, known_head: dict | None = None) -> AuditResult:
-    with store.session() as s:
-        leaves = list(s.scalars(select(AuditLeafRow).order_by(AuditLeafRow.seq)))
-        heads = {h.size: h for h in s.scalars(select(TreeHeadRow))}
-        rows = {
-            "consents": {r.id: LedgerStore.consent_event(r) for r in s.scalars(select(ConsentRow))},
-            "decisions": {r.id: r.public_dict() for r in s.scalars(select(DecisionRow))},
-            "generations": {r.id: {**r.public_dict(), "fingerprint": json.loads(r.fingerprint)}
-                            for r in s.scalars(select(GenerationRow))},
-        }
+def _digest(data: dict) -> bytes:
+    return hashlib.sha256(canonical(data)).digest()
+
+
+def _data_rows(s):
+    """Every data row as (table, id, its current state), streamed."""
+    for r in s.scalars(select(ConsentRow).execution_options(yield_per=5000)):
+        yield "consents", r.id, LedgerStore.consent_event(r)
+    for r in s.scalars(select(DecisionRow).execution_options(yield_per=5000)):
+        yield "decisions", r.id, r.public_dict()
+    for r in s.scalars(select(GenerationRow).execution_options(yield_per=5000)):
+        yield "generations", r.id, {**r.public_dict(), "fingerprint": json.loads(r.fingerprint)}
+
+
+def verify_log(store: LedgerStore, public_key, known_head: dict | None = None,
+               progress=None) -> AuditResult:
+    """Recompute the log from its entries and check it against every signed tree head, then
+    check every data row against its latest logged state. Streams: memory grows with the
+    number of heads and rows (a digest each), not with the entries' size. ``progress`` is
+    called with the number of entries checked so far."""
     frontier = merkle.Frontier()
-    latest: dict[tuple[str, str], dict] = {}
+    # (table, id) -> digest of the latest logged state of that row
+    latest: dict[tuple[str, str], bytes] = {}
+    kept_root = None
 
     def bad(seq: int | None, problem: str) -> AuditResult:
         return AuditResult(False, frontier.size, frontier.root().hex(), [problem], seq)
 
-    for expected, leaf in enumerate(leaves):
-        if leaf.seq != expected:
-            return bad(expected, f"entry {expected} is missing (deleted) or out of place")
-        body = leaf.body.encode()
-        try:
-            event = json.loads(body)
-        except ValueError:
-            return bad(expected, f"entry {expected} is not valid JSON (edited)")
-        if event.get("seq") != expected:
-            return bad(expected, f"entry {expected} carries sequence {event.get('seq')} "
-                                 "(entries reordered)")
-        h = merkle.leaf_hash(body)
-        if h.hex() != leaf.leaf_hash:
-            return bad(expected, f"entry {expected} was edited: its hash does not match")
-        frontier.append(h)
-        head = heads.get(frontier.size)
-        if head is None:
-            return bad(expected, f"no signed tree head covers entry {expected} (inserted)")
-        if head.root != frontier.root().hex():
-            return bad(expected, f"the signed head for size {frontier.size} does not match the "
-                                 "recomputed tree (entries edited, inserted, removed or reordered)")
-        if not _head_ok(head, public_key):
-            return bad(expected, f"the tree head for size {frontier.size} is not signed by the "
-                                 "log key (re-hashed or forged without the key)")
-        table = _TABLES.get(event.get("kind"))
-        data = event.get("data") or {}
-        if table and "id" in data:
-            latest[(table, data["id"])] = data
-    if any(size > frontier.size for size in heads):
-        return bad(frontier.size, f"signed heads exist beyond the log's {frontier.size} entries "
-                                  "(entries deleted from the end)")
-    if known_head is not None:
-        size, root = int(known_head["size"]), str(known_head["root"])
-        if size > frontier.size:
-            return bad(frontier.size, f"the log has {frontier.size} entries but a kept head "
-                                      f"shows {size}: the log was truncated")
-        if merkle.root([bytes.fromhex(leaf.leaf_hash) for leaf in leaves[:size]]).hex() != root:
-            return bad(None, f"the log's first {size} entries do not match the kept head "
-                             "(history rewritten)")
-    # Every data row must be exactly its latest logged state, and every logged row must exist.
-    for table, current in rows.items():
-        for row_id, data in current.items():
-            logged = latest.get((table, row_id))
+    with store.session() as s:
+        heads = {h.size: h for h in s.scalars(select(TreeHeadRow))}
+        last_covered = 0  # entries up to here are covered by a verified head
+        leaves = s.execute(select(AuditLeafRow.seq, AuditLeafRow.body, AuditLeafRow.leaf_hash)
+                           .order_by(AuditLeafRow.seq).execution_options(yield_per=10000))
+        for expected, (seq, body_text, leaf_hex) in enumerate(leaves):
+            if seq != expected:
+                return bad(expected, f"entry {expected} is missing (deleted) or out of place")
+            body = body_text.encode()
+            try:
+                event = json.loads(body)
+            except ValueError:
+                return bad(expected, f"entry {expected} is not valid JSON (edited)")
+            if not isinstance(event, dict) or event.get("seq") != expected:
+                seen = event.get("seq") if isinstance(event, dict) else None
+                return bad(expected, f"entry {expected} carries sequence {seen} "
+                                     "(entries reordered)")
+            h = merkle.leaf_hash(body)
+            if h.hex() != leaf_hex:
+                return bad(expected, f"entry {expected} was edited: its hash does not match")
+            frontier.append(h)
+            head = heads.get(frontier.size)
+            if head is not None:
+                first = last_covered if frontier.size - last_covered > 1 else expected
+                where = (f"entry {expected}" if first == expected
+                         else f"entries {first}-{expected}")
+                if head.root != frontier.root().hex():
+                    return bad(first, f"the signed head for size {frontier.size} does not match "
+                                      f"the recomputed tree ({where} edited, inserted, removed "
+                                      "or reordered)")
+                if not _head_ok(head, public_key):
+                    return bad(first, f"the tree head for size {frontier.size} is not signed by "
+                                      "the log key (re-hashed or forged without the key)")
+                last_covered = frontier.size
+            if known_head is not None and frontier.size == int(known_head["size"]):
+                kept_root = frontier.root().hex()
+            table = _TABLES.get(event.get("kind"))
+            data = event.get("data") or {}
+            if table and isinstance(data, dict) and "id" in data:
+                latest[(table, data["id"])] = _digest(data)
+            if progress is not None and frontier.size % 10000 == 0:
+                progress(frontier.size)
+        if last_covered != frontier.size:
+            return bad(last_covered, f"no signed tree head covers entry {last_covered} and "
+                                     "after (inserted)")
+        if any(size > frontier.size for size in heads):
+            return bad(frontier.size, f"signed heads exist beyond the log's {frontier.size} "
+                                      "entries (entries deleted from the end)")
+        if known_head is not None:
+            size, root = int(known_head["size"]), str(known_head["root"])
+            if size > frontier.size:
+                return bad(frontier.size, f"the log has {frontier.size} entries but a kept head "
+                                          f"shows {size}: the log was truncated")
+            if size == 0:
+                kept_root = merkle.EMPTY_ROOT.hex()
+            if kept_root != root:
+                return bad(None, f"the log's first {size} entries do not match the kept head "
+                                 "(history rewritten)")
+        # Every data row must be exactly its latest logged state; every logged row must exist.
+        for table, row_id, data in _data_rows(s):
+            logged = latest.pop((table, row_id), None)
             if logged is None:
                 return bad(None, f"{table} row {row_id} is not in the log (inserted directly)")
-            if logged != data:
+            if logged != _digest(data):
                 return bad(None, f"{table} row {row_id} differs from its logged state (edited)")
     for (table, row_id) in latest:
-        if row_id not in rows[table]:
-            return bad(None, f"{table} row {row_id} is logged but missing (deleted)")
+        return bad(None, f"{table} row {row_id} is logged but missing (deleted)")
     return AuditResult(True, frontier.size, frontier.root().hex())
 
 
 def latest_head(store: LedgerStore) -> dict | None:
     with store.session() as s:
-        head = s.scalars(select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(1)).first()
+        return _head_at(s, None)
+
+
+def _leaf_hashes(s, size: int) -> list[bytes]:
+    return [bytes.fromhex(h) for h in s.scalars(
+        select(AuditLeafRow.leaf_hash).where(AuditLeafRow.seq < size)
+        .order_by(AuditLeafRow.seq).execution_options(yield_per=50000))]
+
+
+def _head_at(s, size: int | None) -> dict | None:
+    q = select(TreeHeadRow)
+    q = q.order_by(TreeHeadRow.size.desc()).limit(1) if size is None \
+        else q.where(TreeHeadRow.size == size)
+    head = s.scalars(q).first()
     if head is None:
         return None
     return {"size": head.size, "root": head.root, "timestamp": head.timestamp,
@@ -135,33 +181,78 @@ def latest_head(store: LedgerStore) -> dict | None:
 def prove(store: LedgerStore, generation_id: str) -> dict | None:
     """An inclusion proof of the generation's log entry against the latest signed head."""
     with store.session() as s:
-        leaves = list(s.scalars(select(AuditLeafRow).order_by(AuditLeafRow.seq)))
-    index = next((leaf.seq for leaf in leaves if leaf.kind == "generation"
-                  and json.loads(leaf.body)["data"].get("id") == generation_id), None)
-    head = latest_head(store)
-    if index is None or head is None:
-        return None
-    hashes = [bytes.fromhex(leaf.leaf_hash) for leaf in leaves[: head["size"]]]
-    return {"format": "emo-safe inclusion proof v1", "leaf_index": index,
-            "entry": leaves[index].body, "tree_head": head,
-            "audit_path": [h.hex() for h in merkle.inclusion_proof(index, hashes)]}
+        # Canonical JSON has no spaces, and '"id":' cannot be the tail of another key.
+        candidates = s.scalars(select(AuditLeafRow).where(
+            AuditLeafRow.kind == "generation",
+            AuditLeafRow.body.contains(f'"id":{json.dumps(generation_id)}')))
+        leaf = next((c for c in candidates
+                     if json.loads(c.body)["data"].get("id") == generation_id), None)
+        head = _head_at(s, None)
+        if leaf is None or head is None:
+            return None
+        hashes = _leaf_hashes(s, head["size"])
+    return {"format": INCLUSION_FORMAT, "leaf_index": leaf.seq, "entry": leaf.body,
+            "tree_head": head,
+            "audit_path": [h.hex() for h in merkle.inclusion_proof(leaf.seq, hashes)]}
+
+
+def prove_consistency(store: LedgerStore, old_head: dict, new_size: int | None = None) -> dict:
+    """A consistency proof that the log at an older signed head (one an auditor kept) is a
+    prefix of the log at a newer one (default: the latest): the log only grew."""
+    from emo_safe.errors import InputError
+
+    with store.session() as s:
+        new = _head_at(s, new_size)
+        if new is None:
+            raise InputError("the log has no signed tree head" if new_size is None
+                             else f"the log has no signed tree head of size {new_size}")
+        old_size = int(old_head["size"])
+        if not 0 < old_size <= new["size"]:
+            raise InputError(f"the kept head's size {old_size} is not between 1 and the newer "
+                             f"head's {new['size']}")
+        hashes = _leaf_hashes(s, new["size"])
+    if len(hashes) != new["size"]:
+        raise InputError("the log has fewer entries than its signed head: run `audit verify`")
+    return {"format": CONSISTENCY_FORMAT, "old_head": old_head, "new_head": new,
+            "proof": [h.hex() for h in merkle.consistency_proof(old_size, hashes)]}
+
+
+def _check_head(head: dict, public_key, which: str) -> str | None:
+    if head.get("key_id") and head["key_id"] != public_key_id(public_key):
+        return f"the {which} tree head was signed by another key"
+    if not verify_ed25519(public_key, bytes.fromhex(head["signature"]),
+                          tree_head_bytes(int(head["size"]), head["root"], head["timestamp"])):
+        return f"the {which} tree head's signature does not verify"
+    return None
 
 
 def check_proof(proof: dict, public_key) -> tuple[bool, str]:
-    """Offline: with only the log's public key, does the proof show the entry is in the log?"""
+    """Offline, with only the log's public key: an inclusion proof shows the entry is in the
+    signed log; a consistency proof shows the older signed log is a prefix of the newer."""
     try:
+        if proof.get("format") == CONSISTENCY_FORMAT:
+            old, new = proof["old_head"], proof["new_head"]
+            for head, which in ((old, "older"), (new, "newer")):
+                problem = _check_head(head, public_key, which)
+                if problem:
+                    return False, problem
+            m, n = int(old["size"]), int(new["size"])
+            if not merkle.verify_consistency(m, n, bytes.fromhex(old["root"]),
+                                             bytes.fromhex(new["root"]),
+                                             [bytes.fromhex(h) for h in proof["proof"]]):
+                return False, (f"the log of size {m} is not a prefix of the log of size {n} "
+                               "(history rewritten)")
+            return True, f"the signed log of size {m} is a prefix of the signed log of size {n}"
         head = proof["tree_head"]
         size, root = int(head["size"]), bytes.fromhex(head["root"])
-        if head.get("key_id") and head["key_id"] != public_key_id(public_key):
-            return False, "the tree head was signed by another key"
-        if not verify_ed25519(public_key, bytes.fromhex(head["signature"]),
-                              tree_head_bytes(size, head["root"], head["timestamp"])):
-            return False, "the tree head's signature does not verify"
+        problem = _check_head(head, public_key, "signed")
+        if problem:
+            return False, problem
         leaf = merkle.leaf_hash(proof["entry"].encode())
         path = [bytes.fromhex(h) for h in proof["audit_path"]]
         if not merkle.verify_inclusion(leaf, int(proof["leaf_index"]), size, path, root):
             return False, "the audit path does not lead from the entry to the signed root"
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return False, "the proof is malformed"
     return True, f"entry {proof['leaf_index']} is in the signed log of size {size}"
 

@@ -25,11 +25,17 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    text,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from emo_safe.errors import WorkspaceError
+
+
+# Key of the PostgreSQL advisory lock that serialises appends to the audit log ("emo-safe").
+_PG_LOG_LOCK = int.from_bytes(b"emo-safe", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def utcnow() -> dt.datetime:
@@ -196,7 +202,8 @@ def _iso(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is None:  # SQLite drops the zone; everything is stored in UTC
         value = value.replace(tzinfo=dt.UTC)
-    return value.isoformat()
+    # PostgreSQL hands timestamptz back in the server's zone: the logged form is always UTC.
+    return value.astimezone(dt.UTC).isoformat()
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -236,31 +243,59 @@ class LedgerStore:
             raise WorkspaceError(f"cannot create the ledger database: {exc.__class__.__name__}") \
                 from None
 
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions() as s:
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
+        try:
+            with self._sessions() as s:
+                try:
+                    yield s
+                    s.commit()
+                except BaseException:
+                    s.rollback()
+                    raise
+        except DBAPIError as exc:
+            # Unreachable server, wrong password, disk full, a lock held too long: one clear
+            # message, never the URL's password or the statement's parameters.
+            if exc.connection_invalidated or isinstance(exc.orig, OSError) or \
+                    "connect" in str(exc.orig).lower():
+                raise WorkspaceError(f"cannot reach the ledger database {self.safe_url}: "
+                                     f"{type(exc.orig).__name__}") from None
+            raise WorkspaceError(f"the ledger database {self.safe_url} failed: "
+                                 f"{type(exc.orig).__name__}") from None
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
 
     # the audit log --------------------------------------------------------------------------
     def _append(self, s: Session, kind: str, data: dict) -> None:
         """Append an event and a signed tree head in the caller's transaction: the data row and
         its log entry commit together or not at all."""
+        self._append_many(s, [(kind, data)])
+
+    def _append_many(self, s: Session, events: list[tuple[str, dict]]) -> None:
+        """Append events and one signed tree head covering them all, in the caller's
+        transaction. Writers are serialised: SQLite by BEGIN IMMEDIATE, PostgreSQL by a
+        transaction-scoped advisory lock taken before the latest head is read, so two
+        processes can never extend the same head (a fork) or reuse a sequence number."""
         from emo_safe.ledger import merkle
 
+        if self.dialect == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOG_LOCK})
         head = s.scalars(select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(1)).first()
         frontier = merkle.Frontier() if head is None else \
             merkle.Frontier.from_hex(head.size, json.loads(head.frontier))
         now = dt.datetime.now(dt.UTC).isoformat()
-        body = canonical({"seq": frontier.size, "kind": kind, "time": now, "data": data})
-        leaf = merkle.leaf_hash(body)
-        s.add(AuditLeafRow(seq=frontier.size, kind=kind, body=body.decode(),
-                           leaf_hash=leaf.hex()))
-        frontier.append(leaf)
+        for kind, data in events:
+            body = canonical({"seq": frontier.size, "kind": kind, "time": now, "data": data})
+            leaf = merkle.leaf_hash(body)
+            s.add(AuditLeafRow(seq=frontier.size, kind=kind, body=body.decode(),
+                               leaf_hash=leaf.hex()))
+            frontier.append(leaf)
         root = frontier.root().hex()
         signature, key_id = "", ""
         if self._log_signer_loader is not None:
@@ -312,6 +347,15 @@ class LedgerStore:
             s.add(row)
             self._append(s, "decision", row.public_dict())
         return row
+
+    def add_decisions(self, rows: list[DecisionRow]) -> list[DecisionRow]:
+        """Record many decisions in one transaction under one signed tree head (bulk imports
+        and the audit benchmark); each decision is still its own log entry."""
+        with self.session() as s:
+            s.add_all(rows)
+            s.flush()
+            self._append_many(s, [("decision", row.public_dict()) for row in rows])
+        return rows
 
     def add_generation(self, row: GenerationRow) -> GenerationRow:
         with self.session() as s:

@@ -1,9 +1,11 @@
 """The audit log: every kind of tampering is detected, proofs verify offline and fail when
 altered, and a killed append leaves a log that still verifies."""
 
+import datetime as dt
 import json
 import subprocess
 import sys
+import uuid
 
 import pytest
 from sqlalchemy import text
@@ -11,7 +13,14 @@ from sqlalchemy import text
 from emo_safe import SafeGenerator
 from emo_safe.ledger import merkle
 from emo_safe.ledger.audit import check_proof, latest_head, prove, verify_log
-from emo_safe.ledger.store import canonical
+from emo_safe.ledger.store import (
+    AuditLeafRow,
+    DecisionRow,
+    TreeHeadRow,
+    canonical,
+    new_id,
+    utcnow,
+)
 
 
 @pytest.fixture
@@ -42,7 +51,7 @@ def test_an_untouched_log_verifies(workspace, history):
 
 
 def test_editing_a_data_row_is_detected(workspace, history):
-    sql(workspace, "UPDATE decisions SET allowed = 1 WHERE allowed = 0")
+    sql(workspace, "UPDATE decisions SET allowed = :t WHERE allowed = :f", t=True, f=False)
     r = verify(workspace)
     assert not r.ok and "edited" in r.problems[0]
 
@@ -62,8 +71,9 @@ def test_deleting_an_entry_is_detected(workspace, history):
 
 def test_inserting_a_row_outside_the_log_is_detected(workspace, history):
     sql(workspace, "INSERT INTO decisions (id, created_at, allowed, policy_name, policy_sha256, "
-                   "reasons, matched, photo_sha256) VALUES ('f' || hex(randomblob(15)), "
-                   "'2026-01-01', 1, 'default', 'x', '[]', '{}', 'x')")
+                   "reasons, matched, photo_sha256) VALUES (:id, :t, :a, 'default', 'x', '[]', "
+                   "'{}', 'x')", id=uuid.uuid4().hex, t=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        a=True)
     r = verify(workspace)
     assert not r.ok and "not in the log" in r.problems[0]
 
@@ -80,8 +90,6 @@ def test_rehashing_everything_without_the_key_is_detected(workspace, history):
     """The attacker edits an entry and recomputes every leaf hash and root, but cannot sign."""
     store = workspace.store()
     with store.session() as s:
-        from emo_safe.ledger.store import AuditLeafRow, TreeHeadRow
-
         leaves = list(s.query(AuditLeafRow).order_by(AuditLeafRow.seq))
         event = json.loads(leaves[1].body)
         event["data"]["allowed"] = not event["data"]["allowed"]
@@ -100,12 +108,16 @@ def test_truncation_is_caught_against_a_kept_head(workspace, history, consents, 
     kept = latest_head(workspace.store())
     consents.add("later", portrait)
     assert verify(workspace, kept).ok  # the log only grew
-    sql(workspace, "DELETE FROM audit_log WHERE seq >= 5")
-    sql(workspace, "DELETE FROM tree_heads WHERE size > 5")
-    sql(workspace, "DELETE FROM decisions WHERE id NOT IN (SELECT json_extract(body, "
-                   "'$.data.id') FROM audit_log)")
-    sql(workspace, "DELETE FROM consents WHERE id NOT IN (SELECT json_extract(body, "
-                   "'$.data.id') FROM audit_log)")
+    with workspace.store().engine.begin() as conn:  # drop the newest entries and their rows
+        events = [json.loads(b) for (b,) in
+                  conn.execute(text("SELECT body FROM audit_log ORDER BY seq"))]
+        kept_ids = {e["data"]["id"] for e in events[:5]}
+        for e in events[5:]:
+            if e["data"]["id"] not in kept_ids:
+                table = "decisions" if e["kind"] == "decision" else "consents"
+                conn.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": e["data"]["id"]})
+        conn.execute(text("DELETE FROM audit_log WHERE seq >= 5"))
+        conn.execute(text("DELETE FROM tree_heads WHERE size > 5"))
     r = verify(workspace, kept)
     assert not r.ok and "truncated" in r.problems[0]
 
@@ -157,12 +169,18 @@ def test_a_killed_append_leaves_a_log_that_verifies(workspace, history, portrait
 WORKER = """
 import sys
 from emo_safe.workspace import Workspace
-from emo_safe.ledger.store import DecisionRow, new_id, utcnow
+from emo_safe.ledger.store import DecisionRow, GenerationRow, new_id, utcnow
 store = Workspace(sys.argv[1]).store()
-for i in range(25):
-    store.add_decision(DecisionRow(id=new_id(), created_at=utcnow(), allowed=i % 2 == 0,
-                                   policy_name="default", policy_sha256="ab" * 32, reasons="[]",
-                                   matched="{}", photo_sha256="cd" * 32))
+for i in range(25):  # a generation: its decision, then the generation record
+    d = store.add_decision(DecisionRow(id=new_id(), created_at=utcnow(), allowed=True,
+                                       policy_name="default", policy_sha256="ab" * 32,
+                                       reasons="[]", matched="{}", photo_sha256="cd" * 32))
+    store.add_generation(GenerationRow(id=new_id(), decision_id=d.id, created_at=utcnow(),
+                                       generator="still", generator_version="1", settings="{}",
+                                       policy_sha256="ab" * 32, photo_sha256="cd" * 32,
+                                       audio_sha256="ef" * 32, output_sha256=new_id() * 2,
+                                       manifest_id="urn:x", watermark_payload=new_id()[:12],
+                                       consent_ids="[]", frames=25, fingerprint="[]"))
 """
 
 
@@ -171,8 +189,9 @@ def test_four_processes_appending_at_once_leave_one_consistent_log(workspace):
              for _ in range(4)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
     r = verify(workspace)
-    assert r.ok and r.size == 100, r.problems  # no lost, duplicated or forked entries
+    assert r.ok and r.size == 200, r.problems  # no lost, duplicated or forked entries
     assert len(workspace.store().list_decisions()) == 100
+    assert len(workspace.store().list_generations()) == 100
 
 
 def test_export_round_trips_to_the_signed_root_and_csv_has_every_entry(cli, workspace, history,
@@ -195,3 +214,87 @@ def test_export_round_trips_to_the_signed_root_and_csv_has_every_entry(cli, work
     assert any("no-consent" in x["reasons"] for x in rows)
     future = cli("audit", "export", "--since", "2999-01-01")
     assert json.loads(future.stdout)["entries"] == []
+
+
+def test_a_consistency_proof_shows_the_log_only_grew_and_fails_for_a_rewrite(
+        cli, workspace, history, consents, portrait, tmp_path):
+    kept = tmp_path / "head.json"
+    kept.write_text(cli("audit", "head").stdout)
+    consents.add("later", portrait)
+    consents.add("later still", portrait)
+    r = cli("audit", "consistency", str(kept))
+    assert r.exit_code == 0, r.output
+    proof = json.loads(r.stdout)
+    assert proof["old_head"]["size"] == 7 and proof["new_head"]["size"] == 9
+    assert 0 < len(proof["proof"]) <= 5  # logarithmic: at most ceil(log2 9) + 1
+    path = tmp_path / "consistency.json"
+    path.write_text(r.stdout)
+    ok = cli("audit", "check-proof", str(path), "--public-key", str(workspace.log_pub_path))
+    assert ok.exit_code == 0 and "prefix" in ok.stdout
+    # A log rewritten after the kept head: the proof cannot join the two signed roots.
+    forged = json.loads(r.stdout)
+    forged["proof"][0] = "00" * 32
+    path.write_text(json.dumps(forged))
+    bad = cli("audit", "check-proof", str(path), "--public-key", str(workspace.log_pub_path))
+    assert bad.exit_code == 3 and "not a prefix" in bad.stdout
+    # A kept head whose signature was altered is refused before any hashing.
+    forged = json.loads(r.stdout)
+    forged["old_head"]["root"] = forged["new_head"]["root"]
+    path.write_text(json.dumps(forged))
+    bad = cli("audit", "check-proof", str(path), "--public-key", str(workspace.log_pub_path))
+    assert bad.exit_code == 3 and "older tree head" in bad.stdout
+
+
+def test_consistency_against_a_head_bigger_than_the_log_is_an_input_error(cli, history,
+                                                                         tmp_path):
+    head = json.loads(cli("audit", "head").stdout)
+    head["size"] = 1000
+    kept = tmp_path / "head.json"
+    kept.write_text(json.dumps(head))
+    r = cli("audit", "consistency", str(kept))
+    assert r.exit_code == 2 and "1000" in r.stderr and "Traceback" not in r.stderr
+    kept.write_text("not json")
+    r = cli("audit", "consistency", str(kept))
+    assert r.exit_code == 2 and "not a signed tree head" in r.stderr
+
+
+def _decisions(n):
+    return [DecisionRow(id=new_id(), created_at=utcnow(), allowed=i % 3 != 0,
+                        policy_name="default", policy_sha256="ab" * 32,
+                        reasons=json.dumps([] if i % 3 else [{"code": "no-consent",
+                                                              "message": "x"}]),
+                        matched="{}", photo_sha256="cd" * 32) for i in range(n)]
+
+
+def test_a_batch_is_one_signed_head_and_an_edit_inside_it_is_located_to_the_batch(workspace):
+    store = workspace.store()
+    store.add_decisions(_decisions(10))
+    store.add_decisions(_decisions(10))
+    r = verify(workspace)
+    assert r.ok and r.size == 20
+    with store.session() as s:
+        assert [h.size for h in s.query(TreeHeadRow).order_by(TreeHeadRow.size)] == [10, 20]
+    with store.session() as s:  # an attacker re-hashes the leaf but cannot re-sign the head
+        row = s.get(AuditLeafRow, 13)  # a refusal (i % 3 == 0) turned into an allowance
+        assert '"allowed":false' in row.body
+        row.body = row.body.replace('"allowed":false', '"allowed":true')
+        row.leaf_hash = merkle.leaf_hash(row.body.encode()).hex()
+    r = verify(workspace)
+    assert not r.ok and r.first_bad == 10 and "entries 10-19" in r.problems[0]
+
+
+def test_an_entry_appended_without_a_head_is_reported(workspace, history):
+    body = canonical({"seq": 7, "kind": "decision", "time": "2026-01-01T00:00:00+00:00",
+                      "data": {}}).decode()
+    sql(workspace, "INSERT INTO audit_log (seq, kind, body, leaf_hash) VALUES (7, 'decision', "
+                   ":b, :h)", b=body, h=merkle.leaf_hash(body.encode()).hex())
+    r = verify(workspace)
+    assert not r.ok and r.first_bad == 7 and "inserted" in r.problems[0]
+
+
+def test_an_unreachable_database_is_one_clear_error(cli, workspace, monkeypatch):
+    monkeypatch.setenv("EMO_SAFE_DATABASE_URL",
+                       "postgresql+psycopg://emo_safe:secret-pw@127.0.0.1:1/nowhere")
+    r = cli("audit", "verify")
+    assert r.exit_code == 2 and "cannot reach the ledger database" in r.stderr
+    assert "secret-pw" not in r.stderr and "Traceback" not in r.stderr
