@@ -631,7 +631,6 @@ def _read_head(path: Path) -> dict:
 def audit_verify(ctx, head_file, as_json):
     """Recompute the whole log and check every signed head and every row (exit 0 intact,
     3 tampered, naming the first bad entry)."""
-    from emo_safe.errors import InputError
     from emo_safe.ledger.audit import verify_log
 
     ws = _workspace(ctx).require()

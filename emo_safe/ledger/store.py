@@ -33,7 +33,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from emo_safe.errors import WorkspaceError
 
-
 # Key of the PostgreSQL advisory lock that serialises appends to the audit log ("emo-safe").
 _PG_LOG_LOCK = int.from_bytes(b"emo-safe", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
