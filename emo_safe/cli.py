@@ -489,9 +489,7 @@ def verify(ctx, files, profile, jobs, report, as_json):
     if report is not None:
         from emo_safe.report import verdicts_html
 
-        tmp = report.with_name(f".{report.name}.partial")
-        tmp.write_text(verdicts_html([(row, v) for _, row, v in results]), encoding="utf-8")
-        tmp.replace(report)
+        _write_text_atomic(report, verdicts_html([(row, v) for _, row, v in results]))
         if not as_json:
             out.print(f"report: {report}")
     codes = [c for c, _, _ in results]
@@ -609,6 +607,19 @@ def audit():
     report on it."""
 
 
+def _write_text_atomic(path: Path, text: str) -> None:
+    """All or nothing: a reader never sees half a file, a failure leaves no partial one."""
+    from emo_safe.errors import InputError
+
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+
+
 def _read_head(path: Path) -> dict:
     from emo_safe.errors import InputError
 
@@ -683,9 +694,44 @@ def audit_export(ctx, fmt, since, until, output):
     if output is None:
         click.echo(text, nl=False)
     else:
-        tmp = output.with_name(f".{output.name}.partial")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
+        _write_text_atomic(output, text)
+
+
+@audit.command("report")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML file to write (self-contained: no scripts, no network).")
+@click.option("--since", type=_DATE, help="Only entries at or after this UTC date/time.")
+@click.option("--until", type=_DATE, help="Only entries before this UTC date/time.")
+@click.option("--json", "as_json", is_flag=True, help="Also print the figures as one JSON "
+                                                      "object.")
+@click.pass_context
+@handle_errors
+def audit_report(ctx, output, since, until, as_json):
+    """Write an HTML audit report: integrity status, generations and refusals over time by
+    reason, consent usage, policies applied, and every generation with its manifest and
+    watermark ids. Exit 3 when the log fails verification (the report still says so)."""
+    from emo_safe.ledger.audit import summarize
+    from emo_safe.report import audit_html
+
+    ws = _workspace(ctx).require()
+    iso = (lambda d: d.replace(tzinfo=dt.UTC).isoformat() if d else None)  # noqa: E731
+    with _progress("reading the log", not as_json and sys.stderr.isatty()) as bar:
+        task = bar.add_task("report", total=None)
+        summary = summarize(ws.store(), ws.log_public_key(), iso(since), iso(until),
+                            progress=lambda n: bar.update(task, completed=n))
+    _write_text_atomic(output, audit_html(summary))
+    figures = {"report": str(output), "intact": summary.integrity.ok,
+               "problems": summary.integrity.problems, "entries": summary.integrity.size,
+               "generations": summary.generations, "decisions": summary.decisions,
+               "refusals": summary.refusals, "refusal_reasons": summary.refusal_reasons,
+               "consents": len(summary.consents)}
+    if as_json:
+        _emit_json(figures)
+    else:
+        state = "[green]intact[/]" if summary.integrity.ok else "[red]TAMPERED[/]"
+        out.print(f"{state}: {summary.generations} generations, {summary.refusals} refusals, "
+                  f"{len(summary.consents)} consents -> [bold]{output}[/]", highlight=False)
+    sys.exit(0 if summary.integrity.ok else 3)
 
 
 @audit.command("head")

@@ -106,3 +106,159 @@ def verdicts_html(rows: list[tuple[dict, object]]) -> str:
             "</style></head><body><h1>emo-safe verify report</h1>"
             f"<p>{len(rows)} file(s), {stamp}. A verdict never claims that a video is real."
             "</p>" + "".join(parts) + "</body></html>")
+
+
+# -- audit report -----------------------------------------------------------------------------
+_PALETTE = ["#cf222e", "#bc4c00", "#9a6700", "#8250df", "#bf3989", "#0550ae", "#57606a",
+            "#6e7781"]
+_PAGE_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#1f2328}"
+             "section{border-top:1px solid #d0d7de;padding:1em 0}th,td{text-align:left;"
+             "padding:2px 10px 2px 0;font-size:13px}code{font-size:12px}.big{font-size:1.3em}"
+             ".ok{color:#1a7f37;font-weight:bold}.bad{color:#cf222e;font-weight:bold}"
+             ".cards{display:flex;gap:2em}.card{border:1px solid #d0d7de;border-radius:6px;"
+             "padding:.6em 1em}.card b{display:block;font-size:1.8em}")
+
+
+def _esc(value) -> str:
+    return html.escape("-" if value is None or value == "" else str(value))
+
+
+def _stacked_bars(by_period: dict[str, dict[str, int]], series: list[str],
+                  colours: dict[str, str], title: str) -> str:
+    """Counts per period as stacked bars, one colour per series, with a y axis and a legend."""
+    periods = sorted(by_period)
+    if not periods:
+        return "<p>no events in this period</p>"
+    w, h, left, right, top, bottom = 900, 260, 44, 10, 28, 46
+    totals = [sum(by_period[p].get(k, 0) for k in series) for p in periods]
+    peak = max(max(totals), 1)
+    step = 10 ** max(0, len(str(peak)) - 1)
+    ymax = ((peak + step - 1) // step) * step
+    plot_h, plot_w = h - top - bottom, w - left - right
+    bw = plot_w / len(periods)
+    bar = min(max(bw * 0.8, 1.0), 48.0)
+    out = [f'<svg width="{w}" height="{h + 18 * ((len(series) + 3) // 4)}" role="img" '
+           f'aria-label="{html.escape(title)}" class="chart">',
+           f'<text x="{left}" y="16" font-size="13" font-weight="bold">{html.escape(title)}'
+           "</text>"]
+    for i in range(5):
+        v = ymax * i / 4
+        y = top + plot_h - v / ymax * plot_h
+        out.append(f'<line x1="{left}" x2="{w - right}" y1="{y:.1f}" y2="{y:.1f}" '
+                   'stroke="#d0d7de"/>'
+                   f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">'
+                   f"{v:g}</text>")
+    label_every = max(1, len(periods) // 12)
+    for i, p in enumerate(periods):
+        y = top + plot_h
+        for k in series:
+            n = by_period[p].get(k, 0)
+            if not n:
+                continue
+            bh = n / ymax * plot_h
+            y -= bh
+            out.append(f'<rect x="{left + (i + 0.5) * bw - bar / 2:.1f}" y="{y:.1f}" '
+                       f'width="{bar:.1f}" height="{bh:.1f}" fill="{colours[k]}">'
+                       f"<title>{html.escape(p)}: {html.escape(k)} {n}</title></rect>")
+        if i % label_every == 0:
+            out.append(f'<text x="{left + (i + 0.5) * bw:.1f}" y="{top + plot_h + 16}" '
+                       f'font-size="11" text-anchor="middle">{html.escape(p)}</text>')
+    for j, k in enumerate(series):
+        x, y = left + (j % 4) * 210, h + 18 * (j // 4) - 10
+        out.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colours[k]}"/>'
+                   f'<text x="{x + 17}" y="{y}" font-size="12">{html.escape(k)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _hbars(items: list[tuple[str, int]], colour: str, title: str) -> str:
+    if not items:
+        return f"<p>{html.escape(title)}: none</p>"
+    w, row, left = 900, 22, 260
+    peak = max(n for _, n in items) or 1
+    out = [f'<svg width="{w}" height="{30 + row * len(items)}" role="img" '
+           f'aria-label="{html.escape(title)}" class="chart">'
+           f'<text x="0" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>']
+    for i, (label, n) in enumerate(items):
+        y = 28 + i * row
+        bw = n / peak * (w - left - 60)
+        out.append(f'<text x="{left - 8}" y="{y + 14}" font-size="12" text-anchor="end">'
+                   f"{html.escape(label if len(label) <= 36 else label[:35] + '…')}</text>"
+                   f'<rect x="{left}" y="{y + 2}" width="{max(bw, 1):.1f}" height="{row - 6}" '
+                   f'fill="{colour}"/><text x="{left + bw + 6:.1f}" y="{y + 14}" '
+                   f'font-size="12">{n}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def audit_html(summary) -> str:
+    """An :class:`~emo_safe.ledger.audit.AuditSummary` as one self-contained page: no scripts,
+    no network; charts are inline SVG. Ids and hashes only, never face data."""
+    integ, head = summary.integrity, summary.head or {}
+    reasons = sorted(summary.refusal_reasons, key=lambda k: -summary.refusal_reasons[k])
+    series = ["generated", *[f"refused:{r}" for r in reasons]]
+    colours = {"generated": "#1a7f37"} | {
+        f"refused:{r}": _PALETTE[i % len(_PALETTE)] for i, r in enumerate(reasons)}
+    window = (f"from {_esc(summary.since)} until {_esc(summary.until)}"
+              if summary.since or summary.until else "the whole log")
+    status = (f'<p class="big ok">intact</p><p>{integ.size} entries recomputed; every signed '
+              "tree head checks with the log key; every data row equals its logged state.</p>"
+              if integ.ok else
+              f'<p class="big bad">TAMPERED</p><p>{_esc(integ.problems[0])}'
+              f"{'' if integ.first_bad is None else f' (first bad entry: {integ.first_bad})'}"
+              "</p><p>The figures below are read from the log as it is now.</p>")
+    parts = [
+        f"<h1>emo-safe audit report</h1><p>{window}; generated "
+        f"{dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()}</p>",
+        '<section id="integrity"><h2>Integrity</h2>' + status +
+        f"<table><tr><th>signed tree head</th><td>size {_esc(head.get('size'))}, root "
+        f"<code>{_esc(head.get('root'))}</code></td></tr><tr><th>signed at</th>"
+        f"<td>{_esc(head.get('timestamp'))}</td></tr><tr><th>log key id</th>"
+        f"<td><code>{_esc(head.get('key_id'))}</code></td></tr></table></section>",
+        '<section id="counts"><div class="cards">'
+        f'<div class="card"><b id="n-generations">{summary.generations}</b>generations</div>'
+        f'<div class="card"><b id="n-refusals">{summary.refusals}</b>refusals</div>'
+        f'<div class="card"><b id="n-decisions">{summary.decisions}</b>decisions</div>'
+        f'<div class="card"><b id="n-consents">{len(summary.consents)}</b>consents</div>'
+        "</div></section>",
+        '<section id="over-time"><h2>Generations and refusals over time</h2>'
+        + _stacked_bars(summary.by_period, series, colours,
+                        f"events per {summary.period} (refusals by reason)") + "</section>",
+        '<section id="reasons"><h2>Refusals by reason</h2>'
+        + _hbars([(r, summary.refusal_reasons[r]) for r in reasons], "#cf222e",
+                 "refused decisions citing each reason") + "</section>",
+        '<section id="consents"><h2>Consent usage</h2>'
+        + _hbars(sorted(((f"{c.get('name') or '?'} ({cid[:8]})", c["generations"])
+                         for cid, c in summary.consents.items()), key=lambda x: -x[1])[:30],
+                 "#0550ae", "generations per consent record")
+        + "<table><tr><th>consent</th><th>name</th><th>scope</th><th>state</th>"
+          "<th>expires</th><th>generations</th></tr>"
+        + "".join(f"<tr><td><code>{_esc(cid)}</code></td><td>{_esc(c.get('name'))}</td>"
+                  f"<td>{_esc(', '.join(c.get('scope') or []))}</td><td>{_esc(c.get('state'))}"
+                  f"</td><td>{_esc(c.get('expires_at'))}</td><td>{c['generations']}</td></tr>"
+                  for cid, c in summary.consents.items()) + "</table></section>",
+        '<section id="policies"><h2>Policies applied</h2><table><tr><th>policy</th>'
+        "<th>sha256</th><th>decisions</th></tr>"
+        + "".join(f"<tr><td>{_esc(p['name'])}</td><td><code>{_esc(sha)}</code></td>"
+                  f"<td>{p['decisions']}</td></tr>" for sha, p in summary.policies.items())
+        + "</table></section>",
+        '<section id="generations"><h2>Generations</h2>'
+        + (f"<p>The latest {summary.generations_shown} of {summary.generations}; "
+           "`emo-safe audit export` has them all.</p>"
+           if summary.generations > summary.generations_shown else "")
+        + "<table><tr><th>time</th><th>generation id</th><th>C2PA manifest</th>"
+          "<th>watermark payload</th><th>generator</th><th>consents</th><th>output sha256</th>"
+          "</tr>"
+        + "".join(f"<tr><td>{_esc(g['created_at'])}</td><td><code>{_esc(g['id'])}</code></td>"
+                  f"<td><code>{_esc(g['manifest_id'])}</code></td>"
+                  f"<td><code>{_esc(g['watermark_payload'])}</code></td>"
+                  f"<td>{_esc(g['generator'])}</td>"
+                  f"<td><code>{_esc(', '.join(g['consent_ids'] or []))}</code></td>"
+                  f"<td><code>{_esc((g['output_sha256'] or '')[:16])}</code></td></tr>"
+                  for g in summary.recent_generations) + "</table></section>",
+    ]
+    return ('<!doctype html><html><head><meta charset="utf-8">'
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'; img-src data:\">"
+            f"<title>emo-safe audit report</title><style>{_PAGE_CSS}</style></head><body>"
+            + "".join(parts) + "</body></html>")

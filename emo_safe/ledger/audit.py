@@ -279,3 +279,91 @@ def export_entries(store: LedgerStore, since: str | None = None,
 def export_root(export: dict) -> str:
     """The Merkle root over a complete export's entries, recomputed from their bodies."""
     return merkle.root([merkle.leaf_hash(e["body"].encode()) for e in export["entries"]]).hex()
+
+
+@dataclass
+class AuditSummary:
+    """What an audit report shows, computed from the log entries themselves (the record the
+    signed heads cover), never from the mutable data tables."""
+
+    integrity: AuditResult
+    head: dict | None
+    since: str | None
+    until: str | None
+    decisions: int = 0
+    refusals: int = 0
+    generations: int = 0
+    # period ("2026-11-24") -> {"generated": n, "refused:<reason code>": n}
+    by_period: dict[str, dict[str, int]] = field(default_factory=dict)
+    period: str = "day"
+    refusal_reasons: dict[str, int] = field(default_factory=dict)
+    # consent id -> {"name", "scope", "state", "generations"}
+    consents: dict[str, dict] = field(default_factory=dict)
+    policies: dict[str, dict] = field(default_factory=dict)  # sha256 -> {"name", "decisions"}
+    recent_generations: list[dict] = field(default_factory=list)
+    generations_shown: int = 500
+
+
+def summarize(store: LedgerStore, public_key, since: str | None = None,
+              until: str | None = None, progress=None) -> AuditSummary:
+    """Verify the log, then count what it holds (optionally by time: ISO, UTC)."""
+    integrity = verify_log(store, public_key, progress=progress)
+    summary = AuditSummary(integrity, latest_head(store), since, until)
+    events = []
+    with store.session() as s:
+        for (body,) in s.execute(select(AuditLeafRow.body).order_by(AuditLeafRow.seq)
+                                 .execution_options(yield_per=10000)):
+            event = json.loads(body)
+            t = event.get("time", "")
+            if (since and t < since) or (until and t >= until):
+                continue
+            events.append((t, event.get("kind"), event.get("data") or {}))
+    if events:
+        span = (_parse(events[-1][0]) - _parse(events[0][0])).days
+        summary.period = "day" if span <= 62 else "week" if span <= 7 * 60 else "month"
+    for t, kind, data in events:
+        bucket = summary.by_period.setdefault(_bucket(t, summary.period), {})
+        if kind in ("consent-added", "consent-revoked"):
+            c = summary.consents.setdefault(data.get("id", "?"), {"generations": 0})
+            c.update(name=data.get("name"), scope=data.get("scope") or [],
+                     expires_at=data.get("expires_at"),
+                     state="revoked" if data.get("revoked_at") else "active")
+        elif kind == "decision":
+            summary.decisions += 1
+            p = summary.policies.setdefault(data.get("policy_sha256", "?"),
+                                            {"name": data.get("policy_name"), "decisions": 0})
+            p["decisions"] += 1
+            if not data.get("allowed"):
+                summary.refusals += 1
+                codes = sorted({r.get("code", "?") for r in data.get("reasons") or []}) or ["?"]
+                for code in codes:
+                    summary.refusal_reasons[code] = summary.refusal_reasons.get(code, 0) + 1
+                    bucket[f"refused:{code}"] = bucket.get(f"refused:{code}", 0) + 1
+        elif kind == "generation":
+            summary.generations += 1
+            bucket["generated"] = bucket.get("generated", 0) + 1
+            for cid in data.get("consent_ids") or []:
+                c = summary.consents.setdefault(cid, {"generations": 0, "state": "unknown"})
+                c["generations"] += 1
+            summary.recent_generations.append(
+                {k: data.get(k) for k in ("id", "created_at", "generator", "manifest_id",
+                                          "watermark_payload", "consent_ids", "output_sha256",
+                                          "decision_id")})
+    summary.recent_generations = summary.recent_generations[-summary.generations_shown:][::-1]
+    return summary
+
+
+def _parse(t: str):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(t)
+
+
+def _bucket(t: str, period: str) -> str:
+    when = _parse(t)
+    if period == "day":
+        return when.date().isoformat()
+    if period == "week":
+        year, week, _ = when.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{when.year}-{when.month:02d}"

@@ -7,10 +7,8 @@ import subprocess
 import sys
 import uuid
 
-import pytest
 from sqlalchemy import text
 
-from emo_safe import SafeGenerator
 from emo_safe.ledger import merkle
 from emo_safe.ledger.audit import check_proof, latest_head, prove, verify_log
 from emo_safe.ledger.store import (
@@ -21,19 +19,6 @@ from emo_safe.ledger.store import (
     new_id,
     utcnow,
 )
-
-
-@pytest.fixture
-def history(workspace, consents, portrait, speech, tmp_path, data_dir):
-    """A real history: consents, allowed and refused decisions, a generation, a revocation."""
-    c = consents.add("sample", portrait)
-    gen = SafeGenerator(workspace, generator="still")
-    result = gen.generate(portrait, speech, tmp_path / "a.mp4")
-    gen.check(data_dir / "lin-manuel-miranda.png")
-    other = consents.add("Alex", data_dir / "alex-lacamoire.png")
-    consents.revoke(other.id)
-    gen.check(portrait, [c.id])
-    return result
 
 
 def sql(workspace, statement, **params):
