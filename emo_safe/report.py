@@ -237,11 +237,25 @@ def audit_html(summary) -> str:
                   f"<td>{_esc(', '.join(c.get('scope') or []))}</td><td>{_esc(c.get('state'))}"
                   f"</td><td>{_esc(c.get('expires_at'))}</td><td>{c['generations']}</td></tr>"
                   for cid, c in summary.consents.items()) + "</table></section>",
-        '<section id="policies"><h2>Policies applied</h2><table><tr><th>policy</th>'
-        "<th>sha256</th><th>decisions</th></tr>"
+        '<section id="policies"><h2>Policies applied</h2><p>Each policy version\'s full text '
+        "is in the log from its first use (`emo-safe audit export`).</p><table><tr>"
+        "<th>policy</th><th>sha256</th><th>first used</th><th>text logged</th>"
+        "<th>decisions</th></tr>"
         + "".join(f"<tr><td>{_esc(p['name'])}</td><td><code>{_esc(sha)}</code></td>"
+                  f"<td>{_esc(p.get('first_used'))}</td>"
+                  f"<td>{'yes' if p.get('text_logged') else 'no'}</td>"
                   f"<td>{p['decisions']}</td></tr>" for sha, p in summary.policies.items())
         + "</table></section>",
+        '<section id="keys"><h2>Key changes</h2><table><tr><th>time</th><th>keys created</th>'
+        "<th>operator key</th><th>log key</th><th>watermark key</th><th>signer chain sha256"
+        "</th></tr>"
+        + "".join(f"<tr><td>{_esc(k.get('time'))}</td>"
+                  f"<td>{_esc(', '.join(k.get('created') or []))}</td>"
+                  f"<td><code>{_esc(k.get('operator_key_id'))}</code></td>"
+                  f"<td><code>{_esc(k.get('log_key_id'))}</code></td>"
+                  f"<td><code>{_esc(k.get('watermark_key_id'))}</code></td>"
+                  f"<td><code>{_esc((k.get('signer_chain_sha256') or '')[:16])}</code></td></tr>"
+                  for k in summary.key_events) + "</table></section>",
         '<section id="generations"><h2>Generations</h2>'
         + (f"<p>The latest {summary.generations_shown} of {summary.generations}; "
            "`emo-safe audit export` has them all.</p>"

@@ -228,7 +228,25 @@ class Workspace:
         LedgerStore(self.database_url).create_schema()
         if self.database_url.startswith("sqlite") and self.db_path.exists():
             note(self.db_path, not existed)
+        new_keys = [p for p in report.created if p.startswith(f"{self.keys_dir.name}/")]
+        if new_keys:  # key changes are audit events too (ids and fingerprints only)
+            self.store().log_event("keys", {"created": sorted(new_keys), **self.key_ids()})
         return report
+
+    def key_ids(self) -> dict:
+        """Public identifiers of the workspace's keys: safe to log, print and export."""
+        import hashlib
+
+        from emo_safe.provenance.keys import public_key_id
+        from emo_safe.watermark import key_id
+
+        chain = self.signer_chain_path.read_bytes() if self.signer_chain_path.exists() else b""
+        return {
+            "operator_key_id": public_key_id(self.operator_public_key()),
+            "log_key_id": public_key_id(self.log_public_key()),
+            "signer_chain_sha256": hashlib.sha256(chain).hexdigest(),
+            "watermark_key_id": key_id(self.watermark_key()),
+        }
 
     def _create_dev_signer(self, passphrase: bytes | None) -> None:
         ca_key, ca_cert = _keys.make_dev_ca()

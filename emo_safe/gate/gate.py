@@ -85,7 +85,8 @@ class Gate:
             matched=dict(request.matched),
         )
         if record:
-            self.store.add_decision(DecisionRow(
+            self.store.add_decision(policy=(self.policy.name, self.policy.sha256,
+                                            self.policy.source_text()), row=DecisionRow(
                 id=decision.id,
                 created_at=utcnow(),
                 allowed=decision.allowed,

@@ -8,6 +8,7 @@ named :class:`UnsafeNoOp` so that using it reads as what it is.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -103,6 +104,18 @@ class Policy:
     @property
     def name(self) -> str:
         return self.model.name
+
+    def source_text(self) -> str | None:
+        """The policy file's text, for the audit log, if it still has the hash we loaded."""
+        if self.path is None:
+            return None
+        try:
+            raw = self.path.read_bytes()
+        except OSError:
+            return None
+        if hashlib.sha256(raw).hexdigest() != self.sha256:
+            return None
+        return raw.decode("utf-8", errors="replace")
 
     @property
     def image_limits(self) -> ImageLimits:

@@ -118,7 +118,8 @@ def verify_log(store: LedgerStore, public_key, known_head: dict | None = None,
                                       "or reordered)")
                 if not _head_ok(head, public_key):
                     return bad(first, f"the tree head for size {frontier.size} is not signed by "
-                                      "the log key (re-hashed or forged without the key)")
+                                      f"the log key ({where} re-hashed or forged without the "
+                                      "key)")
                 last_covered = frontier.size
             if known_head is not None and frontier.size == int(known_head["size"]):
                 kept_root = frontier.root().hex()
@@ -302,6 +303,7 @@ class AuditSummary:
     policies: dict[str, dict] = field(default_factory=dict)  # sha256 -> {"name", "decisions"}
     recent_generations: list[dict] = field(default_factory=list)
     generations_shown: int = 500
+    key_events: list[dict] = field(default_factory=list)  # {"time", "created", key ids...}
 
 
 def summarize(store: LedgerStore, public_key, since: str | None = None,
@@ -328,6 +330,12 @@ def summarize(store: LedgerStore, public_key, since: str | None = None,
             c.update(name=data.get("name"), scope=data.get("scope") or [],
                      expires_at=data.get("expires_at"),
                      state="revoked" if data.get("revoked_at") else "active")
+        elif kind == "policy":
+            p = summary.policies.setdefault(data.get("sha256", "?"),
+                                            {"name": data.get("name"), "decisions": 0})
+            p.update(first_used=t, text_logged=bool(data.get("text")))
+        elif kind == "keys":
+            summary.key_events.append({"time": t, **data})
         elif kind == "decision":
             summary.decisions += 1
             p = summary.policies.setdefault(data.get("policy_sha256", "?"),

@@ -167,7 +167,7 @@ class AuditLeafRow(Base):
     __tablename__ = "audit_log"
 
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40), index=True)
     body: Mapped[str] = mapped_column(Text)  # canonical JSON: ids and hashes, never templates
     leaf_hash: Mapped[str] = mapped_column(String(64))
 
@@ -215,6 +215,7 @@ class LedgerStore:
     """Connection to the ledger database. Cheap to create; one engine per URL and process."""
 
     _engines: dict[str, object] = {}
+    _policies_seen: dict[str, set[str]] = {}  # per URL: policy versions known to be logged
 
     def __init__(self, url: str, log_signer=None) -> None:
         """``log_signer``: a callable returning the key that signs tree heads (loaded on the
@@ -341,11 +342,34 @@ class LedgerStore:
             return row
 
     # decisions and generations ---------------------------------------------------------------
-    def add_decision(self, row: DecisionRow) -> DecisionRow:
+    def add_decision(self, row: DecisionRow,
+                     policy: tuple[str, str, str | None] | None = None) -> DecisionRow:
+        """``policy``: (name, sha256, TOML text). The first decision under a policy version
+        also logs that version's full text (a "policy" event), so an auditor can read exactly
+        which rules every decision applied; a changed policy file is a new event."""
         with self.session() as s:
             s.add(row)
-            self._append(s, "decision", row.public_dict())
+            events = []
+            if policy is not None and not self._policy_logged(s, policy[1]):
+                events.append(("policy", {"name": policy[0], "sha256": policy[1],
+                                          "text": policy[2]}))
+            self._append_many(s, [*events, ("decision", row.public_dict())])
         return row
+
+    def _policy_logged(self, s: Session, sha256: str) -> bool:
+        if sha256 in self._policies_seen.setdefault(self.url, set()):
+            return True
+        found = s.scalars(select(AuditLeafRow.seq).where(
+            AuditLeafRow.kind == "policy",
+            AuditLeafRow.body.contains(f'"sha256":{json.dumps(sha256)}')).limit(1)).first()
+        if found is not None:
+            self._policies_seen[self.url].add(sha256)
+        return found is not None
+
+    def log_event(self, kind: str, data: dict) -> None:
+        """An event with no data row of its own (e.g. "keys": the workspace's key ids)."""
+        with self.session() as s:
+            self._append(s, kind, data)
 
     def add_decisions(self, rows: list[DecisionRow]) -> list[DecisionRow]:
         """Record many decisions in one transaction under one signed tree head (bulk imports

@@ -9,6 +9,7 @@ import uuid
 
 from sqlalchemy import text
 
+from emo_safe import SafeGenerator
 from emo_safe.ledger import merkle
 from emo_safe.ledger.audit import check_proof, latest_head, prove, verify_log
 from emo_safe.ledger.store import (
@@ -32,7 +33,12 @@ def verify(workspace, head=None):
 
 def test_an_untouched_log_verifies(workspace, history):
     r = verify(workspace)
-    assert r.ok and r.size == 7, r.problems  # 2 consents, 3 decisions, 1 generation, 1 revoke
+    # keys, 2 consents, the policy's text, 3 decisions, 1 generation, 1 revocation
+    assert r.ok and r.size == 9, r.problems
+    with workspace.store().engine.connect() as conn:
+        kinds = [k for (k,) in conn.execute(text("SELECT kind FROM audit_log ORDER BY seq"))]
+    assert kinds == ["keys", "consent-added", "policy", "decision", "generation", "decision",
+                     "consent-added", "consent-revoked", "decision"]
 
 
 def test_editing_a_data_row_is_detected(workspace, history):
@@ -45,7 +51,7 @@ def test_editing_a_log_entry_is_detected(workspace, history):
     sql(workspace, "UPDATE audit_log SET body = replace(body, 'still', 'puppet') "
                    "WHERE kind = 'generation'")
     r = verify(workspace)
-    assert not r.ok and r.first_bad == 2 and "edited" in r.problems[0]  # entry 2: the generation
+    assert not r.ok and r.first_bad == 4 and "edited" in r.problems[0]  # entry 4: the generation
 
 
 def test_deleting_an_entry_is_detected(workspace, history):
@@ -76,17 +82,19 @@ def test_rehashing_everything_without_the_key_is_detected(workspace, history):
     store = workspace.store()
     with store.session() as s:
         leaves = list(s.query(AuditLeafRow).order_by(AuditLeafRow.seq))
-        event = json.loads(leaves[1].body)
+        event = json.loads(leaves[3].body)  # the first decision
         event["data"]["allowed"] = not event["data"]["allowed"]
-        leaves[1].body = canonical(event).decode()
+        leaves[3].body = canonical(event).decode()
         f = merkle.Frontier()
         for leaf in leaves:
             leaf.leaf_hash = merkle.leaf_hash(leaf.body.encode()).hex()
             f.append(bytes.fromhex(leaf.leaf_hash))
             head = s.get(TreeHeadRow, f.size)
-            head.root = f.root().hex()
+            if head is not None:  # a policy's first use shares its decision's head
+                head.root = f.root().hex()
     r = verify(workspace)
-    assert not r.ok and r.first_bad == 1 and "not signed by the log key" in r.problems[0]
+    assert not r.ok and r.first_bad == 2 and "not signed by the log key" in r.problems[0]
+    assert "entries 2-3" in r.problems[0]  # the policy text and its first decision: one head
 
 
 def test_truncation_is_caught_against_a_kept_head(workspace, history, consents, portrait):
@@ -96,7 +104,7 @@ def test_truncation_is_caught_against_a_kept_head(workspace, history, consents, 
     with workspace.store().engine.begin() as conn:  # drop the newest entries and their rows
         events = [json.loads(b) for (b,) in
                   conn.execute(text("SELECT body FROM audit_log ORDER BY seq"))]
-        kept_ids = {e["data"]["id"] for e in events[:5]}
+        kept_ids = {e["data"].get("id") for e in events[:5]}
         for e in events[5:]:
             if e["data"]["id"] not in kept_ids:
                 table = "decisions" if e["kind"] == "decision" else "consents"
@@ -111,7 +119,7 @@ def test_inclusion_proof_verifies_offline_and_fails_when_altered(workspace, hist
     proof = prove(workspace.store(), history.generation_id)
     key = workspace.log_public_key()
     ok, _ = check_proof(proof, key)
-    assert ok and len(proof["audit_path"]) <= 3
+    assert ok and len(proof["audit_path"]) <= 4  # ceil(log2 9)
     tampered = json.loads(json.dumps(proof))
     tampered["entry"] = tampered["entry"].replace("still", "puppet")
     assert not check_proof(tampered, key)[0]
@@ -148,7 +156,7 @@ def test_a_killed_append_leaves_a_log_that_verifies(workspace, history, portrait
         f"{str(portrait)!r})\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
     assert r.returncode == 9
-    assert verify(workspace).ok and verify(workspace).size == 7
+    assert verify(workspace).ok and verify(workspace).size == 9
 
 
 WORKER = """
@@ -174,7 +182,7 @@ def test_four_processes_appending_at_once_leave_one_consistent_log(workspace):
              for _ in range(4)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
     r = verify(workspace)
-    assert r.ok and r.size == 200, r.problems  # no lost, duplicated or forked entries
+    assert r.ok and r.size == 201, r.problems  # keys + 200: no lost, duplicated or forked
     assert len(workspace.store().list_decisions()) == 100
     assert len(workspace.store().list_generations()) == 100
 
@@ -187,15 +195,15 @@ def test_export_round_trips_to_the_signed_root_and_csv_has_every_entry(cli, work
 
     r = cli("audit", "export", "--format", "json")
     data = json.loads(r.stdout)
-    assert r.exit_code == 0 and data["complete"] and len(data["entries"]) == 7
+    assert r.exit_code == 0 and data["complete"] and len(data["entries"]) == 9
     assert export_root(data) == data["tree_head"]["root"]  # offline re-hash of the export
     assert "template\"" not in r.stdout and "face_template" not in r.stdout
     out = tmp_path / "log.csv"
     assert cli("audit", "export", "--format", "csv", "-o", str(out)).exit_code == 0
     rows = list(csv.DictReader(out.open()))
-    assert [int(x["seq"]) for x in rows] == list(range(7))
-    assert {x["kind"] for x in rows} == {"consent-added", "decision", "generation",
-                                         "consent-revoked"}
+    assert [int(x["seq"]) for x in rows] == list(range(9))
+    assert {x["kind"] for x in rows} == {"keys", "consent-added", "policy", "decision",
+                                         "generation", "consent-revoked"}
     assert any("no-consent" in x["reasons"] for x in rows)
     future = cli("audit", "export", "--since", "2999-01-01")
     assert json.loads(future.stdout)["entries"] == []
@@ -210,8 +218,8 @@ def test_a_consistency_proof_shows_the_log_only_grew_and_fails_for_a_rewrite(
     r = cli("audit", "consistency", str(kept))
     assert r.exit_code == 0, r.output
     proof = json.loads(r.stdout)
-    assert proof["old_head"]["size"] == 7 and proof["new_head"]["size"] == 9
-    assert 0 < len(proof["proof"]) <= 5  # logarithmic: at most ceil(log2 9) + 1
+    assert proof["old_head"]["size"] == 9 and proof["new_head"]["size"] == 11
+    assert 0 < len(proof["proof"]) <= 5  # logarithmic: at most ceil(log2 11) + 1
     path = tmp_path / "consistency.json"
     path.write_text(r.stdout)
     ok = cli("audit", "check-proof", str(path), "--public-key", str(workspace.log_pub_path))
@@ -256,25 +264,25 @@ def test_a_batch_is_one_signed_head_and_an_edit_inside_it_is_located_to_the_batc
     store.add_decisions(_decisions(10))
     store.add_decisions(_decisions(10))
     r = verify(workspace)
-    assert r.ok and r.size == 20
+    assert r.ok and r.size == 21  # the workspace's "keys" event, then two batches
     with store.session() as s:
-        assert [h.size for h in s.query(TreeHeadRow).order_by(TreeHeadRow.size)] == [10, 20]
+        assert [h.size for h in s.query(TreeHeadRow).order_by(TreeHeadRow.size)] == [1, 11, 21]
     with store.session() as s:  # an attacker re-hashes the leaf but cannot re-sign the head
-        row = s.get(AuditLeafRow, 13)  # a refusal (i % 3 == 0) turned into an allowance
+        row = s.get(AuditLeafRow, 14)  # a refusal (i % 3 == 0) turned into an allowance
         assert '"allowed":false' in row.body
         row.body = row.body.replace('"allowed":false', '"allowed":true')
         row.leaf_hash = merkle.leaf_hash(row.body.encode()).hex()
     r = verify(workspace)
-    assert not r.ok and r.first_bad == 10 and "entries 10-19" in r.problems[0]
+    assert not r.ok and r.first_bad == 11 and "entries 11-20" in r.problems[0]
 
 
 def test_an_entry_appended_without_a_head_is_reported(workspace, history):
-    body = canonical({"seq": 7, "kind": "decision", "time": "2026-01-01T00:00:00+00:00",
+    body = canonical({"seq": 9, "kind": "decision", "time": "2026-01-01T00:00:00+00:00",
                       "data": {}}).decode()
-    sql(workspace, "INSERT INTO audit_log (seq, kind, body, leaf_hash) VALUES (7, 'decision', "
+    sql(workspace, "INSERT INTO audit_log (seq, kind, body, leaf_hash) VALUES (9, 'decision', "
                    ":b, :h)", b=body, h=merkle.leaf_hash(body.encode()).hex())
     r = verify(workspace)
-    assert not r.ok and r.first_bad == 7 and "inserted" in r.problems[0]
+    assert not r.ok and r.first_bad == 9 and "inserted" in r.problems[0]
 
 
 def test_an_unreachable_database_is_one_clear_error(cli, workspace, monkeypatch):
@@ -283,3 +291,24 @@ def test_an_unreachable_database_is_one_clear_error(cli, workspace, monkeypatch)
     r = cli("audit", "verify")
     assert r.exit_code == 2 and "cannot reach the ledger database" in r.stderr
     assert "secret-pw" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_key_and_policy_changes_are_in_the_log(workspace, history, tmp_path, portrait):
+    """The first decision under each policy version logs its full text; init logs key ids."""
+    from emo_safe.gate.policy import load_policy
+
+    def events(kind):
+        with workspace.store().engine.connect() as conn:
+            return [json.loads(b)["data"] for (b,) in conn.execute(
+                text("SELECT body FROM audit_log WHERE kind = :k ORDER BY seq"), {"k": kind})]
+
+    (keys,) = events("keys")
+    assert "keys/log.key" in keys["created"] and keys["log_key_id"]
+    assert "PRIVATE" not in json.dumps(keys)  # ids and fingerprints only
+    (policy,) = events("policy")  # three decisions, one policy version: logged once
+    assert policy["name"] == "default" and "[consent]" in policy["text"]
+    changed = tmp_path / "mine.toml"
+    changed.write_text(policy["text"].replace('name = "default"', 'name = "mine"'))
+    SafeGenerator(workspace, policy=load_policy(changed)).check(portrait)
+    assert [p["name"] for p in events("policy")] == ["default", "mine"]
+    assert verify(workspace).ok
