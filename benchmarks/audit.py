@@ -127,7 +127,7 @@ def run(backend: str, size: int) -> dict:
             empty_rate = rate(lambda i: store.add_decision(decision(i)), SINGLE)
             # The log ends at exactly N: SINGLE now, the fill with a generation (and its
             # decision) in the middle, then SINGLE more.
-            fill = size - 2 * SINGLE
+            fill = size - 2 * SINGLE - (latest_head(store) or {}).get("size", 0) + SINGLE
             t = time.perf_counter()
             done, gen, half = 0, None, None
             fill_mode = "single appends" if size <= 10_000 else f"batches of {BATCH}"
