@@ -28,11 +28,12 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import write_report  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
+from emo_safe.ledger._scratch import postgres_admin_url, scratch_database  # noqa: E402
 from emo_safe.ledger.audit import (  # noqa: E402
     check_proof,
     latest_head,
@@ -68,34 +69,13 @@ def decision(i: int) -> DecisionRow:
                        generator="puppet")
 
 
-def postgres_admin_url() -> str:
-    url = os.environ.get("EMO_SAFE_TEST_POSTGRES_URL")
-    if url:
-        return url
-    r = subprocess.run([str(ROOT / "scripts" / "postgres-test-server")], capture_output=True,
-                       text=True, check=True)
-    return r.stdout.strip().splitlines()[-1]
-
-
-def fresh_database(backend: str, tmp: Path) -> tuple[str, callable]:
+@contextmanager
+def fresh_database(backend: str, tmp: Path) -> Iterator[str]:
     if backend == "sqlite":
-        return f"sqlite:///{tmp / 'ledger.db'}", lambda: None
-    admin_url = postgres_admin_url()
-    name = f"emo_safe_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-    def drop():
-        engine = LedgerStore._engines.pop(url, None)
-        if engine is not None:
-            engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
+        yield f"sqlite:///{tmp / 'ledger.db'}"
+        return
+    with scratch_database(postgres_admin_url(), "emo_safe_bench") as url:
+        yield url
 
 
 def rate(fn, n: int) -> float:
@@ -108,9 +88,8 @@ def rate(fn, n: int) -> float:
 def run(backend: str, size: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        url, drop = fresh_database(backend, tmp)
-        os.environ["EMO_SAFE_DATABASE_URL"] = url
-        try:
+        with fresh_database(backend, tmp) as url:
+            os.environ["EMO_SAFE_DATABASE_URL"] = url
             ws = Workspace(tmp / "ws")
             ws.init()
             store = ws.store()
@@ -185,9 +164,7 @@ def run(backend: str, size: int) -> dict:
                 "cons_bytes": len(json.dumps(cons)), "cons_s": cons_s, "ccheck_s": ccheck_s,
                 "log2": math.ceil(math.log2(size)),
             }
-        finally:
             os.environ.pop("EMO_SAFE_DATABASE_URL", None)
-            drop()
 
 
 def main() -> None:

@@ -3,9 +3,6 @@ real audio made with PyAV, and a CLI runner that keeps stdout and stderr apart."
 
 from __future__ import annotations
 
-import os
-import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,45 +20,26 @@ def data_dir() -> Path:
     return DATA
 
 
-ROOT = Path(__file__).parent.parent
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """A real PostgreSQL server on loopback: $EMO_SAFE_TEST_POSTGRES_URL (set by .ci/run), else
     one started here by scripts/postgres-test-server. There is no silent skip: the ledger
     tests must run on both backends."""
-    url = os.environ.get("EMO_SAFE_TEST_POSTGRES_URL")
-    if not url:
-        r = subprocess.run([str(ROOT / "scripts" / "postgres-test-server")], capture_output=True,
-                           text=True, check=False)
-        if r.returncode != 0:
-            pytest.fail("no PostgreSQL for the ledger tests: set EMO_SAFE_TEST_POSTGRES_URL or "
-                        f"make scripts/postgres-test-server work ({r.stderr.strip()[-300:]})")
-        url = r.stdout.strip().splitlines()[-1]
-    return url
+    from emo_safe.ledger._scratch import postgres_admin_url
+
+    try:
+        return postgres_admin_url()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
 def postgres_url(postgres_admin_url):
     """A fresh, empty database on that server, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from emo_safe.ledger._scratch import scratch_database
 
-    from emo_safe.ledger.store import LedgerStore
-
-    name = f"emo_safe_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-    yield url
-    engine = LedgerStore._engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(postgres_admin_url, "emo_safe_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite"])
