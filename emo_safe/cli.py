@@ -607,6 +607,11 @@ def audit():
     report on it."""
 
 
+def _utc_iso(value: dt.datetime | None) -> str | None:
+    """A --since/--until date (UTC) in the form the log's entry times use."""
+    return value.replace(tzinfo=dt.UTC).isoformat() if value else None
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     """All or nothing: a reader never sees half a file, a failure leaves no partial one."""
     from emo_safe.errors import InputError
@@ -620,12 +625,16 @@ def _write_text_atomic(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def _read_head(path: Path) -> dict:
+def _read_head(path: Path, signed: bool = True) -> dict:
+    """A tree head saved with `audit head`. ``signed``: it must carry its time and signature
+    (a consistency proof checks them); `audit verify --head` needs only size and root."""
     from emo_safe.errors import InputError
 
     try:
         head = json.loads(path.read_text())
-        int(head["size"]), str(head["root"]), str(head["timestamp"]), str(head["signature"])
+        int(head["size"]), str(head["root"])
+        if signed:
+            str(head["timestamp"]), str(head["signature"])
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise InputError(f"{path} is not a signed tree head from `emo-safe audit head`") \
             from None
@@ -645,7 +654,7 @@ def audit_verify(ctx, head_file, as_json):
     from emo_safe.ledger.audit import verify_log
 
     ws = _workspace(ctx).require()
-    known = _read_head(head_file) if head_file is not None else None
+    known = _read_head(head_file, signed=False) if head_file is not None else None
     with _progress("verifying the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("verify", total=None)
         result = verify_log(ws.store(), ws.log_public_key(), known,
@@ -676,8 +685,7 @@ def audit_export(ctx, fmt, since, until, output):
 
     from emo_safe.ledger.audit import export_entries
 
-    iso = (lambda d: d.replace(tzinfo=dt.UTC).isoformat() if d else None)  # noqa: E731
-    data = export_entries(_workspace(ctx).require().store(), iso(since), iso(until))
+    data = export_entries(_workspace(ctx).require().store(), _utc_iso(since), _utc_iso(until))
     if fmt == "json":
         text = json.dumps(data, indent=1) + "\n"
     else:
@@ -714,10 +722,9 @@ def audit_report(ctx, output, since, until, as_json):
     from emo_safe.report import audit_html
 
     ws = _workspace(ctx).require()
-    iso = (lambda d: d.replace(tzinfo=dt.UTC).isoformat() if d else None)  # noqa: E731
     with _progress("reading the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("report", total=None)
-        summary = summarize(ws.store(), ws.log_public_key(), iso(since), iso(until),
+        summary = summarize(ws.store(), ws.log_public_key(), _utc_iso(since), _utc_iso(until),
                             progress=lambda n: bar.update(task, completed=n))
     _write_text_atomic(output, audit_html(summary))
     figures = {"report": str(output), "intact": summary.integrity.ok,

@@ -12,6 +12,7 @@ shorter log that is consistent in itself: that is caught against a head an audit
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -361,9 +362,7 @@ def summarize(store: LedgerStore, public_key, since: str | None = None,
     return summary
 
 
-def _parse(t: str):
-    import datetime as dt
-
+def _parse(t: str) -> dt.datetime:
     return dt.datetime.fromisoformat(t)
 
 

@@ -215,7 +215,6 @@ class LedgerStore:
     """Connection to the ledger database. Cheap to create; one engine per URL and process."""
 
     _engines: dict[str, object] = {}
-    _policies_seen: dict[str, set[str]] = {}  # per URL: policy versions known to be logged
 
     def __init__(self, url: str, log_signer=None) -> None:
         """``log_signer``: a callable returning the key that signs tree heads (loaded on the
@@ -356,15 +355,13 @@ class LedgerStore:
             self._append_many(s, [*events, ("decision", row.public_dict())])
         return row
 
-    def _policy_logged(self, s: Session, sha256: str) -> bool:
-        if sha256 in self._policies_seen.setdefault(self.url, set()):
-            return True
-        found = s.scalars(select(AuditLeafRow.seq).where(
+    @staticmethod
+    def _policy_logged(s: Session, sha256: str) -> bool:
+        # Cheap: the kind index narrows the search to the few policy events.
+        return s.scalars(select(AuditLeafRow.seq).where(
             AuditLeafRow.kind == "policy",
-            AuditLeafRow.body.contains(f'"sha256":{json.dumps(sha256)}')).limit(1)).first()
-        if found is not None:
-            self._policies_seen[self.url].add(sha256)
-        return found is not None
+            AuditLeafRow.body.contains(f'"sha256":{json.dumps(sha256)}')).limit(1)).first() \
+            is not None
 
     def log_event(self, kind: str, data: dict) -> None:
         """An event with no data row of its own (e.g. "keys": the workspace's key ids)."""
