@@ -142,6 +142,7 @@ def run(sizes, out_path):
             load_ms = (time.perf_counter() - t) * 1000
             gate = Gate.for_workspace(ws, load_policy("default"), fa)
             lat, search, outcomes = [], [], []
+            lat_plain = []  # without the eyes-painted probes: the faces a fast pass can find
             for kind, person, tname, img in probes:
                 path = Path(tmp) / "probe.png"
                 cv2.imwrite(str(path), img[:, :, ::-1])
@@ -149,6 +150,8 @@ def run(sizes, out_path):
                 request = gate.prepare(path, None)
                 decision = gate.evaluate(request)
                 lat.append((time.perf_counter() - t) * 1000)
+                if tname != "eyes-painted":
+                    lat_plain.append(lat[-1])
                 t = time.perf_counter()
                 for f in request.faces:
                     gallery.match(f.embedding, 0.55)
@@ -168,6 +171,7 @@ def run(sizes, out_path):
             fm = sum(o[4] for o in strg)
             rows.append((size, len(pub), recall, refused_pub, len(strg), fm,
                          np.percentile(lat, 50), np.percentile(lat, 95), np.max(lat),
+                         np.percentile(lat_plain, 95),
                          np.percentile(search, 95), load_ms))
             print(f"gallery {size}: recall {recall:.3f}, refused {refused_pub:.3f}, "
                   f"false matches {fm}/{len(strg)}, p95 {np.percentile(lat, 95):.0f} ms",
@@ -178,12 +182,14 @@ def run(sizes, out_path):
     text = [f"## Gate benchmark ({len(probes)} probes: {len(pub)} of public figures, "
             f"{len(strg)} of strangers)", "",
             "| gallery identities | public-figure probes | screened (refused as that public "
-            "figure) | refused for any reason | stranger probes | false matches | gate p50 ms "
-            "| gate p95 ms | gate max ms | search p95 ms/face | index load ms |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "figure) | refused as public figure or no face | stranger probes | false matches | gate p50 ms "
+            "| gate p95 ms | gate max ms | gate p95 ms without eyes-painted | search p95 ms/face "
+            "| index load ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         text.append(f"| {r[0]:,} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]} | {r[5]} | "
-                    f"{r[6]:.0f} | {r[7]:.0f} | {r[8]:.0f} | {r[9]:.2f} | {r[10]:.0f} |")
+                    f"{r[6]:.0f} | {r[7]:.0f} | {r[8]:.0f} | {r[9]:.0f} | {r[10]:.2f} | "
+                    f"{r[11]:.0f} |")
     text += ["", f"Per transform (gallery of {sizes[-1]:,}): screened / probes for public figures, "
              "false matches for strangers", "",
              "| transform | public: screened | public: no face found (refused) | strangers: "
