@@ -283,8 +283,7 @@ class LedgerStore:
         processes can never extend the same head (a fork) or reuse a sequence number."""
         from emo_safe.ledger import merkle
 
-        if self.dialect == "postgresql":
-            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOG_LOCK})
+        self._lock_log(s)
         head = s.scalars(select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(1)).first()
         frontier = merkle.Frontier() if head is None else \
             merkle.Frontier.from_hex(head.size, json.loads(head.frontier))
@@ -306,6 +305,12 @@ class LedgerStore:
                           frontier=json.dumps(frontier.to_hex()), key_id=key_id,
                           signature=signature))
         s.flush()  # a concurrent writer with the same seq fails here; the append rolls back
+
+    def _lock_log(self, s: Session) -> None:
+        """Hold the log's write lock until the transaction ends (re-entrant). SQLite: already
+        held, every transaction begins IMMEDIATE."""
+        if self.dialect == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOG_LOCK})
 
     @staticmethod
     def consent_event(row: ConsentRow) -> dict:
@@ -349,6 +354,7 @@ class LedgerStore:
         with self.session() as s:
             s.add(row)
             events = []
+            self._lock_log(s)  # before the lookup: two processes must not both log the policy
             if policy is not None and not self._policy_logged(s, policy[1]):
                 events.append(("policy", {"name": policy[0], "sha256": policy[1],
                                           "text": policy[2]}))
