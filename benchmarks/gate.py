@@ -182,7 +182,8 @@ def run(sizes, out_path):
     text = [f"## Gate benchmark ({len(probes)} probes: {len(pub)} of public figures, "
             f"{len(strg)} of strangers)", "",
             "| gallery identities | public-figure probes | screened (refused as that public "
-            "figure) | refused as public figure or no face | stranger probes | false matches | gate p50 ms "
+            "figure) | refused as public figure or no face | stranger probes | false matches "
+            "| gate p50 ms "
             "| gate p95 ms | gate max ms | gate p95 ms without eyes-painted | search p95 ms/face "
             "| index load ms |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -319,7 +319,8 @@ import sys
 from pathlib import Path
 from emo_safe import SafeGenerator
 from emo_safe.workspace import Workspace
-ws, portrait, speech, out = Workspace(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+ws, portrait, speech, out = Workspace(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), \
+    sys.argv[4]
 gen = SafeGenerator(ws, generator="still")
 for i in range(2):
     gen.generate(portrait, speech, Path(f"{out}-{i}.mp4"))
