@@ -27,6 +27,7 @@ from emo_safe.ledger.store import (
     GenerationRow,
     LedgerStore,
     TreeHeadRow,
+    TreeNodeRow,
     canonical,
     tree_head_bytes,
 )
@@ -163,10 +164,36 @@ def latest_head(store: LedgerStore) -> dict | None:
         return _head_at(s, None)
 
 
-def _leaf_hashes(s, size: int) -> list[bytes]:
-    return [bytes.fromhex(h) for h in s.scalars(
-        select(AuditLeafRow.leaf_hash).where(AuditLeafRow.seq < size)
-        .order_by(AuditLeafRow.seq).execution_options(yield_per=50000))]
+def _subtree_roots(s):
+    """MTH(D[start:end]) from the stored perfect-subtree roots: O(log n) small reads per
+    proof. A log written before nodes were kept falls back to hashing its leaves."""
+
+    def leaf_hashes(start: int, end: int) -> list[bytes]:
+        return [bytes.fromhex(h) for h in s.scalars(
+            select(AuditLeafRow.leaf_hash).where(AuditLeafRow.seq >= start,
+                                                 AuditLeafRow.seq < end)
+            .order_by(AuditLeafRow.seq).execution_options(yield_per=50000))]
+
+    def subtree_root(start: int, end: int) -> bytes:
+        n = end - start
+        if n == 1:
+            (h,) = leaf_hashes(start, end) or [None]
+            if h is None:
+                raise LookupError(f"log entry {start} is missing")
+            return h
+        level = n.bit_length() - 1
+        if n == 1 << level and start % n == 0:
+            stored = s.get(TreeNodeRow, (level, start >> level))
+            if stored is not None:
+                return bytes.fromhex(stored.hash)
+            hashes = leaf_hashes(start, end)
+            if len(hashes) != n:
+                raise LookupError(f"log entries {start}-{end - 1} are missing")
+            return merkle.root(hashes)
+        k = 1 << ((n - 1).bit_length() - 1)  # the largest power of two below n
+        return merkle.node_hash(subtree_root(start, start + k), subtree_root(start + k, end))
+
+    return subtree_root
 
 
 def _head_at(s, size: int | None) -> dict | None:
@@ -192,10 +219,19 @@ def prove(store: LedgerStore, generation_id: str) -> dict | None:
         head = _head_at(s, None)
         if leaf is None or head is None:
             return None
-        hashes = _leaf_hashes(s, head["size"])
+        path = _proof(merkle.inclusion_path, leaf.seq, head["size"], _subtree_roots(s))
     return {"format": INCLUSION_FORMAT, "leaf_index": leaf.seq, "entry": leaf.body,
-            "tree_head": head,
-            "audit_path": [h.hex() for h in merkle.inclusion_proof(leaf.seq, hashes)]}
+            "tree_head": head, "audit_path": [h.hex() for h in path]}
+
+
+def _proof(kind, m: int, size: int, subtree_root) -> list[bytes]:
+    from emo_safe.errors import IntegrityError
+
+    try:
+        return kind(m, size, subtree_root)
+    except LookupError as exc:
+        raise IntegrityError(f"cannot build the proof: {exc}; run `emo-safe audit verify`") \
+            from None
 
 
 def prove_consistency(store: LedgerStore, old_head: dict, new_size: int | None = None) -> dict:
@@ -212,11 +248,9 @@ def prove_consistency(store: LedgerStore, old_head: dict, new_size: int | None =
         if not 0 < old_size <= new["size"]:
             raise InputError(f"the kept head's size {old_size} is not between 1 and the newer "
                              f"head's {new['size']}")
-        hashes = _leaf_hashes(s, new["size"])
-    if len(hashes) != new["size"]:
-        raise InputError("the log has fewer entries than its signed head: run `audit verify`")
+        path = _proof(merkle.consistency_path, old_size, new["size"], _subtree_roots(s))
     return {"format": CONSISTENCY_FORMAT, "old_head": old_head, "new_head": new,
-            "proof": [h.hex() for h in merkle.consistency_proof(old_size, hashes)]}
+            "proof": [h.hex() for h in path]}
 
 
 def _check_head(head: dict, public_key, which: str) -> str | None:

@@ -14,7 +14,7 @@ The verification functions implement RFC 9162 section 2.1.3.2 and 2.1.4.2.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -47,35 +47,50 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return node_hash(root(leaves[:k]), root(leaves[k:]))
 
 
+def inclusion_path(index: int, size: int,
+                   subtree_root: Callable[[int, int], bytes]) -> list[bytes]:
+    """PATH(index, D[size]) with ``subtree_root(start, end)`` giving MTH(D[start:end]): only
+    O(log n) subtree roots are asked for, so a store that keeps the perfect subtrees' roots
+    answers without reading every leaf."""
+    if not 0 <= index < size:
+        raise ValueError("leaf index out of range")
+
+    def path(m: int, start: int, end: int) -> list[bytes]:
+        if end - start == 1:
+            return []
+        k = _split(end - start)
+        if m < k:
+            return [*path(m, start, start + k), subtree_root(start + k, end)]
+        return [*path(m - k, start + k, end), subtree_root(start, start + k)]
+
+    return path(index, 0, size)
+
+
+def consistency_path(m: int, size: int,
+                     subtree_root: Callable[[int, int], bytes]) -> list[bytes]:
+    """PROOF(m, D[size]) (RFC 9162 2.1.4.1), from subtree roots as in :func:`inclusion_path`."""
+    if not 0 < m <= size:
+        raise ValueError("consistency proof needs 0 < m <= n")
+
+    def sub(m: int, start: int, end: int, whole: bool) -> list[bytes]:
+        if m == end - start:
+            return [] if whole else [subtree_root(start, end)]
+        k = _split(end - start)
+        if m <= k:
+            return [*sub(m, start, start + k, whole), subtree_root(start + k, end)]
+        return [*sub(m - k, start + k, end, False), subtree_root(start, start + k)]
+
+    return sub(m, 0, size, True)
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]) for leaf ``index`` among leaf hashes ``leaves``."""
-    n = len(leaves)
-    if not 0 <= index < n:
-        raise ValueError("leaf index out of range")
-    if n == 1:
-        return []
-    k = _split(n)
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+    return inclusion_path(index, len(leaves), lambda a, b: root(leaves[a:b]))
 
 
 def consistency_proof(m: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]): the tree of size m is a prefix of the tree of size n."""
-    n = len(leaves)
-    if not 0 < m <= n:
-        raise ValueError("consistency proof needs 0 < m <= n")
-
-    def subproof(m: int, d: Sequence[bytes], whole: bool) -> list[bytes]:
-        n = len(d)
-        if m == n:
-            return [] if whole else [root(d)]
-        k = _split(n)
-        if m <= k:
-            return [*subproof(m, d[:k], whole), root(d[k:])]
-        return [*subproof(m - k, d[k:], False), root(d[:k])]
-
-    return subproof(m, leaves, True)
+    return consistency_path(m, len(leaves), lambda a, b: root(leaves[a:b]))
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
@@ -142,16 +157,22 @@ class Frontier:
     size: int = 0
     nodes: list[bytes] = field(default_factory=list)
 
-    def append(self, leaf: bytes) -> None:
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Add a leaf hash; returns the perfect subtrees it completed as (level, index, root):
+        the subtree of 2**level leaves starting at leaf index * 2**level."""
         self.nodes.append(leaf)
         self.size += 1
         # Merge equal-sized subtrees, like carrying in a binary counter.
-        n = self.size
+        made = []
+        n, level = self.size, 0
         while n & 1 == 0:
             right = self.nodes.pop()
             left = self.nodes.pop()
             self.nodes.append(node_hash(left, right))
             n >>= 1
+            level += 1
+            made.append((level, (self.size >> level) - 1, self.nodes[-1]))
+        return made
 
     def root(self) -> bytes:
         if not self.nodes:

@@ -172,6 +172,19 @@ class AuditLeafRow(Base):
     leaf_hash: Mapped[str] = mapped_column(String(64))
 
 
+class TreeNodeRow(Base):
+    """The root of a completed perfect subtree of the log (2**level leaves from leaf
+    index * 2**level), kept so that proofs read O(log n) rows instead of every leaf. Derived
+    data: proofs are checked against signed heads, so a damaged node makes a proof fail, never
+    pass."""
+
+    __tablename__ = "tree_nodes"
+
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class TreeHeadRow(Base):
     """A signed tree head after each append: size, root, time, Ed25519 signature."""
 
@@ -293,7 +306,8 @@ class LedgerStore:
             leaf = merkle.leaf_hash(body)
             s.add(AuditLeafRow(seq=frontier.size, kind=kind, body=body.decode(),
                                leaf_hash=leaf.hex()))
-            frontier.append(leaf)
+            for level, index, node in frontier.append(leaf):
+                s.add(TreeNodeRow(level=level, index=index, hash=node.hex()))
         root = frontier.root().hex()
         signature, key_id = "", ""
         if self._log_signer_loader is not None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import uuid
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from emo_safe import SafeGenerator
 from emo_safe.ledger import merkle
@@ -15,7 +15,9 @@ from emo_safe.ledger.audit import check_proof, latest_head, prove, verify_log
 from emo_safe.ledger.store import (
     AuditLeafRow,
     DecisionRow,
+    GenerationRow,
     TreeHeadRow,
+    TreeNodeRow,
     canonical,
     new_id,
     utcnow,
@@ -341,3 +343,31 @@ def test_processes_generating_at_once_through_the_whole_pipeline(workspace, cons
     with workspace.store().engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_log WHERE kind = 'policy'")) \
             .scalar() == 1
+
+
+def test_proofs_come_from_stored_subtree_roots_and_a_damaged_one_never_passes(workspace):
+    store = workspace.store()
+    for _ in range(5):
+        store.add_decisions(_decisions(13))  # 66 entries, heads at batch ends
+    d = store.add_decision(_decisions(1)[0])
+    gen = store.add_generation(GenerationRow(
+        id=new_id(), decision_id=d.id, created_at=utcnow(), generator="still",
+        generator_version="1", settings="{}", policy_sha256="ab" * 32, photo_sha256="cd" * 32,
+        audio_sha256="ef" * 32, output_sha256="01" * 32, manifest_id="urn:x",
+        watermark_payload="0123456789ab", consent_ids="[]", frames=1, fingerprint="[]"))
+    store.add_decisions(_decisions(30))
+    proof = prove(store, gen.id)
+    with store.session() as s:
+        hashes = [bytes.fromhex(h) for h in
+                  s.scalars(select(AuditLeafRow.leaf_hash).order_by(AuditLeafRow.seq))]
+        assert s.query(TreeNodeRow).count() == len(hashes) - bin(len(hashes)).count("1")
+    # The same path as hashing every leaf, and it checks against the signed head.
+    assert proof["audit_path"] == [h.hex() for h in merkle.inclusion_proof(67, hashes)]
+    assert check_proof(proof, workspace.log_public_key())[0]
+    # A log written before nodes were kept (none stored): the same proof, from the leaves.
+    sql(workspace, "DELETE FROM tree_nodes WHERE level < 6")
+    assert prove(store, gen.id) == proof
+    # A damaged node gives a proof that fails, never one that passes.
+    sql(workspace, "UPDATE tree_nodes SET hash = :h", h="00" * 32)
+    assert not check_proof(prove(store, gen.id), workspace.log_public_key())[0]
+    assert verify(workspace).ok  # nodes are derived data: the log itself is intact

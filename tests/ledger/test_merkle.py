@@ -35,6 +35,20 @@ def test_frontier_root_equals_the_full_tree_root(n):
     assert g.root() == f.root()
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300))
+def test_the_frontier_reports_every_perfect_subtree_it_completes(n):
+    """What the store keeps to build proofs from O(log n) rows: (level, index) -> root of
+    leaves [index * 2**level, (index + 1) * 2**level), every one of them, each once."""
+    ls = leaves(n)
+    f = merkle.Frontier()
+    made = [node for leaf in ls for node in f.append(leaf)]
+    expected = {(lv, i) for lv in range(1, n.bit_length()) for i in range(n >> lv)}
+    assert {(lv, i) for lv, i, _ in made} == expected and len(made) == len(expected)
+    for lv, i, node in made:
+        assert node == merkle.root(ls[i << lv:(i + 1) << lv])
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.integers(1, 200), st.data())
 def test_inclusion_proofs_verify_and_fail_when_altered(n, data):
