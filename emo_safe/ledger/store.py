@@ -245,6 +245,12 @@ class LedgerStore:
                 event.listen(engine, "connect", _sqlite_pragmas)
                 event.listen(engine, "begin", _sqlite_begin_immediate)
             self._engines[url] = engine
+            # A workspace made by an older version lacks the newer tables (e.g. tree_nodes):
+            # create what is missing, once per process. Nothing existing is altered.
+            try:
+                Base.metadata.create_all(engine)
+            except SQLAlchemyError:
+                pass  # unreachable or read-only: the first real statement says so clearly
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 

@@ -371,3 +371,16 @@ def test_proofs_come_from_stored_subtree_roots_and_a_damaged_one_never_passes(wo
     sql(workspace, "UPDATE tree_nodes SET hash = :h", h="00" * 32)
     assert not check_proof(prove(store, gen.id), workspace.log_public_key())[0]
     assert verify(workspace).ok  # nodes are derived data: the log itself is intact
+
+
+def test_a_ledger_from_before_tree_nodes_gets_the_table_and_keeps_working(workspace, history,
+                                                                          portrait):
+    from emo_safe.gate.consent import ConsentRegistry
+    from emo_safe.ledger.store import LedgerStore
+
+    sql(workspace, "DROP TABLE tree_nodes")
+    LedgerStore._engines.pop(workspace.database_url).dispose()  # a new process, in effect
+    ConsentRegistry.for_workspace(workspace).add("after the upgrade", portrait)
+    assert verify(workspace).ok
+    assert check_proof(prove(workspace.store(), history.generation_id),
+                       workspace.log_public_key())[0]
