@@ -104,9 +104,10 @@ def run(backend: str, size: int) -> dict:
             with base_store.engine.begin() as conn:  # not in the log: remove before auditing
                 conn.execute(text("DELETE FROM decisions"))
             empty_rate = rate(lambda i: store.add_decision(decision(i)), SINGLE)
-            # The log ends at exactly N: SINGLE now, the fill with a generation (and its
-            # decision) in the middle, then SINGLE more.
-            fill = size - 2 * SINGLE - (latest_head(store) or {}).get("size", 0) + SINGLE
+            # The log ends at exactly N: what it holds now (the keys event and SINGLE
+            # decisions), the fill with a generation (and its decision) in the middle, then
+            # SINGLE more.
+            fill = size - SINGLE - latest_head(store)["size"]
             t = time.perf_counter()
             done, gen, half = 0, None, None
             fill_mode = "single appends" if size <= 10_000 else f"batches of {BATCH}"

@@ -52,12 +52,13 @@ class AuditResult:
                 "problems": self.problems}
 
 
-def _head_ok(head: TreeHeadRow, public_key) -> bool:
+def _signed(public_key, size: int, root: str, timestamp: str, signature: str | None) -> bool:
+    """Is this tree head signed by the log key? (stored rows and heads in proofs alike)"""
     try:
-        sig = bytes.fromhex(head.signature or "")
+        sig = bytes.fromhex(signature or "")
     except ValueError:
         return False
-    return verify_ed25519(public_key, sig, tree_head_bytes(head.size, head.root, head.timestamp))
+    return verify_ed25519(public_key, sig, tree_head_bytes(size, root, timestamp))
 
 
 def _digest(data: dict) -> bytes:
@@ -118,7 +119,8 @@ def verify_log(store: LedgerStore, public_key, known_head: dict | None = None,
                     return bad(first, f"the signed head for size {frontier.size} does not match "
                                       f"the recomputed tree ({where} edited, inserted, removed "
                                       "or reordered)")
-                if not _head_ok(head, public_key):
+                if not _signed(public_key, head.size, head.root, head.timestamp,
+                               head.signature):
                     return bad(first, f"the tree head for size {frontier.size} is not signed by "
                                       f"the log key ({where} re-hashed or forged without the "
                                       "key)")
@@ -190,7 +192,7 @@ def _subtree_roots(s):
             if len(hashes) != n:
                 raise LookupError(f"log entries {start}-{end - 1} are missing")
             return merkle.root(hashes)
-        k = 1 << ((n - 1).bit_length() - 1)  # the largest power of two below n
+        k = merkle._split(n)
         return merkle.node_hash(subtree_root(start, start + k), subtree_root(start + k, end))
 
     return subtree_root
@@ -256,8 +258,8 @@ def prove_consistency(store: LedgerStore, old_head: dict, new_size: int | None =
 def _check_head(head: dict, public_key, which: str) -> str | None:
     if head.get("key_id") and head["key_id"] != public_key_id(public_key):
         return f"the {which} tree head was signed by another key"
-    if not verify_ed25519(public_key, bytes.fromhex(head["signature"]),
-                          tree_head_bytes(int(head["size"]), head["root"], head["timestamp"])):
+    if not _signed(public_key, int(head["size"]), head["root"], head["timestamp"],
+                   head["signature"]):
         return f"the {which} tree head's signature does not verify"
     return None
 
@@ -293,21 +295,27 @@ def check_proof(proof: dict, public_key) -> tuple[bool, str]:
     return True, f"entry {proof['leaf_index']} is in the signed log of size {size}"
 
 
+def _entries_between(s, since: str | None, until: str | None):
+    """(leaf row, parsed event) in log order, streamed, with since <= time < until (ISO, UTC;
+    either bound optional)."""
+    for leaf in s.scalars(select(AuditLeafRow).order_by(AuditLeafRow.seq)
+                          .execution_options(yield_per=10000)):
+        event = json.loads(leaf.body)
+        t = event.get("time", "")
+        if (since and t < since) or (until and t >= until):
+            continue
+        yield leaf, event
+
+
 def export_entries(store: LedgerStore, since: str | None = None,
                    until: str | None = None) -> dict:
     """Log entries (optionally by time: ISO dates or datetimes, UTC) with the latest signed
     head. Each entry keeps its exact canonical body, so an auditor can re-hash a full export
     and check it against the signed root offline."""
     with store.session() as s:
-        leaves = list(s.scalars(select(AuditLeafRow).order_by(AuditLeafRow.seq)))
-    entries = []
-    for leaf in leaves:
-        event = json.loads(leaf.body)
-        t = event.get("time", "")
-        if (since and t < since) or (until and t >= until):
-            continue
-        entries.append({"seq": leaf.seq, "kind": leaf.kind, "time": t,
-                        "leaf_hash": leaf.leaf_hash, "body": leaf.body})
+        entries = [{"seq": leaf.seq, "kind": leaf.kind, "time": event.get("time", ""),
+                    "leaf_hash": leaf.leaf_hash, "body": leaf.body}
+                   for leaf, event in _entries_between(s, since, until)]
     return {"format": "emo-safe audit export v1", "tree_head": latest_head(store),
             "complete": not since and not until, "entries": entries}
 
@@ -346,15 +354,9 @@ def summarize(store: LedgerStore, public_key, since: str | None = None,
     """Verify the log, then count what it holds (optionally by time: ISO, UTC)."""
     integrity = verify_log(store, public_key, progress=progress)
     summary = AuditSummary(integrity, latest_head(store), since, until)
-    events = []
     with store.session() as s:
-        for (body,) in s.execute(select(AuditLeafRow.body).order_by(AuditLeafRow.seq)
-                                 .execution_options(yield_per=10000)):
-            event = json.loads(body)
-            t = event.get("time", "")
-            if (since and t < since) or (until and t >= until):
-                continue
-            events.append((t, event.get("kind"), event.get("data") or {}))
+        events = [(event.get("time", ""), event.get("kind"), event.get("data") or {})
+                  for _, event in _entries_between(s, since, until)]
     if events:
         span = (_parse(events[-1][0]) - _parse(events[0][0])).days
         summary.period = "day" if span <= 62 else "week" if span <= 7 * 60 else "month"

@@ -295,14 +295,17 @@ class LedgerStore:
         its log entry commit together or not at all."""
         self._append_many(s, [(kind, data)])
 
-    def _append_many(self, s: Session, events: list[tuple[str, dict]]) -> None:
+    def _append_many(self, s: Session, events: list[tuple[str, dict]],
+                     locked: bool = False) -> None:
         """Append events and one signed tree head covering them all, in the caller's
         transaction. Writers are serialised: SQLite by BEGIN IMMEDIATE, PostgreSQL by a
         transaction-scoped advisory lock taken before the latest head is read, so two
-        processes can never extend the same head (a fork) or reuse a sequence number."""
+        processes can never extend the same head (a fork) or reuse a sequence number.
+        ``locked``: the caller already took the lock in this transaction."""
         from emo_safe.ledger import merkle
 
-        self._lock_log(s)
+        if not locked:
+            self._lock_log(s)
         head = s.scalars(select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(1)).first()
         frontier = merkle.Frontier() if head is None else \
             merkle.Frontier.from_hex(head.size, json.loads(head.frontier))
@@ -378,7 +381,7 @@ class LedgerStore:
             if policy is not None and not self._policy_logged(s, policy[1]):
                 events.append(("policy", {"name": policy[0], "sha256": policy[1],
                                           "text": policy[2]}))
-            self._append_many(s, [*events, ("decision", row.public_dict())])
+            self._append_many(s, [*events, ("decision", row.public_dict())], locked=True)
         return row
 
     @staticmethod
