@@ -1,4 +1,5 @@
-"""Can dlib's embedding still tell people apart when the eyes are painted over?
+"""Can dlib's embedding still tell people apart when the eyes are painted over, and can the gate
+at least tell that they are?
 
 Run:  python benchmarks/occlusion.py [--out benchmarks/out/occlusion.md]
 
@@ -8,6 +9,10 @@ photo and the probe (from the landmarks, wider than the attacker's rectangle so 
 it), embed both, and compare. It works only if same-person distances of masked pairs stay
 below different-person ones. Faces: the real photos in tests/data (see FACES-ATTRIBUTION.md)
 and the bundled astronaut; the attack is the gate benchmark's rectangle.
+
+The second part measures the eye check behind the gate's `eyes-hidden` refusal: the eye detail
+(faces.Face.eye_detail) of each face clean, under the gate benchmark's other transforms, and
+with its eyes painted over, blurred out, pixelated or behind drawn-on sunglasses.
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import write_report  # noqa: E402
-from gate import DATA, _crop_faces  # noqa: E402
+from gate import DATA, _crop_faces, transforms  # noqa: E402
 
 from emo_safe._resources import sample_path  # noqa: E402
-from emo_safe.faces import FaceAnalyzer  # noqa: E402
+from emo_safe.faces import EYE_DETAIL_MIN, FaceAnalyzer  # noqa: E402
 from emo_safe.media import load_image  # noqa: E402
 
 PEOPLE = {"obama.jpg": "Obama", "obama2.jpg": "Obama", "biden.jpg": "Biden",
@@ -42,6 +47,40 @@ def attack(img, face):
     x1, y1 = eyes.max(axis=0) + [0.15 * b.width, 0.1 * b.height]
     out = img.copy()
     out[int(y0):int(y1), int(x0):int(x1)] = (20, 20, 20)
+    return out
+
+
+def eye_region(face):
+    b, eyes = face.box, face.landmarks[36:48]
+    x0, y0 = (eyes.min(axis=0) - [0.15 * b.width, 0.1 * b.height]).astype(int)
+    x1, y1 = (eyes.max(axis=0) + [0.15 * b.width, 0.1 * b.height]).astype(int)
+    return max(x0, 0), max(y0, 0), x1, y1
+
+
+def eye_attacks(img, face):
+    """Other ways to hide the eyes than the benchmark's paint."""
+    x0, y0, x1, y1 = eye_region(face)
+    w = face.box.width
+    out = {}
+    blurred = img.copy()
+    blurred[y0:y1, x0:x1] = cv2.GaussianBlur(img[y0:y1, x0:x1], (0, 0), 0.04 * w)
+    out["eyes blurred out"] = blurred
+    pix = img.copy()
+    block = max(2, int(0.08 * w))
+    region = pix[y0:y1, x0:x1]
+    small = cv2.resize(region, (max(1, region.shape[1] // block), max(1, region.shape[0] // block)),
+                       interpolation=cv2.INTER_AREA)
+    pix[y0:y1, x0:x1] = cv2.resize(small, (region.shape[1], region.shape[0]),
+                                   interpolation=cv2.INTER_NEAREST)
+    out["eyes pixelated"] = pix
+    glasses = img.copy()
+    for eye in (face.landmarks[36:42], face.landmarks[42:48]):
+        c = tuple(int(v) for v in eye.mean(axis=0))
+        axes = (int(0.16 * w), int(0.11 * w))
+        cv2.ellipse(glasses, c, axes, 0, 0, 360, (15, 15, 20), -1)
+        cv2.ellipse(glasses, (c[0] - axes[0] // 3, c[1] - axes[1] // 3),
+                    (axes[0] // 5, axes[1] // 6), 0, 0, 360, (200, 200, 210), -1)
+    out["drawn-on sunglasses"] = glasses
     return out
 
 
@@ -117,7 +156,30 @@ def main() -> None:
     lines += ["", "| photo | attacked: search pass | the real face found again |", "|---|---|---|"]
     for name, (method, face, _) in attacked_found.items():
         lines.append(f"| {name} | {method} | {'yes' if face is not None else '**no**'} |")
+    # ---- the eye check -------------------------------------------------------------------
+    details: dict[str, list[float]] = {}
+    for name, img in images.items():
+        face = fa.find_faces(img).faces[0]
+        variants = {f"transform: {t}": v for t, v in transforms(fa, img).items()}
+        variants["transform: eyes-painted + JPEG q20"] = _jpeg(variants["transform: eyes-painted"])
+        variants.update(eye_attacks(img, face))
+        for label, v in variants.items():
+            found = fa.find_faces(np.ascontiguousarray(v)).faces  # one face per photo here
+            details.setdefault(label, []).append(found[0].eye_detail if found else float("nan"))
+    lines += ["", f"## The eye check (eyes hidden: eye detail < {EYE_DETAIL_MIN})", "",
+              "| photos | faces | eye detail range | taken as hidden |", "|---|---|---|---|"]
+    for label, xs in details.items():
+        arr = np.array(xs)
+        ok = arr[~np.isnan(arr)]
+        rng = f"{ok.min():.2f}-{ok.max():.2f}" if ok.size else "-"
+        lines.append(f"| {label} | {ok.size}/{arr.size} found | {rng} | "
+                     f"{int((ok < EYE_DETAIL_MIN).sum())} |")
     write_report(lines, args.out)
+
+
+def _jpeg(img, quality=20):
+    ok, buf = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
 
 
 if __name__ == "__main__":

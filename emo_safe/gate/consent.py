@@ -119,6 +119,10 @@ class ConsentRegistry:
         if len(faces) != 1:
             raise ConsentError(
                 f"the consent photo must show exactly one face; {photo} shows {len(faces)}")
+        if faces[0].eyes_hidden:
+            # A template without the eyes matches strangers and misses its owner.
+            raise ConsentError(f"the eyes in the consent photo {photo} are hidden (painted over "
+                               "or blurred out); enrol a photo where the face is clearly seen")
         signer = self._signer()
         row = ConsentRow(
             id=new_id(), name=name,

@@ -129,6 +129,9 @@ class Gallery:
             if len(faces) != 1:
                 raise InputError(f"gallery photo {photo} must show exactly one face; "
                                  f"it shows {len(faces)}")
+            if faces[0].eyes_hidden:
+                raise InputError(f"the eyes in gallery photo {photo} are hidden (painted over "
+                                 "or blurred out); enrol a photo where the face is clearly seen")
             embeddings.append(faces[0].embedding)
             hashes.append(sha256_file(photo))
         return self.add_embeddings(name, np.stack(embeddings), hashes)

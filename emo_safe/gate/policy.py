@@ -23,6 +23,7 @@ from emo_safe.gate.rules import (
     AudioRightsAttested,
     ConsentCoversEveryFace,
     ExactlyOneFace,
+    EyesVisible,
     FaceRequired,
     PublicFiguresRefused,
     Rule,
@@ -52,6 +53,7 @@ class FacesSection(_Strict):
     require_face: bool = True
     exactly_one: bool = True
     thorough_search: bool = True
+    refuse_hidden_eyes: bool = True
 
 
 Use = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
@@ -143,6 +145,8 @@ class Policy:
             rules.append(FaceRequired())
         if model.faces.exactly_one:
             rules.append(ExactlyOneFace())
+        if model.faces.refuse_hidden_eyes:
+            rules.append(EyesVisible())
         if model.consent.required:
             rules.append(ConsentCoversEveryFace(model.consent.match_distance,
                                                 tuple(model.consent.default_uses),

@@ -57,6 +57,20 @@ class FaceRequired:
                         "public-figure screening cannot be checked")]
 
 
+class EyesVisible:
+    """Refuse a face whose eyes are painted over, blurred out or otherwise without detail.
+    Both the consent match and the public-figure screen compare face embeddings, and with the
+    eyes hidden those stop telling people apart (docs/faces.md): the gate cannot tell who this
+    is, so it refuses rather than guess."""
+
+    def evaluate(self, request: GateRequest) -> list[Finding]:
+        hidden = [_face(i) for i, face in enumerate(request.faces, start=1) if face.eyes_hidden]
+        request.matched["eyes_hidden"] = hidden
+        return [Finding("eyes-hidden", f"the eyes of {subject} are painted over, blurred out or "
+                        "otherwise hidden, so it cannot be matched to a consent record or "
+                        "screened for public figures", subject) for subject in hidden]
+
+
 class ExactlyOneFace:
     def evaluate(self, request: GateRequest) -> list[Finding]:
         n = len(request.faces)

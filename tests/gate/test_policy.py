@@ -54,21 +54,23 @@ def _rule_names(policy):
 
 
 def test_bundled_policies_build_the_rules_they_promise():
-    base = ["FaceRequired", "ExactlyOneFace", "ConsentCoversEveryFace", "PublicFiguresRefused"]
+    base = ["FaceRequired", "ExactlyOneFace", "EyesVisible", "ConsentCoversEveryFace",
+            "PublicFiguresRefused"]
     default, strict, research = (load_policy(n) for n in ("default", "strict", "research"))
     assert _rule_names(default) == base
     assert _rule_names(strict) == [*base, "AudioRightsAttested", "VisibleDisclosure"]
     assert _rule_names(research) == [*base, "VisibleDisclosure"]
-    assert not default.rule.rules[3].allow_with_own_consent
-    assert research.rule.rules[3].allow_with_own_consent
-    assert strict.rule.rules[2].require_evidence
+    assert not default.rule.rules[4].allow_with_own_consent
+    assert research.rule.rules[4].allow_with_own_consent
+    assert strict.rule.rules[3].require_evidence
     assert len({default.sha256, strict.sha256, research.sha256}) == 3
 
 
 def test_a_policy_that_turns_every_rule_off_refuses_everything(tmp_path):
     path = tmp_path / "off.toml"
     path.write_text('name = "off"\n[faces]\nrequire_face = false\nexactly_one = false\n'
-                    '[consent]\nrequired = false\n[public_figures]\nscreen = false\n')
+                    'refuse_hidden_eyes = false\n[consent]\nrequired = false\n'
+                    '[public_figures]\nscreen = false\n')
     assert [f.code for f in load_policy(path).rule.evaluate(None)] == ["empty-policy"]
 
 
