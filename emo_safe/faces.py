@@ -175,9 +175,7 @@ class FaceAnalyzer:
             # photo must not pass as one face.
             method = f"upright{turn:+d}"
             tried.append(method)
-            small, scale = _shrink(image, _DETECT_MAX_SIDE)
-            img, back = _rotate(small, float(turn))
-            to_original = (np.diag([1 / scale, 1 / scale, 1]) @ np.vstack([back, [0, 0, 1]]))[:2]
+            img, to_original = _turned(*_shrink(image, _DETECT_MAX_SIDE), float(turn))
             upright, _ = self._merge(img, self.detect(img, upsample=0),
                                      _RetinaFace.get().detect(img, _RETINAFACE_MAX_SIDE))
             if len(upright) >= len(faces):
@@ -202,13 +200,8 @@ class FaceAnalyzer:
             boxes = finder(img)
             return self._describe_transformed(image, img, boxes, to_original)
 
-        def rotated(angle: float) -> tuple[np.ndarray, np.ndarray]:
-            img, back = _rotate(small, angle)
-            back = np.vstack([back, [0, 0, 1]])
-            return img, (np.diag([1 / scale, 1 / scale, 1]) @ back)[:2]
-
         for angle in (90.0, -90.0, 180.0):
-            img, to_original = rotated(angle)
+            img, to_original = _turned(small, scale, angle)
             method = f"retinaface-rotated{angle:+.0f}"
             tried.append(method)
             found = _RetinaFace.get().detect(img, _RETINAFACE_MAX_SIDE)
@@ -229,7 +222,7 @@ class FaceAnalyzer:
         if faces:
             return FaceSearch(faces, "mirrored", tuple(tried))
         for angle in _ROTATIONS:
-            img, to_original = rotated(angle)
+            img, to_original = _turned(small, scale, angle)
             method = f"rotated{angle:+.0f}"
             faces = run(method, img, to_original, hog1)
             if faces:
@@ -400,6 +393,13 @@ def _scaled(rect, factor: float):
 
     return dlib.rectangle(int(rect.left() * factor), int(rect.top() * factor),
                           int(rect.right() * factor), int(rect.bottom() * factor))
+
+
+def _turned(small: np.ndarray, scale: float, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """A shrunk copy (``scale`` of the original) rotated by ``angle`` degrees, and the 2x3 map
+    from it back to the original image."""
+    img, back = _rotate(small, angle)
+    return img, (np.diag([1 / scale, 1 / scale, 1]) @ np.vstack([back, [0, 0, 1]]))[:2]
 
 
 def _rotate(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
