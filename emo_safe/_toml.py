@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from emo_safe.errors import EmoSafeError
+from emo_safe.errors import EmoSafeError, read_file_bytes
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,12 +42,7 @@ def resolve(path: str | Path, folders: list[Path | None]) -> Path:
 def load_model(path: Path, model: type[M], what: str,
                error: type[EmoSafeError]) -> tuple[M, str]:
     """Parse and validate ``path``; returns the model and the file's sha256."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{what} file not found: {path}") from None
-    except OSError as exc:
-        raise error(f"cannot read {what} file {path}: {exc.strerror}") from None
+    raw = read_file_bytes(path, what, error)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -11,6 +11,7 @@ or face embeddings.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,3 +79,14 @@ class GenerationRefused(EmoSafeError):
         super().__init__(f"refused by policy {decision.policy_name!r}: {reasons}")
         self.decision = decision
 
+
+
+def read_file_bytes(path: Path, what: str, error: type[EmoSafeError]) -> bytes:
+    """A file's bytes; a missing or unreadable file (a folder, no permission) is one ``error``
+    that names it as ``what`` and never shows a traceback."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{what} file not found: {path}") from None
+    except OSError as exc:
+        raise error(f"cannot read {what} file {path}: {exc.strerror}") from None

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from emo_safe.errors import InputError, KeyFileError
+from emo_safe.errors import InputError, KeyFileError, read_file_bytes
 
 PASSPHRASE_ENV = "EMO_SAFE_KEY_PASSPHRASE"
 
@@ -65,12 +65,7 @@ def load_private_key(path: Path, passphrase: bytes | None = None):
     """Load a PEM private key; the error names the file and the problem, never the bytes."""
     if passphrase is None:
         passphrase = passphrase_from_env()
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise KeyFileError(f"key file not found: {path}") from None
-    except OSError as exc:
-        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+    data = read_file_bytes(path, "key", KeyFileError)
     encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
     if encrypted and not passphrase:
         raise KeyFileError(
@@ -160,10 +155,7 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def load_cert_chain(path: Path) -> list[x509.Certificate]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"certificate file not found: {path}") from None
+    data = read_file_bytes(path, "certificate", InputError)
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError:
