@@ -39,20 +39,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # pg_scratch: throwaway PostgreSQL databases
 
-from _report import write_report  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from _report import write_report
+from pg_scratch import postgres_admin_url, scratch_database
+from sqlalchemy import text
 
-from emo_safe.ledger._scratch import postgres_admin_url, scratch_database  # noqa: E402
-from emo_safe.ledger.audit import (  # noqa: E402
+from emo_safe.ledger.audit import (
     check_proof,
     latest_head,
     prove,
     prove_consistency,
     verify_log,
 )
-from emo_safe.ledger.store import DecisionRow, GenerationRow, LedgerStore, new_id, utcnow  # noqa: E402
-from emo_safe.workspace import Workspace  # noqa: E402
+from emo_safe.ledger.store import DecisionRow, GenerationRow, LedgerStore, new_id, utcnow
+from emo_safe.workspace import Workspace
 
 SINGLE = 1000
 BATCH = 1000
@@ -107,13 +108,13 @@ def run(backend: str, size: int) -> dict:
             # The log ends at exactly N: what it holds now (the keys event and SINGLE
             # decisions), the fill with a generation (and its decision) in the middle, then
             # SINGLE more.
-            fill = size - SINGLE - latest_head(store)["size"]
+            fill = size - SINGLE - latest_head(store.log).size
             t = time.perf_counter()
             done, gen, half = 0, None, None
             fill_mode = "single appends" if size <= 10_000 else f"batches of {BATCH}"
             while done < fill:
                 if gen is None and done >= fill // 2:
-                    half = latest_head(store)  # for the consistency proof: about N/2
+                    half = latest_head(store.log)  # for the consistency proof: about N/2
                     d0 = store.add_decision(decision(0))
                     gen = store.add_generation(GenerationRow(
                         id=new_id(), decision_id=d0.id, created_at=utcnow(), generator="puppet",
@@ -133,16 +134,16 @@ def run(backend: str, size: int) -> dict:
                 done += n
             fill_rate = fill / (time.perf_counter() - t)
             full_rate = rate(lambda i: store.add_decision(decision(i)), SINGLE)
-            head = latest_head(store)
-            assert head["size"] == size, (head["size"], size)
+            head = latest_head(store.log)
+            assert head.size == size, (head.size, size)
 
             t = time.perf_counter()
-            result = verify_log(store, ws.log_public_key())
+            result = verify_log(store.log, ws.log_public_key())
             verify_s = time.perf_counter() - t
             assert result.ok and result.size == size, result.problems
 
             t = time.perf_counter()
-            proof = prove(store, gen.id)
+            proof = prove(store.log, gen.id)
             prove_s = time.perf_counter() - t
             t = time.perf_counter()
             ok, _ = check_proof(proof, ws.log_public_key())
@@ -150,7 +151,7 @@ def run(backend: str, size: int) -> dict:
             assert ok
             # Consistency from the head before the last 1 000 appends (about N - 1 000) to N.
             t = time.perf_counter()
-            cons = prove_consistency(store, half)
+            cons = prove_consistency(store.log, half)
             cons_s = time.perf_counter() - t
             t = time.perf_counter()
             cok, _ = check_proof(cons, ws.log_public_key())
@@ -159,10 +160,12 @@ def run(backend: str, size: int) -> dict:
             return {
                 "backend": backend, "size": size, "fill": fill_mode,
                 "plain": plain_rate, "empty": empty_rate, "full": full_rate, "fill_rate": fill_rate,
-                "verify_s": verify_s, "proof_hashes": len(proof["audit_path"]),
-                "proof_bytes": len(json.dumps(proof)), "prove_s": prove_s, "check_s": check_s,
-                "cons_from": half["size"], "cons_hashes": len(cons["proof"]),
-                "cons_bytes": len(json.dumps(cons)), "cons_s": cons_s, "ccheck_s": ccheck_s,
+                "verify_s": verify_s, "proof_hashes": len(proof.audit_path),
+                "proof_bytes": len(json.dumps(proof.to_json())), "prove_s": prove_s,
+                "check_s": check_s,
+                "cons_from": half.size, "cons_hashes": len(cons.proof),
+                "cons_bytes": len(json.dumps(cons.to_json())), "cons_s": cons_s,
+                "ccheck_s": ccheck_s,
                 "log2": math.ceil(math.log2(size)),
             }
             os.environ.pop("EMO_SAFE_DATABASE_URL", None)

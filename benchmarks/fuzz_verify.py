@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _report import write_report  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from _report import write_report
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from emo_safe.errors import EmoSafeError  # noqa: E402
+from emo_safe.errors import EmoSafeError
 
 TIME_BUDGET_S = 30.0
 CRASH_DIR = ROOT / "tests" / "data" / "fuzz"

@@ -30,14 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _report import write_report  # noqa: E402
+from _report import write_report
 
-from emo_safe._resources import sample_path  # noqa: E402
-from emo_safe.faces import FaceAnalyzer  # noqa: E402
-from emo_safe.gate.gate import Gate  # noqa: E402
-from emo_safe.gate.policy import load_policy  # noqa: E402
-from emo_safe.media import load_image  # noqa: E402
-from emo_safe.workspace import Workspace  # noqa: E402
+from emo_safe._resources import sample_path
+from emo_safe.faces import FaceAnalyzer
+from emo_safe.gate.gate import Gate
+from emo_safe.gate.policy import load_policy
+from emo_safe.media import load_image
+from emo_safe.workspace import Workspace
 
 DATA = ROOT / "tests" / "data"
 GALLERY = {"Barack Obama": "obama.jpg", "Joe Biden": "biden.jpg"}

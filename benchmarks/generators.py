@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _report import write_report  # noqa: E402
+from _report import write_report
 
-from emo_safe._resources import sample_path  # noqa: E402
-from emo_safe.faces import FaceAnalyzer  # noqa: E402
-from emo_safe.generators.base import GenerationInput, face_crop, get_generator  # noqa: E402
-from emo_safe.generators.puppet import blink_profile  # noqa: E402
-from emo_safe.media import Audio, load_audio, load_image  # noqa: E402
+from emo_safe._resources import sample_path
+from emo_safe.faces import FaceAnalyzer
+from emo_safe.generators.base import GenerationInput, face_crop, get_generator
+from emo_safe.generators.puppet import blink_profile
+from emo_safe.media import Audio, load_audio, load_image
 
 PORTRAITS = {"astronaut": sample_path("portrait.jpg"),
              "alex": ROOT / "tests/data/alex-lacamoire.png",

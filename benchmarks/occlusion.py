@@ -29,12 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _report import write_report  # noqa: E402
-from gate import DATA, _crop_faces, transforms  # noqa: E402
+from _report import write_report
+from gate import DATA, _crop_faces, transforms
 
-from emo_safe._resources import sample_path  # noqa: E402
-from emo_safe.faces import EYE_DETAIL_MIN, FaceAnalyzer  # noqa: E402
-from emo_safe.media import load_image  # noqa: E402
+from emo_safe._resources import sample_path
+from emo_safe.faces import EYE_DETAIL_MIN, FaceAnalyzer
+from emo_safe.media import load_image
 
 PEOPLE = {"obama.jpg": "Obama", "obama2.jpg": "Obama", "biden.jpg": "Biden",
           "alex-lacamoire.png": "Lacamoire", "lin-manuel-miranda.png": "Miranda"}
@@ -158,7 +158,7 @@ def main() -> None:
         lines.append(f"| {name} | {method} | {'yes' if face is not None else '**no**'} |")
     # ---- the eye check -------------------------------------------------------------------
     details: dict[str, list[float]] = {}
-    for name, img in images.items():
+    for img in images.values():
         face = fa.find_faces(img).faces[0]
         variants = {f"transform: {t}": v for t, v in transforms(fa, img).items()}
         variants["transform: eyes-painted + JPEG q20"] = _jpeg(variants["transform: eyes-painted"])

@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _report import write_report  # noqa: E402
+from _report import write_report
 
-from emo_safe._resources import sample_path  # noqa: E402
-from emo_safe.media import iter_frames, write_mp4  # noqa: E402
+from emo_safe._resources import sample_path
+from emo_safe.media import iter_frames, write_mp4
 
 EXE = str(Path(sys.executable).with_name("emo-safe"))
 

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import write_report  # noqa: E402
+from _report import write_report
 
 from emo_safe import media
 from emo_safe._resources import sample_path
@@ -324,7 +324,7 @@ def estimation_attack(out, n_outputs=(1, 10, 100), frames_each=50):
         while done < n:
             src = cv2.resize(sources[done % len(sources)], (SIZE + 64, SIZE + 64))
             payload = rng.bytes(6)
-            for t, f in enumerate(embed_frames(
+            for _, f in enumerate(embed_frames(
                     (src[(t % 64) : (t % 64) + SIZE, 0:SIZE] for t in range(frames_each)),
                     KEY, payload)):
                 y = f.astype(np.float64).mean(axis=2)

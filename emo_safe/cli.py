@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from emo_safe import __version__
+from emo_safe._version import __version__
 from emo_safe.errors import EmoSafeError, GenerationRefused
 
 out = Console()
@@ -164,7 +164,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 def consent_list(ctx, as_json):
     """List consent records with their status (never the face templates)."""
     registry = _consents(ctx)
-    rows = [registry.describe(r) for r in registry.list()]
+    rows = registry.describe_all(registry.list())
     if as_json:
         _emit_json({"consents": rows})
         return
@@ -191,9 +191,9 @@ def consent_show(ctx, consent_id, as_json):
             if isinstance(value, list):
                 value = ", ".join(value)
             out.print(f"{key + ':':18} {value if value is not None else '-'}", highlight=False)
-    if not info["signature_valid"]:
+    if info["status"] == "tampered":
         if not as_json:
-            err.print("emo-safe: this record does not verify against the operator key",
+            err.print(f"emo-safe: this record was tampered with: {info.get('problem')}",
                       highlight=False)
         sys.exit(3)
 
@@ -266,13 +266,13 @@ def _render_decision(decision, as_json: bool) -> None:
     if as_json:
         _emit_json(decision.to_dict())
         return
-    if decision.matched.get("gallery_size") == 0:
+    if decision.gallery_size == 0:
         err.print("emo-safe: warning: the public-figure gallery is empty, so no face was "
                   "screened (see `emo-safe gallery import`)", highlight=False)
     if decision.allowed:
         out.print(f"[green]allowed[/] by policy {decision.policy_name!r} "
                   f"(decision {decision.id})")
-        for face, cid in decision.matched.get("consents_by_face", {}).items():
+        for face, cid in decision.consents_by_face.items():
             out.print(f"  {face}: consent {cid}", highlight=False)
         return
     out.print(f"[red]refused[/] by policy {decision.policy_name!r} (decision {decision.id}):")
@@ -470,7 +470,7 @@ def verify(ctx, files, profile, jobs, report, as_json):
             for p in paths:
                 results.append(_verify_one(p))
                 bar.advance(task)
-    for code, row, v in results:
+    for _, row, v in results:
         if as_json:
             _emit_json(row)
         elif v is None:
@@ -480,7 +480,7 @@ def verify(ctx, files, profile, jobs, report, as_json):
             _render_verdict(v)
     if len(results) > 1 and not as_json:
         table = Table("file", "outcome", "watermark p", "generation")
-        for code, row, _ in results:
+        for _, row, _ in results:
             wm = row.get("watermark") or {}
             table.add_row(row["file"], row["outcome"],
                           f"{wm['p_value']:.1e}" if wm else "-",
@@ -579,9 +579,8 @@ def demo(ctx, as_json):
     registry = ConsentRegistry.for_workspace(ws)
     photo, audio = sample_path("portrait.jpg"), sample_path("speech.m4a")
     name = "demo: sample portrait (NASA, public domain)"
-    existing = [c for c in registry.list()
-                if c.name == name and registry.describe(c)["status"] == "valid"]
-    consent_id = existing[0].id if existing else registry.add(name, photo).id
+    existing = registry.valid_named(name)
+    consent_id = existing.id if existing else registry.add(name, photo).id
     out_dir = ws.root / "demo"
     out_dir.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
@@ -625,20 +624,17 @@ def _write_text_atomic(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def _read_head(path: Path, signed: bool = True) -> dict:
+def _read_head(path: Path, signed: bool = True):
     """A tree head saved with `audit head`. ``signed``: it must carry its time and signature
     (a consistency proof checks them); `audit verify --head` needs only size and root."""
     from emo_safe.errors import InputError
+    from emo_safe.ledger.types import TreeHead, load_json_document
 
     try:
-        head = json.loads(path.read_text())
-        int(head["size"]), str(head["root"])
-        if signed:
-            str(head["timestamp"]), str(head["signature"])
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise InputError(f"{path} is not a signed tree head from `emo-safe audit head`") \
-            from None
-    return head
+        return TreeHead.from_json(load_json_document(path, "tree head"), signed=signed)
+    except InputError as exc:
+        raise InputError(f"{path} is not a signed tree head from `emo-safe audit head` "
+                         f"({exc.message})") from None
 
 
 @audit.command("verify")
@@ -657,7 +653,7 @@ def audit_verify(ctx, head_file, as_json):
     known = _read_head(head_file, signed=False) if head_file is not None else None
     with _progress("verifying the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("verify", total=None)
-        result = verify_log(ws.store(), ws.log_public_key(), known,
+        result = verify_log(ws.store().log, ws.log_public_key(), known,
                             progress=lambda n: bar.update(task, completed=n))
     if as_json:
         _emit_json(result.to_dict())
@@ -680,25 +676,11 @@ def audit_verify(ctx, head_file, as_json):
 def audit_export(ctx, fmt, since, until, output):
     """Export the audit log (ids, hashes, reasons; never face templates). A complete JSON
     export re-hashes to the signed root."""
-    import csv
-    import io
+    from emo_safe.ledger.audit import export_csv, export_entries
 
-    from emo_safe.ledger.audit import export_entries
-
-    data = export_entries(_workspace(ctx).require().store(), _utc_iso(since), _utc_iso(until))
-    if fmt == "json":
-        text = json.dumps(data, indent=1) + "\n"
-    else:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["seq", "kind", "time", "id", "allowed", "reasons", "leaf_hash"])
-        for e in data["entries"]:
-            d = json.loads(e["body"])["data"]
-            reasons = ";".join(r.get("code", "") for r in d.get("reasons", [])) \
-                if isinstance(d.get("reasons"), list) else ""
-            w.writerow([e["seq"], e["kind"], e["time"], d.get("id", ""),
-                        d.get("allowed", ""), reasons, e["leaf_hash"]])
-        text = buf.getvalue()
+    data = export_entries(_workspace(ctx).require().store().log, _utc_iso(since),
+                          _utc_iso(until))
+    text = json.dumps(data, indent=1) + "\n" if fmt == "json" else export_csv(data)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -724,7 +706,7 @@ def audit_report(ctx, output, since, until, as_json):
     ws = _workspace(ctx).require()
     with _progress("reading the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("report", total=None)
-        summary = summarize(ws.store(), ws.log_public_key(), _utc_iso(since), _utc_iso(until),
+        summary = summarize(ws.store().log, ws.log_public_key(), _utc_iso(since), _utc_iso(until),
                             progress=lambda n: bar.update(task, completed=n))
     _write_text_atomic(output, audit_html(summary))
     figures = {"report": str(output), "intact": summary.integrity.ok,
@@ -749,8 +731,8 @@ def audit_head(ctx):
     that the log only grew."""
     from emo_safe.ledger.audit import latest_head
 
-    head = latest_head(_workspace(ctx).require().store())
-    _emit_json(head or {"size": 0})
+    head = latest_head(_workspace(ctx).require().store().log)
+    _emit_json(head.to_json() if head is not None else {"size": 0})
 
 
 @audit.command("prove")
@@ -763,10 +745,10 @@ def audit_prove(ctx, generation_id):
     from emo_safe.errors import InputError
     from emo_safe.ledger.audit import prove
 
-    proof = prove(_workspace(ctx).require().store(), generation_id)
+    proof = prove(_workspace(ctx).require().store().log, generation_id)
     if proof is None:
         raise InputError(f"generation {generation_id} is not in the audit log")
-    _emit_json(proof)
+    _emit_json(proof.to_json())
 
 
 @audit.command("consistency")
@@ -782,7 +764,7 @@ def audit_consistency(ctx, kept_head, size):
     from emo_safe.ledger.audit import prove_consistency
 
     store = _workspace(ctx).require().store()
-    _emit_json(prove_consistency(store, _read_head(kept_head), size))
+    _emit_json(prove_consistency(store.log, _read_head(kept_head), size).to_json())
 
 
 @audit.command("check-proof")
@@ -793,16 +775,11 @@ def audit_consistency(ctx, kept_head, size):
 @handle_errors
 def audit_check_proof(ctx, proof_file, public_key):
     """Verify an inclusion or consistency proof offline (exit 0 valid, 3 invalid)."""
-    from emo_safe.errors import InputError
+    from emo_safe.keys import load_public_key
     from emo_safe.ledger.audit import check_proof
-    from emo_safe.provenance.keys import load_public_key
+    from emo_safe.ledger.types import load_json_document
 
-    try:
-        proof = json.loads(proof_file.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise InputError(f"{proof_file} is not a JSON proof") from None
-    if not isinstance(proof, dict):
-        raise InputError(f"{proof_file} is not a JSON proof")
+    proof = load_json_document(proof_file, "proof")
     key = load_public_key(public_key) if public_key else _workspace(ctx).require().log_public_key()
     ok, message = check_proof(proof, key)
     out.print(("[green]valid[/]: " if ok else "[red]invalid[/]: ") + message, highlight=False)

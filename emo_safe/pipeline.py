@@ -114,7 +114,7 @@ class SafeGenerator:
             raise InputError("the policy allowed a photo without a face, but the generator "
                              "needs one to animate")
         label = visible_label if visible_label is not None else \
-            decision.matched.get("disclosure") == "visible-label"
+            decision.visible_label_required
 
         generation_id = secrets.token_hex(PAYLOAD_BYTES)  # the watermark payload
         payload = bytes.fromhex(generation_id)

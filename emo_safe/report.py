@@ -194,7 +194,8 @@ def _hbars(items: list[tuple[str, int]], colour: str, title: str) -> str:
 def audit_html(summary) -> str:
     """An :class:`~emo_safe.ledger.audit.AuditSummary` as one self-contained page: no scripts,
     no network; charts are inline SVG. Ids and hashes only, never face data."""
-    integ, head = summary.integrity, summary.head or {}
+    integ = summary.integrity
+    head = summary.head.to_json() if summary.head is not None else {}
     reasons = sorted(summary.refusal_reasons, key=lambda k: -summary.refusal_reasons[k])
     series = ["generated", *[f"refused:{r}" for r in reasons]]
     colours = {"generated": "#1a7f37"} | {

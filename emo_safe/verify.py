@@ -143,7 +143,7 @@ class Detector:
             need_workspace("watermark key")
             self._wm_key = workspace.watermark_key()
         elif p.watermark.key != "none":
-            from emo_safe.provenance.keys import load_secret_key
+            from emo_safe.keys import load_secret_key
 
             try:
                 self._wm_key = load_secret_key(base / p.watermark.key)

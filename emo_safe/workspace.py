@@ -31,9 +31,9 @@ from pathlib import Path
 
 import platformdirs
 
+from emo_safe import keys as _keys
 from emo_safe._resources import bundled_dir
 from emo_safe.errors import InputError, KeyFileError, WorkspaceError
-from emo_safe.provenance import keys as _keys
 
 HOME_ENV = "EMO_SAFE_HOME"
 DEFAULT_ASSERTION_LABEL = "org.emo-safe.generation"
@@ -237,7 +237,7 @@ class Workspace:
         """Public identifiers of the workspace's keys: safe to log, print and export."""
         import hashlib
 
-        from emo_safe.provenance.keys import public_key_id
+        from emo_safe.keys import public_key_id
         from emo_safe.watermark import key_id
 
         chain = self.signer_chain_path.read_bytes() if self.signer_chain_path.exists() else b""

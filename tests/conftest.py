@@ -25,7 +25,7 @@ def postgres_admin_url() -> str:
     """A real PostgreSQL server on loopback: $EMO_SAFE_TEST_POSTGRES_URL (set by .ci/run), else
     one started here by scripts/postgres-test-server. There is no silent skip: the ledger
     tests must run on both backends."""
-    from emo_safe.ledger._scratch import postgres_admin_url
+    from pg_scratch import postgres_admin_url
 
     try:
         return postgres_admin_url()
@@ -36,7 +36,7 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_admin_url):
     """A fresh, empty database on that server, dropped afterwards."""
-    from emo_safe.ledger._scratch import scratch_database
+    from pg_scratch import scratch_database
 
     with scratch_database(postgres_admin_url, "emo_safe_test") as url:
         yield url

@@ -106,3 +106,44 @@ def hide_eyes(photo: Path, out: Path, how: str = "paint", face: int = 0) -> Path
         img[y0:y1, x0:x1] = cv2.GaussianBlur(img[y0:y1, x0:x1], (0, 0), 0.04 * b.width)
     cv2.imwrite(str(out), img[:, :, ::-1])
     return out
+
+
+def fake_face(embedding=None, eye_detail: float = 1.5, box=(10, 10, 110, 110)):
+    """A face as the detector would report it, built from numbers (fast rule tests)."""
+    from emo_safe.faces import Box, Face
+
+    emb = np.zeros(128, np.float32) if embedding is None else np.asarray(embedding, np.float32)
+    return Face(Box(*box), np.zeros((68, 2), np.float32), emb, 1.0, eye_detail)
+
+
+def consent_record(consent_id: str = "c1", embedding=None, scope=("talking", "singing"),
+                   **fields):
+    import datetime as dt
+
+    from emo_safe.gate.consent import ConsentRecord
+
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    emb = np.zeros(128, np.float32) if embedding is None else np.asarray(embedding, np.float32)
+    values = dict(id=consent_id, name="someone", template=emb, photo_sha256="ab" * 32,
+                  scope=tuple(scope), created_at=now, valid_from=now)
+    values.update(fields)
+    return ConsentRecord(**values)
+
+
+def gate_request(faces=(), consents=(), checks=None, **fields):
+    """A gate request made of constructed values: no photo is decoded, no model runs."""
+    import datetime as dt
+    from types import MappingProxyType
+
+    from emo_safe.gate.consent import ConsentCheck
+    from emo_safe.gate.request import GateRequest
+
+    if checks is None:
+        checks = {c.id: ConsentCheck(True, True) for c in consents}
+    values = dict(photo_path=Path("constructed.jpg"), photo_sha256="cd" * 32,
+                  image=np.zeros((8, 8, 3), np.uint8), faces=tuple(faces), audio=None,
+                  audio_sha256=None, consents=tuple(consents),
+                  consent_checks=MappingProxyType(dict(checks)),
+                  now=dt.datetime(2026, 7, 1, tzinfo=dt.UTC))
+    values.update(fields)
+    return GateRequest(**values)

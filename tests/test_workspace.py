@@ -5,8 +5,8 @@ import stat
 import pytest
 from cryptography import x509
 
+from emo_safe import keys
 from emo_safe.errors import KeyFileError, WorkspaceError
-from emo_safe.provenance import keys
 from emo_safe.workspace import Workspace
 
 KEY_FILES = ("ca.key", "signer.key", "watermark.key")

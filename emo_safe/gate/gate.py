@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from emo_safe.faces import FaceAnalyzer
 from emo_safe.gate.consent import ConsentRegistry, parse_uses
-from emo_safe.gate.decision import Decision
+from emo_safe.gate.decision import Decision, PolicyRef
 from emo_safe.gate.gallery import Gallery
 from emo_safe.gate.policy import Policy
 from emo_safe.gate.request import GateRequest
@@ -28,18 +31,21 @@ class RequestOptions:
 
 class Gate:
     def __init__(self, policy: Policy, store: LedgerStore, consents: ConsentRegistry,
-                 gallery: Gallery | None, analyzer: FaceAnalyzer | None = None) -> None:
+                 gallery: Gallery | None, analyzer: FaceAnalyzer | None = None,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        """``clock``: what "now" is for validity windows (tests pass a fixed one)."""
         self.policy = policy
         self.store = store
         self.consents = consents
         self.gallery = gallery
         self.analyzer = analyzer or FaceAnalyzer()
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
     @classmethod
-    def for_workspace(cls, workspace, policy: Policy,
-                      analyzer: FaceAnalyzer | None = None) -> Gate:
+    def for_workspace(cls, workspace, policy: Policy, analyzer: FaceAnalyzer | None = None,
+                      clock: Callable[[], dt.datetime] | None = None) -> Gate:
         return cls(policy, workspace.store(), ConsentRegistry.for_workspace(workspace),
-                   workspace.gallery(), analyzer)
+                   workspace.gallery(), analyzer, clock)
 
     def prepare(self, photo: str | Path, audio: str | Path | None,
                 options: RequestOptions = RequestOptions()) -> GateRequest:
@@ -49,40 +55,40 @@ class Gate:
         image = load_image(photo, self.policy.image_limits)
         decoded_audio = load_audio(audio, self.policy.audio_limits) if audio is not None else None
         search = self.analyzer.find_faces(image, thorough=self.policy.model.faces.thorough_search)
-        named = list(dict.fromkeys(options.consent_ids))
+        named = tuple(dict.fromkeys(options.consent_ids))
         if named:
-            consents = [c for c in (self.store.get_consent(cid) for cid in named) if c is not None]
+            consents = [c for c in (self.consents.find(cid) for cid in named) if c is not None]
         else:
-            consents = self.store.list_consents()
+            consents = self.consents.list()
         return GateRequest(
             photo_path=photo,
             photo_sha256=sha256_file(photo),
             image=image,
-            faces=search.faces,
+            faces=tuple(search.faces),
             face_search=search.method,
             audio=decoded_audio,
             audio_sha256=sha256_file(audio) if audio is not None else None,
-            consents=consents,
+            consents=tuple(consents),
             named_consent_ids=named,
-            consent_signature_ok={c.id: self.consents.verify(c) for c in consents},
+            consent_checks=MappingProxyType(self.consents.check_all(consents)),
             gallery=self.gallery,
             uses=uses,
             audio_rights_attestation=options.audio_rights,
             visible_disclosure=options.visible_label,
+            now=self.clock(),
         )
 
     def evaluate(self, request: GateRequest, generator: str | None = None,
                  record: bool = True) -> Decision:
-        findings = tuple(self.policy.rule.evaluate(request))
+        result = self.policy.rule.evaluate(request)
+        findings = result.findings
         # Recorded for every policy, whichever rules it has.
-        request.matched["faces"] = len(request.faces)
-        request.matched["face_search"] = request.face_search
+        facts = {**result.facts, "faces": len(request.faces), "face_search": request.face_search}
         decision = Decision(
             id=new_id(),
             findings=findings,
-            policy_name=self.policy.name,
-            policy_sha256=self.policy.sha256,
-            matched=dict(request.matched),
+            policy=PolicyRef(self.policy.name, self.policy.sha256),
+            facts=MappingProxyType(facts),
         )
         if record:
             self.store.add_decision(policy=(self.policy.name, self.policy.sha256,

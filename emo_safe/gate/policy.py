@@ -1,6 +1,6 @@
 """Policies: TOML files validated by pydantic, evaluated as small composable rules.
 
-A rule has one method, ``evaluate(request) -> list[Finding]``; an empty list means the rule is
+A rule has one method, ``evaluate(request) -> RuleResult``; no findings means the rule is
 satisfied. :class:`AllOf` runs every rule and gathers every finding; an empty ``AllOf`` refuses
 (a policy that checks nothing is a mistake, not a permission). The single permissive rule is
 named :class:`UnsafeNoOp` so that using it reads as what it is.

@@ -1,45 +1,60 @@
-"""The gate's rules. Each has one method, ``evaluate(request) -> list[Finding]`` (empty: the rule
-is satisfied), and records what it matched in ``request.matched`` (ids, names, hashes: never
-biometric data). Finding codes are stable; docs/policy-language.md lists them.
+"""The gate's rules. Each has one method, ``evaluate(request) -> RuleResult``: the findings
+(none: the rule is satisfied) and the facts it established (ids, names, hashes: never
+biometric data). Rules never write into the request; :class:`AllOf` hands each rule a copy of
+the request that carries what the rules before it established. Finding codes are stable;
+docs/policy-language.md lists them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import warnings
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
-from emo_safe.gate.decision import Finding
-from emo_safe.ledger.store import ConsentRow, as_utc
+from emo_safe.gate.consent import ConsentRecord
+from emo_safe.gate.decision import Finding, RuleResult
+from emo_safe.ledger.store import as_utc
 
 if TYPE_CHECKING:  # pragma: no cover
     from emo_safe.gate.request import GateRequest
 
 
 class Rule(Protocol):
-    def evaluate(self, request: GateRequest) -> list[Finding]: ...
+    def evaluate(self, request: GateRequest) -> RuleResult: ...
 
 
 class AllOf:
-    """Every rule must pass; the findings of all failing rules are returned together."""
+    """Every rule must pass; the findings of all failing rules are returned together. An empty
+    ``AllOf`` refuses: a policy that checks nothing is a mistake, not a permission."""
 
     def __init__(self, *rules: Rule) -> None:
         self.rules = rules
 
-    def evaluate(self, request: GateRequest) -> list[Finding]:
+    def evaluate(self, request: GateRequest) -> RuleResult:
         if not self.rules:
-            return [Finding("empty-policy", "the policy has no rules, so nothing is allowed")]
+            return RuleResult.of([Finding("empty-policy", "the policy has no rules, so nothing "
+                                          "is allowed")])
         findings: list[Finding] = []
+        facts: dict[str, object] = dict(request.established)
         for rule in self.rules:
-            findings.extend(rule.evaluate(request))
-        return findings
+            seen = dataclasses.replace(request, established=MappingProxyType(dict(facts)))
+            result = rule.evaluate(seen)
+            findings.extend(result.findings)
+            facts.update(result.facts)
+        return RuleResult(tuple(findings), MappingProxyType(facts))
 
 
 class UnsafeNoOp:
-    """Allows everything. Only for tests of the machinery around the gate."""
+    """Allows everything, and says so with a warning. Only for tests of the machinery around
+    the gate: no policy file can name it."""
 
-    def evaluate(self, request: GateRequest) -> list[Finding]:
-        return []
+    def evaluate(self, request: GateRequest) -> RuleResult:
+        warnings.warn("UnsafeNoOp allows every request without checking anything",
+                      stacklevel=2)
+        return RuleResult()
 
 
 def _face(i: int) -> str:
@@ -50,11 +65,11 @@ class FaceRequired:
     """Refuse a photo in which no face could be found (after the thorough search, if enabled):
     hiding a face from the detector must not be a way around consent and screening."""
 
-    def evaluate(self, request: GateRequest) -> list[Finding]:
+    def evaluate(self, request: GateRequest) -> RuleResult:
         if request.faces:
-            return []
-        return [Finding("no-face", "no face could be found in the photo, so consent and "
-                        "public-figure screening cannot be checked")]
+            return RuleResult()
+        return RuleResult.of([Finding("no-face", "no face could be found in the photo, so "
+                                      "consent and public-figure screening cannot be checked")])
 
 
 class EyesVisible:
@@ -63,20 +78,21 @@ class EyesVisible:
     eyes hidden those stop telling people apart (docs/faces.md): the gate cannot tell who this
     is, so it refuses rather than guess."""
 
-    def evaluate(self, request: GateRequest) -> list[Finding]:
+    def evaluate(self, request: GateRequest) -> RuleResult:
         hidden = [_face(i) for i, face in enumerate(request.faces, start=1) if face.eyes_hidden]
-        request.matched["eyes_hidden"] = hidden
-        return [Finding("eyes-hidden", f"the eyes of {subject} are painted over, blurred out or "
-                        "otherwise hidden, so it cannot be matched to a consent record or "
-                        "screened for public figures", subject) for subject in hidden]
+        return RuleResult.of([Finding("eyes-hidden", f"the eyes of {subject} are painted over, "
+                                      "blurred out or otherwise hidden, so it cannot be matched "
+                                      "to a consent record or screened for public figures",
+                                      subject) for subject in hidden], eyes_hidden=hidden)
 
 
 class ExactlyOneFace:
-    def evaluate(self, request: GateRequest) -> list[Finding]:
+    def evaluate(self, request: GateRequest) -> RuleResult:
         n = len(request.faces)
         if n > 1:
-            return [Finding("multiple-faces", f"the photo shows {n} faces; exactly one is allowed")]
-        return []
+            return RuleResult.of([Finding("multiple-faces", f"the photo shows {n} faces; "
+                                          "exactly one is allowed")])
+        return RuleResult()
 
 
 @dataclass
@@ -88,9 +104,8 @@ class ConsentCoversEveryFace:
     default_uses: tuple[str, ...]
     require_evidence: bool = False
 
-    def evaluate(self, request: GateRequest) -> list[Finding]:
+    def evaluate(self, request: GateRequest) -> RuleResult:
         uses = request.uses or self.default_uses
-        request.matched["uses"] = list(uses)
         findings: list[Finding] = []
         known = {c.id for c in request.consents}
         for cid in request.named_consent_ids:
@@ -119,16 +134,19 @@ class ConsentCoversEveryFace:
             for c in matching:
                 for code, message in problems[c.id]:
                     findings.append(Finding(code, f"{message} (matches {subject})", c.id))
-        request.matched["consents_by_face"] = by_face
-        request.matched["consent_ids"] = list(dict.fromkeys(by_face.values()))
-        return findings
+        return RuleResult.of(findings, uses=list(uses), consents_by_face=by_face,
+                             consent_ids=list(dict.fromkeys(by_face.values())))
 
-    def _problems(self, c: ConsentRow, request: GateRequest,
+    def _problems(self, c: ConsentRecord, request: GateRequest,
                   uses: tuple[str, ...]) -> list[tuple[str, str]]:
-        if not request.consent_signature_ok.get(c.id, False):
+        check = request.consent_checks.get(c.id)
+        if check is None or not check.signature_ok:
             # Nothing else in a record that does not verify can be believed.
             return [("consent-tampered", f"consent {c.id} does not verify against the operator "
                      "key (edited in the database, or issued by another key)")]
+        if not check.log_ok:
+            return [("consent-tampered", f"consent {c.id} does not match the signed audit log: "
+                     f"{check.problem}")]
         out = []
         if c.revoked_at is not None:
             out.append(("consent-revoked", f"consent {c.id} was revoked"))
@@ -139,10 +157,10 @@ class ConsentCoversEveryFace:
         if valid_from is not None and valid_from > request.now:
             out.append(("consent-not-yet-valid",
                         f"consent {c.id} is valid from {valid_from.date()}"))
-        missing = sorted(set(uses) - set(c.scopes))
+        missing = sorted(set(uses) - set(c.scope))
         if missing:
             out.append(("consent-out-of-scope", f"consent {c.id} does not cover "
-                        f"{', '.join(missing)} (it covers {', '.join(c.scopes) or 'nothing'})"))
+                        f"{', '.join(missing)} (it covers {', '.join(c.scope) or 'nothing'})"))
         if self.require_evidence and not c.evidence_sha256:
             out.append(("consent-no-evidence", f"consent {c.id} names no evidence (release form "
                         "or consent video)"))
@@ -158,12 +176,11 @@ class PublicFiguresRefused:
     match_distance: float
     allow_with_own_consent: bool = False
 
-    def evaluate(self, request: GateRequest) -> list[Finding]:
+    def evaluate(self, request: GateRequest) -> RuleResult:
         gallery = request.gallery
         if gallery is None:
-            return [Finding("gallery-unavailable", "the policy screens for public figures but no "
-                            "gallery was given to the gate")]
-        request.matched["gallery_size"] = len(gallery)
+            return RuleResult.of([Finding("gallery-unavailable", "the policy screens for public "
+                                          "figures but no gallery was given to the gate")])
         matches, findings = [], []
         consents = {c.id: c for c in request.consents}
         for i, face in enumerate(request.faces, start=1):
@@ -173,7 +190,7 @@ class PublicFiguresRefused:
                 continue
             matches.append({"face": subject, **hit.to_dict()})
             if self.allow_with_own_consent:
-                cid = request.matched.get("consents_by_face", {}).get(subject)
+                cid = dict(request.established.get("consents_by_face", {})).get(subject)
                 own = consents.get(cid) if cid else None
                 if own is not None:
                     same = gallery.match(own.template, self.match_distance)
@@ -187,29 +204,27 @@ class PublicFiguresRefused:
                 findings.append(Finding(
                     "public-figure", f"{subject} matches public figure {hit.name}; public "
                     "figures are refused under this policy, consent or not", subject))
-        request.matched["public_figures"] = matches
-        return findings
+        return RuleResult.of(findings, gallery_size=len(gallery), public_figures=matches)
 
 
 class AudioRightsAttested:
     """The requester states that they hold the rights to the voice or song."""
 
-    def evaluate(self, request: GateRequest) -> list[Finding]:
+    def evaluate(self, request: GateRequest) -> RuleResult:
         text = (request.audio_rights_attestation or "").strip()
         if not text:
-            return [Finding("no-audio-rights-attestation", "this policy requires a statement that "
-                            "you hold the rights to the voice or song (--audio-rights)")]
-        request.matched["audio_rights_attestation_sha256"] = hashlib.sha256(
-            text.encode()).hexdigest()
-        return []
+            return RuleResult.of([Finding("no-audio-rights-attestation", "this policy requires "
+                                          "a statement that you hold the rights to the voice or "
+                                          "song (--audio-rights)")])
+        return RuleResult.of(audio_rights_attestation_sha256=hashlib.sha256(
+            text.encode()).hexdigest())
 
 
 class VisibleDisclosure:
     """The output carries a visible "AI-generated" label (the pipeline draws it)."""
 
-    def evaluate(self, request: GateRequest) -> list[Finding]:
+    def evaluate(self, request: GateRequest) -> RuleResult:
         if request.visible_disclosure is False:
-            return [Finding("no-visible-disclosure", "this policy requires the visible "
-                            "AI-generated label; it cannot be turned off")]
-        request.matched["disclosure"] = "visible-label"
-        return []
+            return RuleResult.of([Finding("no-visible-disclosure", "this policy requires the "
+                                          "visible AI-generated label; it cannot be turned off")])
+        return RuleResult.of(disclosure="visible-label")

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emo_safe import __version__
+from emo_safe._version import __version__
 from emo_safe.errors import GeneratorError, InputError
 from emo_safe.generators.base import GeneratedVideo, GenerationInput, face_crop, frame_count_for
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from emo_safe import __version__
+from emo_safe._version import __version__
 from emo_safe.generators.base import (
     GeneratedVideo,
     GenerationInput,

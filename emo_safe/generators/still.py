@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emo_safe import __version__
+from emo_safe._version import __version__
 from emo_safe.generators.base import GeneratedVideo, GenerationInput, face_crop, frame_count_for
 
 

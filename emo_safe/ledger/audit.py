@@ -1,103 +1,95 @@
 """Auditing the ledger: recompute the Merkle log, check every signed tree head and every data
-row against its logged state, and give and check inclusion proofs.
+row against its logged state, and give and check inclusion and consistency proofs.
 
-The log (``audit_log``) holds one canonical JSON leaf per event (consent added or revoked,
-decision, generation); ``tree_heads`` holds a head after every append, signed with the
-workspace's log key (Ed25519). An attacker with database access but without the key can edit,
-delete, insert or reorder rows, and can even recompute every hash, but cannot produce heads
-that verify. Deleting the newest entries together with their heads (truncation) leaves a
-shorter log that is consistent in itself: that is caught against a head an auditor kept
-(``audit head`` / ``audit verify --head``), as transparency logs do with gossip.
+Everything here runs against the :class:`~emo_safe.ledger.log.AuditLog` interface, never
+against tables. The log holds one canonical JSON leaf per event (consent added or revoked,
+decision, generation, keys, policy) and a signed head after every append. An attacker with
+database access but without the log key can edit, delete, insert or reorder rows, and can even
+recompute every hash, but cannot produce heads that verify; an append refuses to extend a head
+that does not verify. Deleting the newest entries together with their heads (truncation)
+leaves a shorter log that is consistent in itself: that is caught against a head an auditor
+kept (``audit head`` / ``audit verify --head``), as transparency logs do with gossip.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
-from emo_safe.ledger import merkle
-from emo_safe.ledger.store import (
-    AuditLeafRow,
-    ConsentRow,
-    DecisionRow,
-    GenerationRow,
-    LedgerStore,
-    TreeHeadRow,
-    TreeNodeRow,
-    canonical,
-    tree_head_bytes,
+from emo_safe.errors import InputError, IntegrityError
+from emo_safe.keys import public_key_id, verify_ed25519
+from emo_safe.ledger import events, merkle
+from emo_safe.ledger.log import AuditLog, canonical, extend_chain, revocation_state
+from emo_safe.ledger.types import (
+    ConsistencyProof,
+    InclusionProof,
+    TreeHead,
+    proof_from_json,
 )
-from emo_safe.provenance.keys import public_key_id, verify_ed25519
 
-INCLUSION_FORMAT = "emo-safe inclusion proof v1"
-CONSISTENCY_FORMAT = "emo-safe consistency proof v1"
-_TABLES = {"consent-added": "consents", "consent-revoked": "consents", "decision": "decisions",
-           "generation": "generations"}
+_EMPTY_CHAIN = revocation_state([]).split(":", 1)[1]
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuditResult:
     ok: bool
     size: int
     root: str
-    problems: list[str] = field(default_factory=list)
+    problems: tuple[str, ...] = ()
     first_bad: int | None = None  # sequence number of the first bad entry
+    # key id -> number of heads it signed (which key signed what, for rotations)
+    signers: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "size": self.size, "root": self.root, "first_bad": self.first_bad,
-                "problems": self.problems}
+                "problems": list(self.problems), "signers": dict(self.signers)}
 
 
-def _signed(public_key, size: int, root: str, timestamp: str, signature: str | None) -> bool:
-    """Is this tree head signed by the log key? (stored rows and heads in proofs alike)"""
+def _head_signed(public_key, head: TreeHead) -> bool:
+    """Is this tree head signed by the log key? (stored heads and heads in proofs alike)"""
     try:
-        sig = bytes.fromhex(signature or "")
+        return verify_ed25519(public_key, bytes.fromhex(head.signature or ""),
+                              head.signed_bytes())
     except ValueError:
         return False
-    return verify_ed25519(public_key, sig, tree_head_bytes(size, root, timestamp))
 
 
 def _digest(data: dict) -> bytes:
     return hashlib.sha256(canonical(data)).digest()
 
 
-def _data_rows(s):
-    """Every data row as (table, id, its current state), streamed."""
-    for r in s.scalars(select(ConsentRow).execution_options(yield_per=5000)):
-        yield "consents", r.id, LedgerStore.consent_event(r)
-    for r in s.scalars(select(DecisionRow).execution_options(yield_per=5000)):
-        yield "decisions", r.id, r.public_dict()
-    for r in s.scalars(select(GenerationRow).execution_options(yield_per=5000)):
-        yield "generations", r.id, {**r.public_dict(), "fingerprint": json.loads(r.fingerprint)}
-
-
-def verify_log(store: LedgerStore, public_key, known_head: dict | None = None,
-               progress=None) -> AuditResult:
-    """Recompute the log from its entries and check it against every signed tree head, then
-    check every data row against its latest logged state. Streams: memory grows with the
-    number of heads and rows (a digest each), not with the entries' size. ``progress`` is
-    called with the number of entries checked so far."""
+def verify_log(log: AuditLog, public_key, known_head: TreeHead | None = None,
+               progress: Callable[[int], None] | None = None) -> AuditResult:
+    """Recompute the log from its entries and check it against every signed tree head (root,
+    signature, and for version 2 heads the revocation index they sign), then check every data
+    row against its latest logged state, re-derived at the event version it was logged with.
+    Streams over one snapshot: memory grows with the number of heads and rows (a digest each),
+    not with the entries' size. ``progress`` is called with the number of entries checked."""
     frontier = merkle.Frontier()
-    # (table, id) -> digest of the latest logged state of that row
-    latest: dict[tuple[str, str], bytes] = {}
+    # (table, id) -> (event version, digest of the latest logged state of that row)
+    latest: dict[tuple[str, str], tuple[int, bytes]] = {}
     kept_root = None
+    revoked: list[str] = []
+    revoked_set: set[str] = set()
+    chain = _EMPTY_CHAIN
+    signers: dict[str, int] = {}
 
     def bad(seq: int | None, problem: str) -> AuditResult:
-        return AuditResult(False, frontier.size, frontier.root().hex(), [problem], seq)
+        return AuditResult(False, frontier.size, frontier.root().hex(), (problem,), seq,
+                           signers)
 
-    with store.session() as s:
-        heads = {h.size: h for h in s.scalars(select(TreeHeadRow))}
+    with log.reader() as r:
+        heads = r.heads()
         last_covered = 0  # entries up to here are covered by a verified head
-        leaves = s.execute(select(AuditLeafRow.seq, AuditLeafRow.body, AuditLeafRow.leaf_hash)
-                           .order_by(AuditLeafRow.seq).execution_options(yield_per=10000))
-        for expected, (seq, body_text, leaf_hex) in enumerate(leaves):
-            if seq != expected:
+        for expected, entry in enumerate(r.entries()):
+            if entry.seq != expected:
                 return bad(expected, f"entry {expected} is missing (deleted) or out of place")
-            body = body_text.encode()
+            body = entry.body.encode()
             try:
                 event = json.loads(body)
             except ValueError:
@@ -107,9 +99,15 @@ def verify_log(store: LedgerStore, public_key, known_head: dict | None = None,
                 return bad(expected, f"entry {expected} carries sequence {seen} "
                                      "(entries reordered)")
             h = merkle.leaf_hash(body)
-            if h.hex() != leaf_hex:
+            if h.hex() != entry.leaf_hash:
                 return bad(expected, f"entry {expected} was edited: its hash does not match")
             frontier.append(h)
+            data = event.get("data") or {}
+            if event.get("kind") == "consent-revoked" and isinstance(data, dict) \
+                    and data.get("id") not in revoked_set:
+                revoked.append(data.get("id"))
+                revoked_set.add(data.get("id"))
+                chain = extend_chain(chain, str(data.get("id")))
             head = heads.get(frontier.size)
             if head is not None:
                 first = last_covered if frontier.size - last_covered > 1 else expected
@@ -119,18 +117,20 @@ def verify_log(store: LedgerStore, public_key, known_head: dict | None = None,
                     return bad(first, f"the signed head for size {frontier.size} does not match "
                                       f"the recomputed tree ({where} edited, inserted, removed "
                                       "or reordered)")
-                if not _signed(public_key, head.size, head.root, head.timestamp,
-                               head.signature):
+                if not _head_signed(public_key, head):
                     return bad(first, f"the tree head for size {frontier.size} is not signed by "
                                       f"the log key ({where} re-hashed or forged without the "
                                       "key)")
+                if head.version >= 2 and head.revocations != f"{len(revoked)}:{chain}":
+                    return bad(first, f"the tree head for size {frontier.size} signs another "
+                                      f"set of revoked consents than the log holds ({where})")
+                signers[head.key_id] = signers.get(head.key_id, 0) + 1
                 last_covered = frontier.size
-            if known_head is not None and frontier.size == int(known_head["size"]):
+            if known_head is not None and frontier.size == known_head.size:
                 kept_root = frontier.root().hex()
-            table = _TABLES.get(event.get("kind"))
-            data = event.get("data") or {}
+            table = events.TABLE_OF_KIND.get(event.get("kind"))
             if table and isinstance(data, dict) and "id" in data:
-                latest[(table, data["id"])] = _digest(data)
+                latest[(table, data["id"])] = (events.event_version(data), _digest(data))
             if progress is not None and frontier.size % 10000 == 0:
                 progress(frontier.size)
         if last_covered != frontier.size:
@@ -140,95 +140,40 @@ def verify_log(store: LedgerStore, public_key, known_head: dict | None = None,
             return bad(frontier.size, f"signed heads exist beyond the log's {frontier.size} "
                                       "entries (entries deleted from the end)")
         if known_head is not None:
-            size, root = int(known_head["size"]), str(known_head["root"])
-            if size > frontier.size:
+            if known_head.size > frontier.size:
                 return bad(frontier.size, f"the log has {frontier.size} entries but a kept head "
-                                          f"shows {size}: the log was truncated")
-            if size == 0:
+                                          f"shows {known_head.size}: the log was truncated")
+            if known_head.size == 0:
                 kept_root = merkle.EMPTY_ROOT.hex()
-            if kept_root != root:
-                return bad(None, f"the log's first {size} entries do not match the kept head "
-                                 "(history rewritten)")
+            if kept_root != known_head.root:
+                return bad(None, f"the log's first {known_head.size} entries do not match the "
+                                 "kept head (history rewritten)")
+        index = r.revoked_consents()
+        if heads and max(heads.values(), key=lambda h: h.size).version >= 2 \
+                and index != revoked:
+            return bad(None, "the revoked-consent index differs from the log's revocations")
         # Every data row must be exactly its latest logged state; every logged row must exist.
-        for table, row_id, data in _data_rows(s):
+        for table, row_id, row in r.rows():
             logged = latest.pop((table, row_id), None)
             if logged is None:
                 return bad(None, f"{table} row {row_id} is not in the log (inserted directly)")
-            if logged != _digest(data):
+            version, digest = logged
+            if version not in events.KNOWN_VERSIONS:
+                return bad(None, f"{table} row {row_id} was logged in event format {version}, "
+                                 "which this emo-safe does not know (upgrade it)")
+            if digest != _digest(events.row_event(table, row, version)):
                 return bad(None, f"{table} row {row_id} differs from its logged state (edited)")
     for (table, row_id) in latest:
         return bad(None, f"{table} row {row_id} is logged but missing (deleted)")
-    return AuditResult(True, frontier.size, frontier.root().hex())
+    return AuditResult(True, frontier.size, frontier.root().hex(), signers=signers)
 
 
-def latest_head(store: LedgerStore) -> dict | None:
-    with store.session() as s:
-        return _head_at(s, None)
-
-
-def _subtree_roots(s):
-    """MTH(D[start:end]) from the stored perfect-subtree roots: O(log n) small reads per
-    proof. A log written before nodes were kept falls back to hashing its leaves."""
-
-    def leaf_hashes(start: int, end: int) -> list[bytes]:
-        return [bytes.fromhex(h) for h in s.scalars(
-            select(AuditLeafRow.leaf_hash).where(AuditLeafRow.seq >= start,
-                                                 AuditLeafRow.seq < end)
-            .order_by(AuditLeafRow.seq).execution_options(yield_per=50000))]
-
-    def subtree_root(start: int, end: int) -> bytes:
-        n = end - start
-        if n == 1:
-            (h,) = leaf_hashes(start, end) or [None]
-            if h is None:
-                raise LookupError(f"log entry {start} is missing")
-            return h
-        level = n.bit_length() - 1
-        if n == 1 << level and start % n == 0:
-            stored = s.get(TreeNodeRow, (level, start >> level))
-            if stored is not None:
-                return bytes.fromhex(stored.hash)
-            hashes = leaf_hashes(start, end)
-            if len(hashes) != n:
-                raise LookupError(f"log entries {start}-{end - 1} are missing")
-            return merkle.root(hashes)
-        k = merkle._split(n)
-        return merkle.node_hash(subtree_root(start, start + k), subtree_root(start + k, end))
-
-    return subtree_root
-
-
-def _head_at(s, size: int | None) -> dict | None:
-    q = select(TreeHeadRow)
-    q = q.order_by(TreeHeadRow.size.desc()).limit(1) if size is None \
-        else q.where(TreeHeadRow.size == size)
-    head = s.scalars(q).first()
-    if head is None:
-        return None
-    return {"size": head.size, "root": head.root, "timestamp": head.timestamp,
-            "key_id": head.key_id, "signature": head.signature}
-
-
-def prove(store: LedgerStore, generation_id: str) -> dict | None:
-    """An inclusion proof of the generation's log entry against the latest signed head."""
-    with store.session() as s:
-        # Canonical JSON has no spaces, and '"id":' cannot be the tail of another key.
-        candidates = s.scalars(select(AuditLeafRow).where(
-            AuditLeafRow.kind == "generation",
-            AuditLeafRow.body.contains(f'"id":{json.dumps(generation_id)}')))
-        leaf = next((c for c in candidates
-                     if json.loads(c.body)["data"].get("id") == generation_id), None)
-        head = _head_at(s, None)
-        if leaf is None or head is None:
-            return None
-        path = _proof(merkle.inclusion_path, leaf.seq, head["size"], _subtree_roots(s))
-    return {"format": INCLUSION_FORMAT, "leaf_index": leaf.seq, "entry": leaf.body,
-            "tree_head": head, "audit_path": [h.hex() for h in path]}
+def latest_head(log: AuditLog) -> TreeHead | None:
+    with log.reader() as r:
+        return r.latest_head()
 
 
 def _proof(kind, m: int, size: int, subtree_root) -> list[bytes]:
-    from emo_safe.errors import IntegrityError
-
     try:
         return kind(m, size, subtree_root)
     except LookupError as exc:
@@ -236,88 +181,114 @@ def _proof(kind, m: int, size: int, subtree_root) -> list[bytes]:
             from None
 
 
-def prove_consistency(store: LedgerStore, old_head: dict, new_size: int | None = None) -> dict:
+def prove(log: AuditLog, generation_id: str) -> InclusionProof | None:
+    """An inclusion proof of the generation's log entry against the latest signed head."""
+    with log.reader() as r:
+        found = r.find_entries("generation", generation_id)
+        head = r.latest_head()
+        if not found or head is None:
+            return None
+        leaf = found[0]
+        path = _proof(merkle.inclusion_path, leaf.seq, head.size, r.subtree_root)
+    return InclusionProof(leaf.seq, leaf.body, head, tuple(h.hex() for h in path))
+
+
+def prove_consistency(log: AuditLog, old_head: TreeHead,
+                      new_size: int | None = None) -> ConsistencyProof:
     """A consistency proof that the log at an older signed head (one an auditor kept) is a
     prefix of the log at a newer one (default: the latest): the log only grew."""
-    from emo_safe.errors import InputError
-
-    with store.session() as s:
-        new = _head_at(s, new_size)
+    with log.reader() as r:
+        new = r.latest_head() if new_size is None else r.head_at(new_size)
         if new is None:
             raise InputError("the log has no signed tree head" if new_size is None
                              else f"the log has no signed tree head of size {new_size}")
-        old_size = int(old_head["size"])
-        if not 0 < old_size <= new["size"]:
-            raise InputError(f"the kept head's size {old_size} is not between 1 and the newer "
-                             f"head's {new['size']}")
-        path = _proof(merkle.consistency_path, old_size, new["size"], _subtree_roots(s))
-    return {"format": CONSISTENCY_FORMAT, "old_head": old_head, "new_head": new,
-            "proof": [h.hex() for h in path]}
+        if not 0 < old_head.size <= new.size:
+            raise InputError(f"the kept head's size {old_head.size} is not between 1 and the "
+                             f"newer head's {new.size}")
+        path = _proof(merkle.consistency_path, old_head.size, new.size, r.subtree_root)
+    return ConsistencyProof(old_head, new, tuple(h.hex() for h in path))
 
 
-def _check_head(head: dict, public_key, which: str) -> str | None:
-    if head.get("key_id") and head["key_id"] != public_key_id(public_key):
+def _check_head(head: TreeHead, public_key, which: str) -> str | None:
+    if head.key_id and head.key_id != public_key_id(public_key):
         return f"the {which} tree head was signed by another key"
-    if not _signed(public_key, int(head["size"]), head["root"], head["timestamp"],
-                   head["signature"]):
+    if not _head_signed(public_key, head):
         return f"the {which} tree head's signature does not verify"
     return None
 
 
-def check_proof(proof: dict, public_key) -> tuple[bool, str]:
+def check_proof(proof: InclusionProof | ConsistencyProof | dict,
+                public_key) -> tuple[bool, str]:
     """Offline, with only the log's public key: an inclusion proof shows the entry is in the
     signed log; a consistency proof shows the older signed log is a prefix of the newer."""
-    try:
-        if proof.get("format") == CONSISTENCY_FORMAT:
-            old, new = proof["old_head"], proof["new_head"]
-            for head, which in ((old, "older"), (new, "newer")):
-                problem = _check_head(head, public_key, which)
-                if problem:
-                    return False, problem
-            m, n = int(old["size"]), int(new["size"])
-            if not merkle.verify_consistency(m, n, bytes.fromhex(old["root"]),
-                                             bytes.fromhex(new["root"]),
-                                             [bytes.fromhex(h) for h in proof["proof"]]):
-                return False, (f"the log of size {m} is not a prefix of the log of size {n} "
-                               "(history rewritten)")
-            return True, f"the signed log of size {m} is a prefix of the signed log of size {n}"
-        head = proof["tree_head"]
-        size, root = int(head["size"]), bytes.fromhex(head["root"])
-        problem = _check_head(head, public_key, "signed")
-        if problem:
-            return False, problem
-        leaf = merkle.leaf_hash(proof["entry"].encode())
-        path = [bytes.fromhex(h) for h in proof["audit_path"]]
-        if not merkle.verify_inclusion(leaf, int(proof["leaf_index"]), size, path, root):
-            return False, "the audit path does not lead from the entry to the signed root"
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return False, "the proof is malformed"
-    return True, f"entry {proof['leaf_index']} is in the signed log of size {size}"
+    if isinstance(proof, dict):
+        try:
+            proof = proof_from_json(proof)
+        except InputError as exc:
+            return False, f"the proof is malformed: {exc.message}"
+    if isinstance(proof, ConsistencyProof):
+        old, new = proof.old_head, proof.new_head
+        for head, which in ((old, "older"), (new, "newer")):
+            problem = _check_head(head, public_key, which)
+            if problem:
+                return False, problem
+        if not merkle.verify_consistency(old.size, new.size, bytes.fromhex(old.root),
+                                         bytes.fromhex(new.root),
+                                         [bytes.fromhex(h) for h in proof.proof]):
+            return False, (f"the log of size {old.size} is not a prefix of the log of size "
+                           f"{new.size} (history rewritten)")
+        return True, (f"the signed log of size {old.size} is a prefix of the signed log of "
+                      f"size {new.size}")
+    head = proof.tree_head
+    problem = _check_head(head, public_key, "signed")
+    if problem:
+        return False, problem
+    leaf = merkle.leaf_hash(proof.entry.encode())
+    path = [bytes.fromhex(h) for h in proof.audit_path]
+    if not merkle.verify_inclusion(leaf, proof.leaf_index, head.size, path,
+                                   bytes.fromhex(head.root)):
+        return False, "the audit path does not lead from the entry to the signed root"
+    return True, f"entry {proof.leaf_index} is in the signed log of size {head.size}"
 
 
-def _entries_between(s, since: str | None, until: str | None):
-    """(leaf row, parsed event) in log order, streamed, with since <= time < until (ISO, UTC;
+def _entries_between(r, since: str | None, until: str | None):
+    """(entry, parsed event) in log order, streamed, with since <= time < until (ISO, UTC;
     either bound optional)."""
-    for leaf in s.scalars(select(AuditLeafRow).order_by(AuditLeafRow.seq)
-                          .execution_options(yield_per=10000)):
-        event = json.loads(leaf.body)
+    for entry in r.entries():
+        event = json.loads(entry.body)
         t = event.get("time", "")
         if (since and t < since) or (until and t >= until):
             continue
-        yield leaf, event
+        yield entry, event
 
 
-def export_entries(store: LedgerStore, since: str | None = None,
+def export_entries(log: AuditLog, since: str | None = None,
                    until: str | None = None) -> dict:
     """Log entries (optionally by time: ISO dates or datetimes, UTC) with the latest signed
     head. Each entry keeps its exact canonical body, so an auditor can re-hash a full export
     and check it against the signed root offline."""
-    with store.session() as s:
-        entries = [{"seq": leaf.seq, "kind": leaf.kind, "time": event.get("time", ""),
-                    "leaf_hash": leaf.leaf_hash, "body": leaf.body}
-                   for leaf, event in _entries_between(s, since, until)]
-    return {"format": "emo-safe audit export v1", "tree_head": latest_head(store),
+    with log.reader() as r:
+        entries = [{"seq": e.seq, "kind": e.kind, "time": event.get("time", ""),
+                    "leaf_hash": e.leaf_hash, "body": e.body}
+                   for e, event in _entries_between(r, since, until)]
+        head = r.latest_head()
+    return {"format": "emo-safe audit export v1", "tree_head": head.to_json() if head else None,
             "complete": not since and not until, "entries": entries}
+
+
+def export_csv(export: dict) -> str:
+    """An export as CSV: one row per entry (sequence, kind, time, row id, allowed, reason
+    codes, leaf hash), for spreadsheets."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["seq", "kind", "time", "id", "allowed", "reasons", "leaf_hash"])
+    for e in export["entries"]:
+        d = json.loads(e["body"])["data"]
+        reasons = ";".join(r.get("code", "") for r in d.get("reasons", [])) \
+            if isinstance(d.get("reasons"), list) else ""
+        w.writerow([e["seq"], e["kind"], e["time"], d.get("id", ""), d.get("allowed", ""),
+                    reasons, e["leaf_hash"]])
+    return buf.getvalue()
 
 
 def export_root(export: dict) -> str:
@@ -331,7 +302,7 @@ class AuditSummary:
     signed heads cover), never from the mutable data tables."""
 
     integrity: AuditResult
-    head: dict | None
+    head: TreeHead | None
     since: str | None
     until: str | None
     decisions: int = 0
@@ -349,18 +320,18 @@ class AuditSummary:
     key_events: list[dict] = field(default_factory=list)  # {"time", "created", key ids...}
 
 
-def summarize(store: LedgerStore, public_key, since: str | None = None,
+def summarize(log: AuditLog, public_key, since: str | None = None,
               until: str | None = None, progress=None) -> AuditSummary:
     """Verify the log, then count what it holds (optionally by time: ISO, UTC)."""
-    integrity = verify_log(store, public_key, progress=progress)
-    summary = AuditSummary(integrity, latest_head(store), since, until)
-    with store.session() as s:
-        events = [(event.get("time", ""), event.get("kind"), event.get("data") or {})
-                  for _, event in _entries_between(s, since, until)]
-    if events:
-        span = (_parse(events[-1][0]) - _parse(events[0][0])).days
+    integrity = verify_log(log, public_key, progress=progress)
+    summary = AuditSummary(integrity, latest_head(log), since, until)
+    with log.reader() as r:
+        logged = [(event.get("time", ""), event.get("kind"), event.get("data") or {})
+                  for _, event in _entries_between(r, since, until)]
+    if logged:
+        span = (_parse(logged[-1][0]) - _parse(logged[0][0])).days
         summary.period = "day" if span <= 62 else "week" if span <= 7 * 60 else "month"
-    for t, kind, data in events:
+    for t, kind, data in logged:
         bucket = summary.by_period.setdefault(_bucket(t, summary.period), {})
         if kind in ("consent-added", "consent-revoked"):
             c = summary.consents.setdefault(data.get("id", "?"), {"generations": 0})

@@ -28,7 +28,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def _split(n: int) -> int:
+def split_point(n: int) -> int:
     """The largest power of two smaller than n (n >= 2)."""
     k = 1
     while k << 1 < n:
@@ -43,7 +43,7 @@ def root(leaves: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     if n == 1:
         return leaves[0]
-    k = _split(n)
+    k = split_point(n)
     return node_hash(root(leaves[:k]), root(leaves[k:]))
 
 
@@ -58,7 +58,7 @@ def inclusion_path(index: int, size: int,
     def path(m: int, start: int, end: int) -> list[bytes]:
         if end - start == 1:
             return []
-        k = _split(end - start)
+        k = split_point(end - start)
         if m < k:
             return [*path(m, start, start + k), subtree_root(start + k, end)]
         return [*path(m - k, start + k, end), subtree_root(start, start + k)]
@@ -75,7 +75,7 @@ def consistency_path(m: int, size: int,
     def sub(m: int, start: int, end: int, whole: bool) -> list[bytes]:
         if m == end - start:
             return [] if whole else [subtree_root(start, end)]
-        k = _split(end - start)
+        k = split_point(end - start)
         if m <= k:
             return [*sub(m, start, start + k, whole), subtree_root(start + k, end)]
         return [*sub(m - k, start + k, end, False), subtree_root(start, start + k)]

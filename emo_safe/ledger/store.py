@@ -1,4 +1,5 @@
-"""SQLAlchemy store for consents, decisions and generations.
+"""The ledger database: consents, decisions and generations, each written together with its
+audit-log entry (``ledger/log.py``) in one transaction.
 
 SQLite by default (a file in the workspace); any SQLAlchemy URL works, so PostgreSQL is a
 matter of ``database_url`` in the workspace config. Face embeddings live only in the
@@ -10,212 +11,39 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-import numpy as np
-from sqlalchemy import (
-    Boolean,
-    DateTime,
-    ForeignKey,
-    LargeBinary,
-    String,
-    Text,
-    create_engine,
-    event,
-    select,
-    text,
-)
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from emo_safe.errors import WorkspaceError
+from emo_safe.errors import IntegrityError, WorkspaceError
+from emo_safe.ledger import events
+from emo_safe.ledger.log import SqlAuditLog, SqlLogReader, canonical, revocation_state
+from emo_safe.ledger.schema import (
+    AuditLeafRow,
+    Base,
+    ConsentRow,
+    DecisionRow,
+    GenerationRow,
+    utcnow,
+)
+
+__all__ = ["ConsentRow", "DecisionRow", "GenerationRow", "LedgerStore", "RevocationIndex",
+           "as_utc", "canonical", "new_id", "utcnow"]
 
 # Key of the PostgreSQL advisory lock that serialises appends to the audit log ("emo-safe").
 _PG_LOG_LOCK = int.from_bytes(b"emo-safe", "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+_READ_ONLY = "emo_safe_read_only"
 
 
 def new_id() -> str:
     return uuid.uuid4().hex
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class ConsentRow(Base):
-    __tablename__ = "consents"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    # Biometric: float32 bytes of the 128-d template. Never leaves this database.
-    face_template: Mapped[bytes] = mapped_column(LargeBinary)
-    photo_sha256: Mapped[str] = mapped_column(String(64))
-    scope: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of allowed uses
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    # sha256 of the signed release form or consent video (the evidence itself stays offline)
-    evidence_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    issuer: Mapped[str] = mapped_column(String(64), default="")  # operator key id
-    signature: Mapped[str] = mapped_column(String(128), default="")  # Ed25519, hex
-    revocation_signature: Mapped[str | None] = mapped_column(String(128), nullable=True)
-
-    @property
-    def template(self) -> np.ndarray:
-        return np.frombuffer(self.face_template, np.float32)
-
-    @property
-    def scopes(self) -> list[str]:
-        return json.loads(self.scope or "[]")
-
-    def public_dict(self) -> dict:
-        """Everything but the face template: safe to print or export."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "photo_sha256": self.photo_sha256,
-            "scope": self.scopes,
-            "created_at": _iso(self.created_at),
-            "valid_from": _iso(self.valid_from),
-            "expires_at": _iso(self.expires_at),
-            "revoked_at": _iso(self.revoked_at),
-            "evidence_sha256": self.evidence_sha256,
-            "issuer": self.issuer,
-        }
-
-
-class DecisionRow(Base):
-    __tablename__ = "decisions"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    allowed: Mapped[bool] = mapped_column(Boolean)
-    policy_name: Mapped[str] = mapped_column(String(200))
-    policy_sha256: Mapped[str] = mapped_column(String(64))
-    reasons: Mapped[str] = mapped_column(Text)  # JSON list of {code, message}
-    matched: Mapped[str] = mapped_column(Text, default="{}")  # JSON: consent ids etc.
-    photo_sha256: Mapped[str] = mapped_column(String(64))
-    audio_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    generator: Mapped[str | None] = mapped_column(String(200), nullable=True)
-
-    def public_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "created_at": _iso(self.created_at),
-            "allowed": self.allowed,
-            "policy_name": self.policy_name,
-            "policy_sha256": self.policy_sha256,
-            "reasons": json.loads(self.reasons),
-            "matched": json.loads(self.matched),
-            "photo_sha256": self.photo_sha256,
-            "audio_sha256": self.audio_sha256,
-            "generator": self.generator,
-        }
-
-
-class GenerationRow(Base):
-    __tablename__ = "generations"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    decision_id: Mapped[str] = mapped_column(ForeignKey("decisions.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    generator: Mapped[str] = mapped_column(String(200))
-    generator_version: Mapped[str] = mapped_column(String(100))
-    settings: Mapped[str] = mapped_column(Text, default="{}")  # JSON
-    policy_sha256: Mapped[str] = mapped_column(String(64))
-    photo_sha256: Mapped[str] = mapped_column(String(64))
-    audio_sha256: Mapped[str] = mapped_column(String(64))
-    output_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    manifest_id: Mapped[str] = mapped_column(String(200))
-    watermark_payload: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    consent_ids: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
-    frames: Mapped[int] = mapped_column(default=0)
-    # JSON list of 64-bit perceptual hashes (hex), one a second: see emo_safe/fingerprint.py
-    fingerprint: Mapped[str] = mapped_column(Text, default="[]")
-
-    def public_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "decision_id": self.decision_id,
-            "created_at": _iso(self.created_at),
-            "generator": self.generator,
-            "generator_version": self.generator_version,
-            "settings": json.loads(self.settings),
-            "policy_sha256": self.policy_sha256,
-            "photo_sha256": self.photo_sha256,
-            "audio_sha256": self.audio_sha256,
-            "output_sha256": self.output_sha256,
-            "manifest_id": self.manifest_id,
-            "watermark_payload": self.watermark_payload,
-            "consent_ids": json.loads(self.consent_ids),
-            "frames": self.frames,
-            "fingerprint_seconds": len(json.loads(self.fingerprint or "[]")),
-        }
-
-
-class AuditLeafRow(Base):
-    """One event of the append-only audit log: its canonical JSON and RFC 6962 leaf hash."""
-
-    __tablename__ = "audit_log"
-
-    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(String(40), index=True)
-    body: Mapped[str] = mapped_column(Text)  # canonical JSON: ids and hashes, never templates
-    leaf_hash: Mapped[str] = mapped_column(String(64))
-
-
-class TreeNodeRow(Base):
-    """The root of a completed perfect subtree of the log (2**level leaves from leaf
-    index * 2**level), kept so that proofs read O(log n) rows instead of every leaf. Derived
-    data: proofs are checked against signed heads, so a damaged node makes a proof fail, never
-    pass."""
-
-    __tablename__ = "tree_nodes"
-
-    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class TreeHeadRow(Base):
-    """A signed tree head after each append: size, root, time, Ed25519 signature."""
-
-    __tablename__ = "tree_heads"
-
-    size: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    root: Mapped[str] = mapped_column(String(64))
-    timestamp: Mapped[str] = mapped_column(String(40))
-    frontier: Mapped[str] = mapped_column(Text)  # JSON: right-edge subtree roots (O(log n))
-    key_id: Mapped[str] = mapped_column(String(64), default="")
-    signature: Mapped[str] = mapped_column(String(128), default="")
-
-    def signed_bytes(self) -> bytes:
-        return tree_head_bytes(self.size, self.root, self.timestamp)
-
-
-def tree_head_bytes(size: int, root_hex: str, timestamp: str) -> bytes:
-    return f"emo-safe tree head v1\n{size}\n{root_hex}\n{timestamp}\n".encode()
-
-
-def canonical(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite drops the zone; everything is stored in UTC
-        value = value.replace(tzinfo=dt.UTC)
-    # PostgreSQL hands timestamptz back in the server's zone: the logged form is always UTC.
-    return value.astimezone(dt.UTC).isoformat()
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -224,39 +52,63 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+class RevocationIndex:
+    """The consent ids the signed log says are revoked. ``signed``: the latest tree head
+    signs this exact set (False only for a log last written by emo-safe 0.1, whose heads
+    predate the index: then the set is read from the log's own entries)."""
+
+    def __init__(self, ids: frozenset[str], signed: bool) -> None:
+        self.ids = ids
+        self.signed = signed
+
+    def __contains__(self, consent_id: str) -> bool:
+        return consent_id in self.ids
+
+
 class LedgerStore:
-    """Connection to the ledger database. Cheap to create; one engine per URL and process."""
+    """Connection to the ledger database. Cheap to create; one engine per URL and process.
+
+    ``create=False`` (readers such as a detector): the database must already exist; nothing is
+    created or upgraded, so a mistyped URL is an error instead of a new, empty ledger."""
 
     _engines: dict[str, object] = {}
 
-    def __init__(self, url: str, log_signer=None) -> None:
+    def __init__(self, url: str, log_signer: Callable[[], object] | None = None,
+                 create: bool = True) -> None:
         """``log_signer``: a callable returning the key that signs tree heads (loaded on the
         first append only, so reading never needs the passphrase)."""
         self.url = url
-        self._log_signer_loader = log_signer
-        self._log_signer = None
+        self.log = SqlAuditLog(self, log_signer)
         engine = self._engines.get(url)
         if engine is None:
+            if not create:
+                _require_existing_sqlite(url)
             try:
                 engine = create_engine(url, future=True)
             except (SQLAlchemyError, ImportError, ValueError) as exc:
                 raise WorkspaceError(f"cannot use database URL: {type(exc).__name__}") from None
-            if url.startswith("sqlite"):
+            if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_pragmas)
-                event.listen(engine, "begin", _sqlite_begin_immediate)
+                event.listen(engine, "begin", _sqlite_begin)
+            if create:
+                # A workspace made by an older version lacks the newer tables and columns:
+                # add what is missing, once per process. Nothing existing is altered.
+                try:
+                    _upgrade_schema(engine)
+                except SQLAlchemyError:
+                    pass  # unreachable or read-only: the first real statement says so clearly
             self._engines[url] = engine
-            # A workspace made by an older version lacks the newer tables (e.g. tree_nodes):
-            # create what is missing, once per process. Nothing existing is altered.
-            try:
-                Base.metadata.create_all(engine)
-            except SQLAlchemyError:
-                pass  # unreachable or read-only: the first real statement says so clearly
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        reading = engine.execution_options(**{_READ_ONLY: True})
+        if engine.dialect.name == "postgresql":
+            # One snapshot for a whole audit: READ COMMITTED would see appends mid-way.
+            reading = reading.execution_options(isolation_level="REPEATABLE READ")
+        self._readers = sessionmaker(reading, expire_on_commit=False)
 
     def create_schema(self) -> None:
         try:
-            Base.metadata.create_all(self.engine)
+            _upgrade_schema(self.engine)
         except SQLAlchemyError as exc:
             raise WorkspaceError(f"cannot create the ledger database: {exc.__class__.__name__}") \
                 from None
@@ -267,8 +119,20 @@ class LedgerStore:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A read-write transaction (on SQLite it holds the write lock from its start)."""
+        with self._guarded(self._sessions) as s:
+            yield s
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only transaction over one consistent snapshot that never blocks writers."""
+        with self._guarded(self._readers) as s:
+            yield s
+
+    @contextmanager
+    def _guarded(self, factory) -> Iterator[Session]:
         try:
-            with self._sessions() as s:
+            with factory() as s:
                 try:
                     yield s
                     s.commit()
@@ -289,73 +153,25 @@ class LedgerStore:
     def safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
-    # the audit log --------------------------------------------------------------------------
-    def _append(self, s: Session, kind: str, data: dict) -> None:
-        """Append an event and a signed tree head in the caller's transaction: the data row and
-        its log entry commit together or not at all."""
-        self._append_many(s, [(kind, data)])
-
-    def _append_many(self, s: Session, events: list[tuple[str, dict]],
-                     locked: bool = False) -> None:
-        """Append events and one signed tree head covering them all, in the caller's
-        transaction. Writers are serialised: SQLite by BEGIN IMMEDIATE, PostgreSQL by a
-        transaction-scoped advisory lock taken before the latest head is read, so two
-        processes can never extend the same head (a fork) or reuse a sequence number.
-        ``locked``: the caller already took the lock in this transaction."""
-        from emo_safe.ledger import merkle
-
-        if not locked:
-            self._lock_log(s)
-        head = s.scalars(select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(1)).first()
-        frontier = merkle.Frontier() if head is None else \
-            merkle.Frontier.from_hex(head.size, json.loads(head.frontier))
-        now = dt.datetime.now(dt.UTC).isoformat()
-        for kind, data in events:
-            body = canonical({"seq": frontier.size, "kind": kind, "time": now, "data": data})
-            leaf = merkle.leaf_hash(body)
-            s.add(AuditLeafRow(seq=frontier.size, kind=kind, body=body.decode(),
-                               leaf_hash=leaf.hex()))
-            for level, index, node in frontier.append(leaf):
-                s.add(TreeNodeRow(level=level, index=index, hash=node.hex()))
-        root = frontier.root().hex()
-        signature, key_id = "", ""
-        if self._log_signer_loader is not None:
-            if self._log_signer is None:
-                self._log_signer = self._log_signer_loader()
-            signature = self._log_signer.sign(tree_head_bytes(frontier.size, root, now)).hex()
-            key_id = self._log_signer.key_id
-        s.add(TreeHeadRow(size=frontier.size, root=root, timestamp=now,
-                          frontier=json.dumps(frontier.to_hex()), key_id=key_id,
-                          signature=signature))
-        s.flush()  # a concurrent writer with the same seq fails here; the append rolls back
-
-    def _lock_log(self, s: Session) -> None:
+    def lock_log(self, s: Session) -> None:
         """Hold the log's write lock until the transaction ends (re-entrant). SQLite: already
-        held, every transaction begins IMMEDIATE."""
+        held, every read-write transaction begins IMMEDIATE."""
         if self.dialect == "postgresql":
             s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOG_LOCK})
-
-    @staticmethod
-    def consent_event(row: ConsentRow) -> dict:
-        import hashlib
-
-        return {**row.public_dict(), "signature": row.signature,
-                "revocation_signature": row.revocation_signature,
-                "template_sha256": hashlib.sha256(row.face_template).hexdigest()}
 
     # consents ------------------------------------------------------------------------------
     def add_consent(self, row: ConsentRow) -> ConsentRow:
         with self.session() as s:
             s.add(row)
-            self._append(s, "consent-added", self.consent_event(row))
+            self.log.append_in(s, [("consent-added", events.row_event("consents", row))])
         return row
 
     def get_consent(self, consent_id: str) -> ConsentRow | None:
-        with self.session() as s:
+        with self.read_session() as s:
             return s.get(ConsentRow, consent_id)
 
     def list_consents(self) -> list[ConsentRow]:
-        with self.session() as s:
+        with self.read_session() as s:
             return list(s.scalars(select(ConsentRow).order_by(ConsentRow.created_at)))
 
     def revoke_consent(self, consent_id: str, when: dt.datetime,
@@ -365,8 +181,33 @@ class LedgerStore:
             if row is not None and row.revoked_at is None:
                 row.revoked_at = when
                 row.revocation_signature = signature
-                self._append(s, "consent-revoked", self.consent_event(row))
+                self.log.append_in(s, [("consent-revoked", events.row_event("consents", row))])
             return row
+
+    def revocations(self, log_public_key) -> RevocationIndex:
+        """The revoked consent ids as the latest signed tree head commits to them. Raises
+        IntegrityError when the index, or the head itself, does not verify."""
+        from emo_safe.keys import verify_ed25519
+
+        with self.read_session() as s:
+            reader = self.log_reader(s)
+            head = reader.latest_head()
+            ids = reader.revoked_consents()
+            if head is not None and head.version >= 2:
+                try:
+                    signed = verify_ed25519(log_public_key, bytes.fromhex(head.signature),
+                                            head.signed_bytes())
+                except ValueError:
+                    signed = False
+                if not signed or revocation_state(ids) != head.revocations:
+                    raise IntegrityError("the revocation index does not match the signed audit "
+                                         "log (a revocation was removed or forged); run "
+                                         "`emo-safe audit verify`")
+                return RevocationIndex(frozenset(ids), True)
+            # A log last written by emo-safe 0.1: its revocations are its own entries.
+            legacy = {json.loads(body)["data"]["id"] for body in s.scalars(
+                select(AuditLeafRow.body).where(AuditLeafRow.kind == "consent-revoked"))}
+            return RevocationIndex(frozenset(legacy) | frozenset(ids), False)
 
     # decisions and generations ---------------------------------------------------------------
     def add_decision(self, row: DecisionRow,
@@ -376,12 +217,13 @@ class LedgerStore:
         which rules every decision applied; a changed policy file is a new event."""
         with self.session() as s:
             s.add(row)
-            events = []
-            self._lock_log(s)  # before the lookup: two processes must not both log the policy
+            logged = []
+            self.lock_log(s)  # before the lookup: two processes must not both log the policy
             if policy is not None and not self._policy_logged(s, policy[1]):
-                events.append(("policy", {"name": policy[0], "sha256": policy[1],
+                logged.append(("policy", {"name": policy[0], "sha256": policy[1],
                                           "text": policy[2]}))
-            self._append_many(s, [*events, ("decision", row.public_dict())], locked=True)
+            logged.append(("decision", events.row_event("decisions", row)))
+            self.log.append_in(s, logged, locked=True)
         return row
 
     @staticmethod
@@ -394,8 +236,7 @@ class LedgerStore:
 
     def log_event(self, kind: str, data: dict) -> None:
         """An event with no data row of its own (e.g. "keys": the workspace's key ids)."""
-        with self.session() as s:
-            self._append(s, kind, data)
+        self.log.append([(kind, data)])
 
     def add_decisions(self, rows: list[DecisionRow]) -> list[DecisionRow]:
         """Record many decisions in one transaction under one signed tree head (bulk imports
@@ -403,31 +244,31 @@ class LedgerStore:
         with self.session() as s:
             s.add_all(rows)
             s.flush()
-            self._append_many(s, [("decision", row.public_dict()) for row in rows])
+            self.log.append_in(s, [("decision", events.row_event("decisions", row))
+                                   for row in rows])
         return rows
 
     def add_generation(self, row: GenerationRow) -> GenerationRow:
         with self.session() as s:
             s.add(row)
-            self._append(s, "generation", {**row.public_dict(),
-                                           "fingerprint": json.loads(row.fingerprint or "[]")})
+            self.log.append_in(s, [("generation", events.row_event("generations", row))])
         return row
 
     def get_decision(self, decision_id: str) -> DecisionRow | None:
-        with self.session() as s:
+        with self.read_session() as s:
             return s.get(DecisionRow, decision_id)
 
     def list_decisions(self) -> list[DecisionRow]:
-        with self.session() as s:
+        with self.read_session() as s:
             return list(s.scalars(select(DecisionRow).order_by(DecisionRow.created_at)))
 
     def get_generation(self, generation_id: str) -> GenerationRow | None:
-        with self.session() as s:
+        with self.read_session() as s:
             return s.get(GenerationRow, generation_id)
 
     def find_generation(self, *, output_sha256: str | None = None,
                         watermark_payload: str | None = None) -> GenerationRow | None:
-        with self.session() as s:
+        with self.read_session() as s:
             q = select(GenerationRow)
             if output_sha256:
                 q = q.where(GenerationRow.output_sha256 == output_sha256)
@@ -438,20 +279,73 @@ class LedgerStore:
             return s.scalars(q.limit(1)).first()
 
     def list_generations(self) -> list[GenerationRow]:
-        with self.session() as s:
+        with self.read_session() as s:
             return list(s.scalars(select(GenerationRow).order_by(GenerationRow.created_at)))
 
+    @staticmethod
+    def log_reader(s: Session) -> SqlLogReader:
+        return SqlLogReader(s)
 
-def _sqlite_begin_immediate(conn) -> None:
-    # Take the write lock at the start of every transaction, so two processes cannot both read
-    # the same tree head and append the same sequence number (they queue on busy_timeout).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+def _require_existing_sqlite(url: str) -> None:
+    """A reader's SQLite URL must name a database that exists (SQLite would create it)."""
+    try:
+        parsed = make_url(url)
+    except (SQLAlchemyError, ValueError):
+        return  # create_engine reports it
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    if not Path(database).is_file():
+        raise WorkspaceError(f"no ledger database at {database}")
+
+
+def _upgrade_schema(engine) -> None:
+    """Create missing tables and add missing (nullable) columns of existing ones."""
+    with engine.begin() as conn:  # one connection: SQLite's write lock is per connection
+        Base.metadata.create_all(conn)
+        inspector = inspect(conn)
+        for table in Base.metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN '
+                                      f'"{column.name}" {kind}'))
+
+
+def _sqlite_begin(conn) -> None:
+    # Read-write transactions take the write lock at their start, so two processes cannot both
+    # read the same tree head and append the same sequence number (they queue on
+    # busy_timeout). Readers begin DEFERRED: in WAL mode they see one snapshot and never block.
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE
+    dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    if os.name == "posix":
+        _private_sqlite_files(dbapi_conn)
+
+
+def _private_sqlite_files(dbapi_conn) -> None:
+    """The database holds face templates: it and its WAL files are 0600."""
+    try:
+        row = dbapi_conn.execute("PRAGMA database_list").fetchone()
+    except Exception:  # noqa: BLE001 - best effort; the workspace root is 0700 anyway
+        return
+    path = row[2] if row else ""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(path + suffix, 0o600)
+        except OSError:
+            pass

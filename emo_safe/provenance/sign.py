@@ -15,9 +15,9 @@ from pathlib import Path
 
 import c2pa
 
-from emo_safe import __version__
+from emo_safe._version import __version__
 from emo_safe.errors import SigningError
-from emo_safe.provenance.keys import SignerKey
+from emo_safe.keys import SignerKey
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 

@@ -22,7 +22,7 @@ def test_consent_lifecycle_with_scope_evidence_and_signature(cli, workspace, por
     assert "template" not in shown.stdout + add.stdout
 
     # Edit the record behind the registry's back: show says so, exit 3.
-    from emo_safe.ledger.store import ConsentRow
+    from emo_safe.ledger.schema import ConsentRow
 
     with workspace.store().session() as s:
         s.get(ConsentRow, rec["id"]).scope = json.dumps(["commercial", "singing", "talking"])

@@ -11,7 +11,7 @@ from factories import hide_eyes
 
 from emo_safe import SafeGenerator
 from emo_safe.errors import ConsentError, InputError
-from emo_safe.ledger.store import ConsentRow
+from emo_safe.ledger.schema import ConsentRow
 
 
 @pytest.fixture
@@ -109,6 +109,45 @@ def test_a_record_edited_in_the_database_no_longer_verifies(workspace, consents,
     assert not consents.verify(consents.get(row.id))
     _, codes = check(workspace, photo)
     assert codes == {"consent-tampered"}
+
+
+def test_an_unrevoked_consent_is_refused_as_tampered_by_the_signed_log(workspace, consents,
+                                                                       data_dir, cli):
+    """Clearing revoked_at and the revocation signature in the database leaves a record whose
+    original signature still verifies; the log's signed revocation index does not agree."""
+    photo = data_dir / "alex-lacamoire.png"
+    row = consents.add("Alex", photo)
+    consents.revoke(row.id)
+    with workspace.store().session() as s:
+        r = s.get(ConsentRow, row.id)
+        r.revoked_at, r.revocation_signature = None, None
+    assert consents.verify(consents.get(row.id))  # the signature alone is fooled
+    decision, codes = check(workspace, photo, consent_ids=[row.id])
+    assert codes == {"consent-tampered"} and "revocation was removed" in \
+        decision.findings[0].message
+    shown = cli("consent", "show", row.id, "--json")
+    assert shown.exit_code == 3 and json.loads(shown.stdout)["status"] == "tampered"
+
+
+def test_a_revocation_removed_from_the_index_fails_closed(workspace, consents, data_dir):
+    photo = data_dir / "alex-lacamoire.png"
+    consents.add("Alex", photo)
+    other = consents.add("Alex again", photo)
+    consents.revoke(other.id)
+    with workspace.store().engine.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(text("DELETE FROM revocations"))
+        conn.execute(text("UPDATE consents SET revoked_at = NULL, revocation_signature = NULL"))
+    # Even the never-revoked record is not relied on, and the log refuses to record anything
+    # over an index it did not sign: exit 3, nothing generated.
+    from emo_safe.errors import IntegrityError
+
+    gate = SafeGenerator(workspace).gate
+    request = gate.prepare(photo, None)
+    assert {c.log_ok for c in request.consent_checks.values()} == {False}
+    with pytest.raises(IntegrityError, match="revocation index"):
+        gate.evaluate(request)
 
 
 def test_a_record_signed_by_another_operator_key_is_refused(workspace, consents, data_dir,

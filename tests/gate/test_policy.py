@@ -1,9 +1,10 @@
 """Policies: composable rules gather every finding; malformed files are precise errors."""
 
 import pytest
+from factories import gate_request
 
 from emo_safe.errors import PolicyError
-from emo_safe.gate.decision import Finding
+from emo_safe.gate.decision import Finding, RuleResult
 from emo_safe.gate.policy import AllOf, UnsafeNoOp, load_policy
 
 
@@ -12,16 +13,17 @@ class Fails:
         self.code = code
 
     def evaluate(self, request):
-        return [Finding(self.code, self.code)]
+        return RuleResult.of([Finding(self.code, self.code)])
 
 
 def test_all_of_gathers_every_failure_not_just_the_first():
-    codes = [f.code for f in AllOf(Fails("a"), UnsafeNoOp(), Fails("b")).evaluate(None)]
-    assert codes == ["a", "b"]
+    with pytest.warns(UserWarning, match="UnsafeNoOp"):
+        result = AllOf(Fails("a"), UnsafeNoOp(), Fails("b")).evaluate(gate_request())
+    assert [f.code for f in result.findings] == ["a", "b"]
 
 
 def test_empty_all_of_refuses():
-    assert [f.code for f in AllOf().evaluate(None)] == ["empty-policy"]
+    assert [f.code for f in AllOf().evaluate(gate_request()).findings] == ["empty-policy"]
 
 
 def test_bundled_default_loads_with_its_hash():
@@ -71,7 +73,8 @@ def test_a_policy_that_turns_every_rule_off_refuses_everything(tmp_path):
     path.write_text('name = "off"\n[faces]\nrequire_face = false\nexactly_one = false\n'
                     'refuse_hidden_eyes = false\n[consent]\nrequired = false\n'
                     '[public_figures]\nscreen = false\n')
-    assert [f.code for f in load_policy(path).rule.evaluate(None)] == ["empty-policy"]
+    assert [f.code for f in load_policy(path).rule.evaluate(gate_request()).findings] == [
+        "empty-policy"]
 
 
 def test_uses_must_be_lower_case_words(tmp_path):

@@ -12,7 +12,7 @@ from emo_safe.provenance.read import TRUSTED, read_manifest
 from emo_safe.watermark import detect_file
 
 pytest.importorskip("diffusers", reason="needs the diffusers extra (installed by .ci/run)")
-import tiny_diffusers  # noqa: E402
+import tiny_diffusers
 
 
 @pytest.fixture

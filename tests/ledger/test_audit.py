@@ -7,21 +7,22 @@ import subprocess
 import sys
 import uuid
 
+import pytest
 from sqlalchemy import select, text
 
 from emo_safe import SafeGenerator
 from emo_safe.ledger import merkle
 from emo_safe.ledger.audit import check_proof, latest_head, prove, verify_log
-from emo_safe.ledger.store import (
+from emo_safe.ledger.log import canonical
+from emo_safe.ledger.schema import (
     AuditLeafRow,
     DecisionRow,
     GenerationRow,
     TreeHeadRow,
     TreeNodeRow,
-    canonical,
-    new_id,
     utcnow,
 )
+from emo_safe.ledger.store import new_id
 
 
 def sql(workspace, statement, **params):
@@ -30,7 +31,7 @@ def sql(workspace, statement, **params):
 
 
 def verify(workspace, head=None):
-    return verify_log(workspace.store(), workspace.log_public_key(), head)
+    return verify_log(workspace.store().log, workspace.log_public_key(), head)
 
 
 def test_an_untouched_log_verifies(workspace, history):
@@ -100,7 +101,7 @@ def test_rehashing_everything_without_the_key_is_detected(workspace, history):
 
 
 def test_truncation_is_caught_against_a_kept_head(workspace, history, consents, portrait):
-    kept = latest_head(workspace.store())
+    kept = latest_head(workspace.store().log)
     consents.add("later", portrait)
     assert verify(workspace, kept).ok  # the log only grew
     with workspace.store().engine.begin() as conn:  # drop the newest entries and their rows
@@ -118,7 +119,7 @@ def test_truncation_is_caught_against_a_kept_head(workspace, history, consents, 
 
 
 def test_inclusion_proof_verifies_offline_and_fails_when_altered(workspace, history):
-    proof = prove(workspace.store(), history.generation_id)
+    proof = prove(workspace.store().log, history.generation_id).to_json()
     key = workspace.log_public_key()
     ok, _ = check_proof(proof, key)
     assert ok and len(proof["audit_path"]) <= 4  # ceil(log2 9)
@@ -148,12 +149,12 @@ def test_a_killed_append_leaves_a_log_that_verifies(workspace, history, portrait
         "import os, sys\n"
         "from emo_safe.workspace import Workspace\n"
         "from emo_safe.gate.consent import ConsentRegistry\n"
-        "import emo_safe.ledger.store as st\n"
-        "orig = st.LedgerStore._append\n"
-        "def dying(self, s, kind, data):\n"
-        "    orig(self, s, kind, data)\n"
+        "import emo_safe.ledger.log as lg\n"
+        "orig = lg.SqlAuditLog.append_in\n"
+        "def dying(self, s, events, locked=False):\n"
+        "    orig(self, s, events, locked)\n"
         "    os._exit(9)  # killed after the rows are written, before the commit\n"
-        "st.LedgerStore._append = dying\n"
+        "lg.SqlAuditLog.append_in = dying\n"
         f"ConsentRegistry.for_workspace(Workspace({str(workspace.root)!r})).add('x', "
         f"{str(portrait)!r})\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
@@ -356,7 +357,7 @@ def test_proofs_come_from_stored_subtree_roots_and_a_damaged_one_never_passes(wo
         audio_sha256="ef" * 32, output_sha256="01" * 32, manifest_id="urn:x",
         watermark_payload="0123456789ab", consent_ids="[]", frames=1, fingerprint="[]"))
     store.add_decisions(_decisions(30))
-    proof = prove(store, gen.id)
+    proof = prove(store.log, gen.id).to_json()
     with store.session() as s:
         hashes = [bytes.fromhex(h) for h in
                   s.scalars(select(AuditLeafRow.leaf_hash).order_by(AuditLeafRow.seq))]
@@ -366,10 +367,10 @@ def test_proofs_come_from_stored_subtree_roots_and_a_damaged_one_never_passes(wo
     assert check_proof(proof, workspace.log_public_key())[0]
     # A log written before nodes were kept (none stored): the same proof, from the leaves.
     sql(workspace, "DELETE FROM tree_nodes WHERE level < 6")
-    assert prove(store, gen.id) == proof
+    assert prove(store.log, gen.id).to_json() == proof
     # A damaged node gives a proof that fails, never one that passes.
     sql(workspace, "UPDATE tree_nodes SET hash = :h", h="00" * 32)
-    assert not check_proof(prove(store, gen.id), workspace.log_public_key())[0]
+    assert not check_proof(prove(store.log, gen.id), workspace.log_public_key())[0]
     assert verify(workspace).ok  # nodes are derived data: the log itself is intact
 
 
@@ -382,5 +383,71 @@ def test_a_ledger_from_before_tree_nodes_gets_the_table_and_keeps_working(worksp
     LedgerStore._engines.pop(workspace.database_url).dispose()  # a new process, in effect
     ConsentRegistry.for_workspace(workspace).add("after the upgrade", portrait)
     assert verify(workspace).ok
-    assert check_proof(prove(workspace.store(), history.generation_id),
+    assert check_proof(prove(workspace.store().log, history.generation_id),
                        workspace.log_public_key())[0]
+
+
+def _rewrite_history(workspace, seq: int) -> None:
+    """The attack of a database user without the log key: edit entry ``seq`` and its data row,
+    recompute its leaf hash, every stored subtree root and the latest head's (unsigned)
+    frontier, and delete every head after the edit except the latest."""
+    store = workspace.store()
+    with store.session() as s:
+        leaf = s.get(AuditLeafRow, seq)
+        event = json.loads(leaf.body)
+        assert event["kind"] == "decision" and not event["data"]["allowed"]
+        event["data"]["allowed"], event["data"]["reasons"] = True, []
+        leaf.body = canonical(event).decode()
+        leaf.leaf_hash = merkle.leaf_hash(leaf.body.encode()).hex()
+        row = s.get(DecisionRow, event["data"]["id"])
+        row.allowed, row.reasons = True, "[]"
+        hashes = [bytes.fromhex(h) for h in
+                  s.scalars(select(AuditLeafRow.leaf_hash).order_by(AuditLeafRow.seq))]
+        s.query(TreeNodeRow).delete()
+        frontier = merkle.Frontier()
+        for h in hashes:
+            for level, index, node in frontier.append(h):
+                s.add(TreeNodeRow(level=level, index=index, hash=node.hex()))
+        latest = s.query(TreeHeadRow).order_by(TreeHeadRow.size.desc()).first()
+        latest.frontier = json.dumps(frontier.to_hex())
+        s.query(TreeHeadRow).filter(TreeHeadRow.size > seq,
+                                    TreeHeadRow.size < latest.size).delete()
+
+
+def test_a_rewritten_history_is_never_signed_over_and_fails_verify(workspace, history, consents,
+                                                                    portrait):
+    from emo_safe.errors import IntegrityError
+
+    kept_before = latest_head(workspace.store().log)
+    consents.add("later", portrait)
+    with workspace.store().log.reader() as r:
+        refused = next(e.seq for e in r.entries() if '"allowed":false' in e.body)
+    _rewrite_history(workspace, refused)
+    size_before = latest_head(workspace.store().log).size
+    with pytest.raises(IntegrityError, match="refusing to append"):
+        consents.add("an ordinary append after the rewrite", portrait)
+    assert latest_head(workspace.store().log).size == size_before  # nothing was signed
+    r = verify(workspace)
+    assert not r.ok and "does not match the recomputed tree" in r.problems[0]
+    assert not verify(workspace, kept_before).ok
+
+
+def test_rows_logged_in_an_older_event_format_still_verify_after_display_fields_change(
+        workspace, history, monkeypatch):
+    from emo_safe.ledger import events
+    from emo_safe.ledger.schema import ConsentRow
+
+    store = workspace.store()
+    with store.session() as s:  # a decision as emo-safe 0.1 logged it: format 0, no "v"
+        row = _decisions(1)[0]
+        s.add(row)
+        store.log.append_in(s, [("decision", events.row_event("decisions", row, 0))])
+    assert verify(workspace).ok
+    # A later release adds a display field: the signed log is not a display view.
+    original = ConsentRow.public_dict
+    monkeypatch.setattr(ConsentRow, "public_dict",
+                        lambda self: {**original(self), "display_only": "new in a later version"})
+    assert verify(workspace).ok
+    with workspace.store().log.reader() as r:
+        assert '"v":' not in r.find_entries("decision", row.id)[0].body
+        assert all('"v":1' in e.body for e in r.entries() if e.kind == "generation")

@@ -5,7 +5,7 @@ import json
 import pytest
 from factories import write_video
 
-from emo_safe.provenance import keys
+from emo_safe import keys
 from emo_safe.provenance.read import ABSENT, INVALID, TRUSTED, VALID_UNTRUSTED, read_manifest
 from emo_safe.provenance.sign import (
     TRAINED_ALGORITHMIC_MEDIA,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres-test-server"
+SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres-test-server"
 
 
 def postgres_admin_url() -> str:
