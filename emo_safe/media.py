@@ -221,59 +221,128 @@ def _declared_duration(container, stream) -> float | None:
 # --------------------------------------------------------------------------------------------
 # video
 @dataclass(frozen=True)
+class VideoStream:
+    """One video track of a file, as its headers declare it."""
+
+    index: int  # among the file's video streams (0, 1, ...)
+    width: int
+    height: int
+    fps: float
+    frames: int | None
+    codec: str
+    default: bool = False  # the container marks it as the track players show
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+@dataclass(frozen=True)
 class VideoInfo:
     path: Path
     format: str
-    width: int
+    width: int  # of the first decodable video stream
     height: int
     fps: float
     frames: int | None
     duration: float | None
     has_audio: bool
+    streams: tuple[VideoStream, ...] = ()
 
 
 def probe(path: str | os.PathLike, max_bytes: int | None = None) -> VideoInfo:
+    """What a video file declares: its container and every decodable video stream."""
     path = Path(path)
     _check_file(path, "video", max_bytes)
     with _open(path, "video") as container:
         if not container.streams.video:
             raise InputError(f"cannot read video {path}: it has no video stream")
-        vs = container.streams.video[0]
-        ctx = vs.codec_context
-        if ctx is None or not ctx.width or not ctx.height:
+        streams = []
+        for i, vs in enumerate(container.streams.video):
+            ctx = vs.codec_context
+            if ctx is None or not ctx.width or not ctx.height:
+                continue
+            rate = vs.average_rate or vs.guessed_rate or Fraction(25)
+            disposition = getattr(vs, "disposition", 0)
+            streams.append(VideoStream(i, ctx.width, ctx.height, float(rate), vs.frames or None,
+                                       ctx.name or "", bool(int(disposition or 0) & 1)))
+        if not streams:
             raise InputError(f"cannot read video {path}: its video stream has no decodable codec "
                              "or size")
-        rate = vs.average_rate or vs.guessed_rate or Fraction(25)
+        first = streams[0]
+        vs = container.streams.video[first.index]
         return VideoInfo(
             path=path,
             format=container.format.name,
-            width=ctx.width,
-            height=ctx.height,
-            fps=float(rate),
-            frames=vs.frames or None,
+            width=first.width,
+            height=first.height,
+            fps=first.fps,
+            frames=first.frames,
             duration=_declared_duration(container, vs),
             has_audio=bool(container.streams.audio),
+            streams=tuple(streams),
         )
 
 
-def iter_frames(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """RGB uint8 frames of the first video stream, one at a time."""
+def iter_frames(path: str | os.PathLike, max_frames: int | None = None, stream: int = 0,
+                max_pixels: int | None = None) -> Iterator[np.ndarray]:
+    """RGB uint8 frames of video stream ``stream`` (0: the first), one at a time.
+    ``max_pixels``: a frame larger than this (whatever the headers said) is an InputError."""
     path = Path(path)
     _check_file(path, "video")
     with _open(path, "video") as container:
-        if not container.streams.video:
-            raise InputError(f"cannot read video {path}: it has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        if len(container.streams.video) <= stream:
+            raise InputError(f"cannot read video {path}: it has no video stream {stream}")
+        vs = container.streams.video[stream]
+        vs.thread_type = "AUTO"
         n = 0
         try:
-            for frame in container.decode(stream):
+            for frame in container.decode(vs):
+                if max_pixels is not None and frame.width * frame.height > max_pixels:
+                    raise InputError(f"video {path} has {frame.width}x{frame.height} frames, "
+                                     f"over the limit of {max_pixels / 1e6:.1f} megapixels")
                 yield frame.to_ndarray(format="rgb24")
                 n += 1
                 if max_frames is not None and n >= max_frames:
                     return
         except av.error.FFmpegError:
             raise InputError(f"cannot read video {path}: corrupt video data") from None
+
+
+# The C2PA manifest store's box in ISO BMFF files (C2PA specification, "Embedding manifests
+# into BMFF-based assets"): a top-level 'uuid' box with this user type.
+C2PA_BOX_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
+
+
+def check_manifest_box(path: str | os.PathLike, max_bytes: int) -> None:
+    """Walk the top-level boxes of an MP4/MOV (headers only) and refuse a C2PA manifest box
+    that declares more than ``max_bytes``, before any C2PA reader would load it into memory
+    (a sparse file can declare a gigabyte at no cost)."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        offset = 0
+        for _ in range(100_000):  # a real file has a handful of top-level boxes
+            if offset + 8 > size:
+                return
+            fh.seek(offset)
+            head = fh.read(32)
+            if len(head) < 8:
+                return
+            box_size, kind = struct.unpack(">I4s", head[:8])
+            header = 8
+            if box_size == 1 and len(head) >= 16:
+                box_size = struct.unpack(">Q", head[8:16])[0]
+                header = 16
+            elif box_size == 0:
+                box_size = size - offset
+            if box_size < header:
+                return  # not a box structure we understand; the readers report it
+            if kind == b"uuid" and head[header:header + 16] == C2PA_BOX_UUID \
+                    and box_size > max_bytes:
+                raise InputError(f"{path} declares a {box_size / 1e6:.0f} MB C2PA manifest, "
+                                 f"over the limit of {max_bytes / 1e6:.0f} MB")
+            offset += box_size
 
 
 def read_audio_track(path: str | os.PathLike, rate: int = AUDIO_RATE) -> Audio | None:

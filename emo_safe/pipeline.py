@@ -181,7 +181,7 @@ class SafeGenerator:
                 watermark_payload=payload.hex(),
                 consent_ids=json.dumps(decision.consent_ids),
                 frames=n,
-                fingerprint=json.dumps(fingerprint.to_hex()),
+                fingerprint=json.dumps(fingerprint.fingerprint().to_json()),
             ))
             os.replace(signed, output)
         finally:

@@ -309,9 +309,11 @@ class Workspace:
         self.require()
         return _keys.load_public_key(self.log_pub_path)
 
-    def store(self):
+    def store(self, create: bool = True):
+        """The ledger. ``create=False`` (readers): never create or upgrade the database."""
         from emo_safe.ledger.store import LedgerStore
 
         self.require()
         return LedgerStore(self.database_url,
-                           log_signer=lambda: _keys.OperatorKey.load(self.log_key_path))
+                           log_signer=lambda: _keys.OperatorKey.load(self.log_key_path),
+                           create=create)

@@ -147,3 +147,68 @@ def gate_request(faces=(), consents=(), checks=None, **fields):
                   now=dt.datetime(2026, 7, 1, tzinfo=dt.UTC))
     values.update(fields)
     return GateRequest(**values)
+
+
+def write_tracks(path: Path, tracks: list[list[np.ndarray]], default: int, fps: int = 25,
+                 crf: int = 18) -> Path:
+    """An MP4 with one H.264 video track per frame list; ``default`` is the track marked as
+    the one players show (the others are, say, a decoy put in front of it)."""
+    with av.open(str(path), "w", format="mp4") as out:
+        streams = []
+        for i, frames in enumerate(tracks):
+            s = out.add_stream("libx264", rate=fps)
+            s.height, s.width = frames[0].shape[:2]
+            s.pix_fmt = "yuv420p"
+            s.options = {"crf": str(crf)}
+            s.disposition = av.stream.Disposition.default if i == default \
+                else av.stream.Disposition(0)
+            streams.append(s)
+        for t in range(max(len(f) for f in tracks)):
+            for s, frames in zip(streams, tracks):
+                if t < len(frames):
+                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[t]),
+                                                    format="rgb24")
+                    vf.pts = t
+                    for p in s.encode(vf):
+                        out.mux(p)
+        for s in streams:
+            for p in s.encode():
+                out.mux(p)
+    return path
+
+
+def mark_residue(frames: list[np.ndarray]) -> np.ndarray:
+    """The copy attack's estimate of the mark: the mean high-pass residue of one output."""
+    import cv2
+
+    return np.mean([f.astype(np.float32) - cv2.GaussianBlur(f.astype(np.float32), (0, 0), 2)
+                    for f in frames], axis=0)
+
+
+def relight_to_phash(frame: np.ndarray, target: int, rounds: int = 4) -> np.ndarray:
+    """The frame plus a smooth luminance field (only the 8x8 lowest DCT frequencies of a
+    32x32 copy, upsampled) chosen so that its pHash becomes ``target``: the lighting change a
+    forger adds to pass a copied watermark off as the source generation."""
+    import cv2
+
+    from emo_safe.fingerprint import frame_hash
+
+    bits = np.unpackbits(np.array([target], ">u8").view(np.uint8)).astype(np.float32) * 2 - 1
+    out = frame.astype(np.float32)
+    h, w = frame.shape[:2]
+    for _ in range(rounds):
+        if frame_hash(np.clip(out, 0, 255).astype(np.uint8)) == target:
+            break
+        grey = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+        d = cv2.dct(cv2.resize(grey.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA))
+        low = d[:8, :8].flatten()
+        centre, spread = float(np.median(low[1:])), max(float(np.std(low[1:])), 8.0)
+        want = low.copy()
+        for k in range(64):  # push each coefficient to the side of the median its bit needs
+            if (low[k] > centre) != (bits[k] > 0):
+                want[k] = centre + bits[k] * 0.5 * spread
+        delta = np.zeros((32, 32), np.float32)
+        delta[:8, :8] = (want - low).reshape(8, 8)
+        field = cv2.resize(cv2.idct(delta), (w, h), interpolation=cv2.INTER_CUBIC)
+        out += field[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)

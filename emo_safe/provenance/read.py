@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import c2pa
 
 from emo_safe.provenance.sign import TRAINED_ALGORITHMIC_MEDIA
 
-TRUSTED = "trusted"
-VALID_UNTRUSTED = "valid-untrusted"
-INVALID = "invalid"
-ABSENT = "absent"
+
+class ManifestState(enum.StrEnum):
+    """What the C2PA evidence of one file says (the JSON spells each as its value)."""
+
+    TRUSTED = "trusted"  # valid, and signed by a certificate chaining to a trust anchor
+    VALID_UNTRUSTED = "valid-untrusted"  # valid, but the signer is not trusted here
+    INVALID = "invalid"  # present but does not validate: content or claim changed
+    ABSENT = "absent"  # no manifest
 
 
-@dataclass
+TRUSTED = ManifestState.TRUSTED
+VALID_UNTRUSTED = ManifestState.VALID_UNTRUSTED
+INVALID = ManifestState.INVALID
+ABSENT = ManifestState.ABSENT
+
+
+@dataclass(frozen=True)
 class ManifestEvidence:
-    """The C2PA evidence of one file. ``state`` is trusted / valid-untrusted / invalid / absent."""
+    """The C2PA evidence of one file."""
 
-    state: str
-    failure_codes: list[str] = field(default_factory=list)
+    state: ManifestState
+    failure_codes: tuple[str, ...] = ()
     manifest_label: str | None = None
     ai_generated: bool = False
     generator: dict | None = None
@@ -42,8 +53,8 @@ class ManifestEvidence:
 
     def to_dict(self) -> dict:
         return {
-            "state": self.state,
-            "failure_codes": self.failure_codes,
+            "state": str(self.state),
+            "failure_codes": list(self.failure_codes),
             "manifest_label": self.manifest_label,
             "ai_generated": self.ai_generated,
             "generator": self.generator,
@@ -56,11 +67,11 @@ class ManifestEvidence:
         }
 
 
-def _context(trust_anchors_pem: str) -> c2pa.Context:
+def _settings(trust_anchors_pem: str) -> dict:
     settings: dict = {"verify": {"verify_trust": True}}
     if trust_anchors_pem.strip():
         settings["trust"] = {"trust_anchors": trust_anchors_pem}
-    return c2pa.Context.from_dict(settings)
+    return settings
 
 
 def read_manifest(path: str | Path, trust_anchors_pem: str = "",
@@ -72,14 +83,15 @@ def read_manifest(path: str | Path, trust_anchors_pem: str = "",
     if container and not any(k in container for k in ("mp4", "mov")):
         return ManifestEvidence(ABSENT, error=f"no C2PA manifest is read from {container} files")
     try:
-        with open(path, "rb") as fh:
-            reader = c2pa.Reader("video/mp4", fh, context=_context(trust_anchors_pem))
+        # Every c2pa object is closed when the block ends, not whenever it is collected.
+        with c2pa.Context.from_dict(_settings(trust_anchors_pem)) as context, \
+                open(path, "rb") as fh, c2pa.Reader("video/mp4", fh, context=context) as reader:
             store = json.loads(reader.json())
     except c2pa.C2paError.ManifestNotFound:
         return ManifestEvidence(ABSENT)
     except c2pa.C2paError as exc:
         # A manifest is there but cannot even be parsed: as good as a forged one.
-        return ManifestEvidence(INVALID, failure_codes=[f"c2pa.{type(exc).__name__}"],
+        return ManifestEvidence(INVALID, failure_codes=(f"c2pa.{type(exc).__name__}",),
                                 error="the C2PA manifest is malformed")
 
     state_raw = (store.get("validation_state") or "").lower()
@@ -100,22 +112,24 @@ def read_manifest(path: str | Path, trust_anchors_pem: str = "",
         untrusted_only = failures and all(c == "signingCredential.untrusted" for c in failures)
         state = VALID_UNTRUSTED if untrusted_only else INVALID
 
-    ev = ManifestEvidence(state=state, failure_codes=failures, manifest_label=label)
+    found: dict = {"ai_generated": False, "generator": None, "generation": None,
+                   "soft_binding": None}
     gi = manifest.get("claim_generator_info") or []
-    if gi:
-        ev.claim_generator = " ".join(str(gi[0].get(k, "")) for k in ("name", "version")).strip()
+    claim_generator = " ".join(str(gi[0].get(k, "")) for k in ("name", "version")).strip() \
+        if gi else None
     sig = manifest.get("signature_info") or {}
-    ev.signer_issuer = sig.get("issuer")
     for assertion in manifest.get("assertions", []):
         lab, data = assertion.get("label", ""), assertion.get("data") or {}
         if lab.startswith("c2pa.actions"):
             for action in data.get("actions", []):
                 if action.get("digitalSourceType") == TRAINED_ALGORITHMIC_MEDIA:
-                    ev.ai_generated = True
                     agent = action.get("softwareAgent")
-                    ev.generator = agent if isinstance(agent, dict) else {"name": agent}
+                    found["ai_generated"] = True
+                    found["generator"] = agent if isinstance(agent, dict) else {"name": agent}
         elif lab == assertion_label:
-            ev.generation = data
+            found["generation"] = data
         elif lab.startswith("c2pa.soft-binding"):
-            ev.soft_binding = data
-    return ev
+            found["soft_binding"] = data
+    return ManifestEvidence(state=state, failure_codes=tuple(failures), manifest_label=label,
+                            claim_generator=claim_generator, signer_issuer=sig.get("issuer"),
+                            **found)

@@ -1,133 +1,105 @@
 """Invisible video watermark: embed and detect on frame streams, keyed by the workspace key.
 
-The public surface is deliberately small: :func:`embed_frames`, :func:`detect_frames`, the file
-helpers :func:`embed_file` / :func:`detect_file`, the :class:`WatermarkEvidence` result, and the
-pipeline's :class:`WorkspaceMarker`. Pattern generation and the decoder live in ``_codec`` and
-``_ecc`` and are not part of the API.
+The public surface is deliberately small: the scheme registry (:func:`get_scheme`,
+:func:`available_schemes`), :func:`embed_frames` / :func:`detect_frames`, the file helpers
+:func:`embed_file` / :func:`detect_file`, the :class:`WatermarkEvidence` result, and the
+pipeline's :class:`WorkspaceMarker`. Pattern generation and decoders live in each scheme's
+private modules (``_codec``, ``_ecc``) and are not part of the API.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from emo_safe.errors import InputError
-from emo_safe.watermark import _codec
+from emo_safe.watermark.scheme import (
+    DEFAULT_MAX_P_VALUE,
+    DEFAULT_SCHEME,
+    WatermarkEvidence,
+    WatermarkScheme,
+    available_schemes,
+    get_scheme,
+    strongest,
+)
 
-SCHEME = _codec.SCHEME
-PAYLOAD_BYTES = _codec.PAYLOAD_BYTES
-FALSE_POSITIVE_RATE = _codec.P_THRESHOLD
+__all__ = ["DEFAULT_MAX_P_VALUE", "DEFAULT_SCHEME", "PAYLOAD_BYTES", "WatermarkEvidence",
+           "WatermarkScheme", "WorkspaceMarker", "available_schemes", "detect_file",
+           "detect_frames", "embed_file", "embed_frames", "get_scheme", "key_id"]
 
-
-@dataclass
-class WatermarkEvidence:
-    """What the detector found. ``p_value`` is the probability of evidence at least this strong
-    in a video that does not carry this key's mark; ``detected`` means p <= 1e-6."""
-
-    detected: bool
-    p_value: float
-    payload: str | None  # hex, only when it decoded and passed its checks
-    frames: int
-    z: float = 0.0
-    scale: float | None = None
-    segment_z: list[float] = field(default_factory=list)
-    scheme: str = SCHEME
-
-    def to_dict(self) -> dict:
-        return {
-            "detected": self.detected,
-            "p_value": self.p_value,
-            "payload": self.payload,
-            "frames": self.frames,
-            "z": round(self.z, 3),
-            "scale": self.scale,
-            "segment_z": [round(z, 2) for z in self.segment_z],
-            "scheme": self.scheme,
-            "threshold": FALSE_POSITIVE_RATE,
-        }
+PAYLOAD_BYTES = 6  # every scheme carries the 48-bit generation id
 
 
-def key_id(key: bytes) -> str:
+def key_id(key: bytes, scheme: str = DEFAULT_SCHEME) -> str:
     """A public identifier of a watermark key (a hash), for manifests and detector profiles."""
-    return _codec.key_material(key).key_id
+    return get_scheme(scheme, key).key_id
 
 
-def _check_payload(payload: bytes) -> bytes:
-    if not isinstance(payload, bytes | bytearray) or len(payload) != PAYLOAD_BYTES:
-        raise InputError(f"the watermark payload must be {PAYLOAD_BYTES} bytes "
-                         f"({PAYLOAD_BYTES * 2} hex digits)")
-    return bytes(payload)
-
-
-def embed_frames(frames: Iterable[np.ndarray], key: bytes,
-                 payload: bytes) -> Iterator[np.ndarray]:
+def embed_frames(frames: Iterable[np.ndarray], key: bytes, payload: bytes,
+                 scheme: str = DEFAULT_SCHEME) -> Iterator[np.ndarray]:
     """Mark a stream of RGB uint8 frames (any size); yields marked frames one at a time."""
-    embedder = _codec.Embedder(key, _check_payload(payload))
-    for frame in frames:
-        yield embedder.embed(frame)
+    return get_scheme(scheme, key).embed(frames, payload)
 
 
-def detect_frames(frames: Iterable[np.ndarray], key: bytes, fps: float = 25.0) -> WatermarkEvidence:
-    """Aggregate evidence over a stream of RGB frames; memory stays constant in its length."""
-    acc = _codec.Accumulator(fps)
+def detect_frames(frames: Iterable[np.ndarray], key: bytes, fps: float = 25.0,
+                  schemes: Iterable[str] | None = None,
+                  max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
+    """Aggregate evidence over a stream of RGB frames for every scheme (default: all known)
+    in one pass; the strongest evidence is returned. Memory is constant in the length."""
+    from emo_safe.watermark.scheme import MultiAccumulator
+
+    acc = MultiAccumulator([get_scheme(s, key).accumulator(fps)
+                            for s in (schemes or available_schemes())])
     for frame in frames:
         acc.add(frame)
-    acc.finish()
-    d = _codec.detect(acc, key)
-    return WatermarkEvidence(
-        detected=d.detected,
-        p_value=d.p_value,
-        payload=d.payload.hex() if d.payload is not None else None,
-        frames=d.frames,
-        z=d.z,
-        scale=d.scale,
-        segment_z=d.segment_z,
-    )
+    return strongest(acc.finish(max_p_value))
 
 
-def detect_file(path: str | os.PathLike, key: bytes,
-                max_frames: int | None = None) -> WatermarkEvidence:
+def detect_file(path: str | os.PathLike, key: bytes, max_frames: int | None = None,
+                max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
     from emo_safe import media
 
     info = media.probe(path)
-    return detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps)
+    return detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
+                         max_p_value=max_p_value)
 
 
 def embed_file(src: str | os.PathLike, dest: str | os.PathLike, key: bytes, payload: bytes,
-               crf: int = 18) -> int:
-    """Re-encode ``src`` with the mark (audio kept). Writes a temp file, then renames."""
-    from emo_safe import media
+               crf: int = 18, scheme: str = DEFAULT_SCHEME) -> int:
+    """Re-encode ``src`` with the mark (audio kept). All or nothing: a temporary file made
+    exclusively next to ``dest`` is moved onto it only when complete, and never over a file
+    that exists."""
+    from emo_safe import _fs, media
 
     src, dest = Path(src), Path(dest)
-    payload = _check_payload(payload)
+    marker = get_scheme(scheme, key)
+    if len(payload) != marker.payload_bytes:
+        from emo_safe.errors import InputError
+
+        raise InputError(f"the watermark payload must be {marker.payload_bytes} bytes "
+                         f"({marker.payload_bytes * 2} hex digits)")
     info = media.probe(src)
     audio = media.read_audio_track(src) if info.has_audio else None
-    tmp = dest.with_name(f".{dest.name}.partial")
-    try:
-        n = media.write_mp4(tmp, embed_frames(media.iter_frames(src), key, payload), info.fps,
-                            audio, crf=crf)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return n
+    with _fs.atomic_path(dest, replace=False) as tmp:
+        return media.write_mp4(tmp, marker.embed(media.iter_frames(src), payload), info.fps,
+                               audio, crf=crf)
 
 
 class WorkspaceMarker:
     """The pipeline's mark stage: the workspace key, the generation id as payload."""
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-        self.key_id = key_id(key)
+    def __init__(self, key: bytes, scheme: str = DEFAULT_SCHEME) -> None:
+        self._scheme = get_scheme(scheme, key)
+        self.key_id = self._scheme.key_id
 
     def __repr__(self) -> str:
-        return f"WorkspaceMarker(key_id={self.key_id!r})"
+        return f"WorkspaceMarker(scheme={self._scheme.scheme_id!r}, key_id={self.key_id!r})"
 
     def mark(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
-        return embed_frames(frames, self._key, payload)
+        return self._scheme.embed(frames, payload)
 
     def describe(self, payload: bytes) -> dict:
-        return {"scheme": SCHEME, "payload": payload.hex(), "key_id": self.key_id}
+        return {"scheme": self._scheme.scheme_id, "payload": payload.hex(),
+                "key_id": self.key_id}

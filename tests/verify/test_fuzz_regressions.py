@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-CASES = sorted((Path(__file__).parent / "data" / "fuzz").glob("crash-*.mp4"))
+CASES = sorted((Path(__file__).parents[1] / "data" / "fuzz").glob("crash-*.mp4"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])

@@ -1,0 +1,220 @@
+"""Gathering evidence about a file: each source (C2PA, watermark, ledger) is a small object
+with ``name`` and ``gather(file, evidence) -> evidence``; :data:`SOURCES` registers them by
+name, and a detector profile lists which to use. :class:`Evidence` is frozen: a source returns
+a new one with its part filled in, so :func:`~emo_safe.verify.decide.decide` reads a plain
+value and can be tested without decoding anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from emo_safe import fingerprint as fp
+from emo_safe.errors import InputError
+from emo_safe.media import VideoInfo, check_manifest_box, iter_frames, sha256_file
+from emo_safe.provenance.read import ManifestEvidence, ManifestState, read_manifest
+from emo_safe.watermark.scheme import (
+    MultiAccumulator,
+    WatermarkEvidence,
+    WatermarkScheme,
+    strongest,
+)
+
+
+@dataclass(frozen=True)
+class TrackEvidence:
+    """What one video track of the file showed."""
+
+    index: int
+    watermark: WatermarkEvidence | None = None
+    fingerprint: fp.Fingerprint | None = None
+    skipped: str | None = None  # why it was not examined (over a budget)
+
+    def to_dict(self) -> dict:
+        out = {"track": self.index,
+               "watermark": self.watermark.to_dict() if self.watermark else None}
+        if self.skipped:
+            out["skipped"] = self.skipped
+        return out
+
+
+@dataclass(frozen=True)
+class LedgerMatch:
+    """The generation the ledger links the file to, and how."""
+
+    generation: dict  # the generation row's public view (ids and hashes)
+    found_by: str  # "manifest", "output-hash" or "watermark"
+    track: int | None = None  # for "watermark": the track whose payload named it
+    stored_fingerprint: fp.Fingerprint | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything gathered about one file, before any decision."""
+
+    path: Path
+    container: str
+    manifest: ManifestEvidence = ManifestEvidence(ManifestState.ABSENT)
+    tracks: tuple[TrackEvidence, ...] = ()
+    ledger: LedgerMatch | None = None
+    output_sha256: str | None = None
+
+    @property
+    def watermark(self) -> WatermarkEvidence | None:
+        """The strongest watermark evidence over all tracks."""
+        return strongest([t.watermark for t in self.tracks if t.watermark is not None])
+
+    def track(self, index: int | None) -> TrackEvidence | None:
+        return next((t for t in self.tracks if t.index == index), None)
+
+    @property
+    def fingerprint_similarity(self) -> float | None:
+        """How well the track that named the ledger's generation matches that generation's
+        recorded fingerprint (None when no watermark named a recorded generation)."""
+        if self.ledger is None or self.ledger.found_by != "watermark":
+            return None
+        stored = self.ledger.stored_fingerprint
+        track = self.track(self.ledger.track)
+        if not stored or not stored.seconds or track is None or track.fingerprint is None:
+            return None
+        return fp.similarity(track.fingerprint, stored)
+
+
+@dataclass(frozen=True)
+class ProbedFile:
+    path: Path
+    info: VideoInfo
+
+
+class EvidenceSource(Protocol):
+    name: str
+
+    def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence: ...
+
+
+class C2paSource:
+    """The C2PA manifest, validated against the profile's trust anchors. The manifest box's
+    declared size is checked first (a sparse file can declare a gigabyte)."""
+
+    name = "c2pa"
+
+    def __init__(self, anchors_pem: str, assertion_label: str, max_manifest_bytes: int) -> None:
+        self.anchors_pem = anchors_pem
+        self.assertion_label = assertion_label
+        self.max_manifest_bytes = max_manifest_bytes
+
+    def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
+        if any(k in file.info.format for k in ("mp4", "mov")):
+            check_manifest_box(file.path, self.max_manifest_bytes)
+        manifest = read_manifest(file.path, self.anchors_pem, self.assertion_label,
+                                 file.info.format)
+        return dataclasses.replace(evidence, manifest=manifest)
+
+
+class WatermarkSource:
+    """Every video track within the budgets, decoded once each: the watermark of every scheme
+    the profile lists and the perceptual fingerprint ride on the same decode."""
+
+    name = "watermark"
+
+    def __init__(self, schemes: list[WatermarkScheme], max_p_value: float, max_frames: int,
+                 max_frame_pixels: int, max_decoded_pixels: int, max_tracks: int) -> None:
+        self.schemes = schemes
+        self.max_p_value = max_p_value
+        self.max_frames = max_frames
+        self.max_frame_pixels = max_frame_pixels
+        self.max_decoded_pixels = max_decoded_pixels
+        self.max_tracks = max_tracks
+
+    def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
+        streams = file.info.streams
+        # The track players show first, then the others: a decoy track 0 must not hide the
+        # marked one.
+        order = sorted(streams, key=lambda s: (not s.default, s.index))
+        budget = self.max_decoded_pixels
+        tracks, examined = [], 0
+        for stream in order:
+            reason = None
+            if stream.pixels > self.max_frame_pixels:
+                reason = (f"{stream.width}x{stream.height} frames are over the limit of "
+                          f"{self.max_frame_pixels / 1e6:.1f} megapixels")
+            elif examined >= self.max_tracks:
+                reason = f"only {self.max_tracks} video tracks are examined per file"
+            elif budget < stream.pixels:
+                reason = "the file's decoding budget is spent"
+            if reason:
+                tracks.append(TrackEvidence(stream.index, skipped=reason))
+                continue
+            frames_allowed = min(self.max_frames, budget // stream.pixels)
+            tap = fp.FingerprintTap(stream.fps)
+            acc = MultiAccumulator([s.accumulator(stream.fps) for s in self.schemes])
+            n = 0
+            for frame in iter_frames(file.path, max_frames=frames_allowed, stream=stream.index,
+                                     max_pixels=self.max_frame_pixels):
+                tap.add(frame, n)
+                acc.add(frame)
+                n += 1
+            budget -= n * stream.pixels
+            found = strongest(acc.finish(self.max_p_value))
+            if found is not None:
+                found = dataclasses.replace(found, track=stream.index)
+            tracks.append(TrackEvidence(stream.index, found, tap.fingerprint()))
+            examined += 1
+        if not examined:
+            raise InputError(f"{file.path}: no video track is within the detector's limits "
+                             f"({tracks[0].skipped})")
+        return dataclasses.replace(evidence, tracks=tuple(sorted(tracks, key=lambda t: t.index)))
+
+
+class LedgerSource:
+    """The generation this deployment recorded for the file: by the trusted manifest's id, by
+    the file's hash (the exact file published), or by a decoded watermark payload."""
+
+    name = "ledger"
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
+        ev = evidence.manifest
+        if ev.generation and ev.state == ManifestState.TRUSTED:
+            row = self.store.get_generation(str(ev.generation.get("generation_id", "")))
+            if row is not None:
+                return dataclasses.replace(evidence, ledger=LedgerMatch(row.public_dict(),
+                                                                        "manifest"))
+        digest = sha256_file(file.path)
+        evidence = dataclasses.replace(evidence, output_sha256=digest)
+        row = self.store.find_generation(output_sha256=digest)
+        if row is not None:
+            return dataclasses.replace(evidence, ledger=LedgerMatch(row.public_dict(),
+                                                                    "output-hash"))
+        payloads = sorted((t for t in evidence.tracks if t.watermark and t.watermark.payload),
+                          key=lambda t: t.watermark.p_value)
+        for track in payloads:
+            row = self.store.find_generation(watermark_payload=track.watermark.payload)
+            if row is not None:
+                stored = fp.Fingerprint.from_json(json.loads(row.fingerprint or "[]"))
+                return dataclasses.replace(evidence, ledger=LedgerMatch(
+                    row.public_dict(), "watermark", track.index, stored))
+        return evidence
+
+
+# name -> the source's class; the detector builds the ones its profile lists, in this order
+SOURCES: dict[str, Callable[..., EvidenceSource]] = {
+    "c2pa": C2paSource,
+    "watermark": WatermarkSource,
+    "ledger": LedgerSource,
+}
+
+
+def gather(file: ProbedFile, sources: list[EvidenceSource]) -> Evidence:
+    """Run the sources in order over one file; each sees what the earlier ones found."""
+    evidence = Evidence(file.path, file.info.format)
+    for source in sources:
+        evidence = source.gather(file, evidence)
+    return evidence

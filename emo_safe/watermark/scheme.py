@@ -1,0 +1,125 @@
+"""The watermark-scheme interface and its registry, keyed by scheme id.
+
+A scheme is one module: a class with a ``scheme_id``, built from the workspace's 256-bit key
+(from which it derives its own patterns), that embeds a payload into a frame stream and
+accumulates frames for detection. Outputs made by an older scheme keep verifying because the
+detector asks every scheme its profile lists. To add one: write the module, add its id and
+``module:class`` to ``SCHEMES`` below, and a test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from emo_safe.errors import ProfileError
+
+DEFAULT_MAX_P_VALUE = 1e-6
+
+
+@dataclass(frozen=True)
+class WatermarkEvidence:
+    """What one scheme found. ``p_value`` is the probability of evidence at least this strong
+    in a video that does not carry this key's mark; ``detected`` means
+    ``p_value <= threshold``, the threshold the caller asked for."""
+
+    detected: bool
+    p_value: float
+    payload: str | None  # hex, only when it decoded and passed its checks
+    frames: int
+    scheme: str
+    threshold: float = DEFAULT_MAX_P_VALUE
+    z: float = 0.0
+    scale: float | None = None
+    segment_z: tuple[float, ...] = ()
+    key_id: str = ""
+    track: int | None = None  # the video stream it was read from
+
+    def to_dict(self) -> dict:
+        out = {
+            "detected": self.detected,
+            "p_value": self.p_value,
+            "payload": self.payload,
+            "frames": self.frames,
+            "z": round(self.z, 3),
+            "scale": self.scale,
+            "segment_z": [round(z, 2) for z in self.segment_z],
+            "scheme": self.scheme,
+            "threshold": self.threshold,
+        }
+        if self.track is not None:
+            out["track"] = self.track
+        return out
+
+
+class SchemeAccumulator(Protocol):
+    """Evidence gathered frame by frame (memory constant in the clip's length)."""
+
+    def add(self, frame: np.ndarray) -> None: ...
+
+    def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence: ...
+
+
+@runtime_checkable
+class WatermarkScheme(Protocol):
+    scheme_id: str
+    key_id: str  # a public id of the key (a hash): safe for manifests and profiles
+    payload_bytes: int
+
+    def embed(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]: ...
+
+    def accumulator(self, fps: float) -> SchemeAccumulator: ...
+
+
+# scheme id -> "module:class"; the class is constructed with the workspace key
+SCHEMES = {
+    "org.emo-safe.wm.v1": "emo_safe.watermark.v1:VideoMarkV1",
+}
+DEFAULT_SCHEME = "org.emo-safe.wm.v1"
+
+
+def available_schemes() -> list[str]:
+    return sorted(SCHEMES)
+
+
+def get_scheme(scheme_id: str, key: bytes) -> WatermarkScheme:
+    """The scheme registered under ``scheme_id``, keyed with the workspace key."""
+    target = SCHEMES.get(scheme_id)
+    if target is None:
+        raise ProfileError(f"unknown watermark scheme {scheme_id!r}; this emo-safe knows "
+                           + ", ".join(available_schemes()))
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(key)
+
+
+def detect(scheme: WatermarkScheme, frames: Iterable[np.ndarray], fps: float = 25.0,
+           max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
+    acc = scheme.accumulator(fps)
+    for frame in frames:
+        acc.add(frame)
+    return acc.finish(max_p_value)
+
+
+@dataclass
+class MultiAccumulator:
+    """Feeds one decode to several schemes; the strongest evidence wins."""
+
+    parts: list[SchemeAccumulator] = field(default_factory=list)
+
+    def add(self, frame: np.ndarray) -> None:
+        for part in self.parts:
+            part.add(frame)
+
+    def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> list[WatermarkEvidence]:
+        return [part.finish(max_p_value) for part in self.parts]
+
+
+def strongest(found: list[WatermarkEvidence]) -> WatermarkEvidence | None:
+    """The evidence to report: a decoded payload first, then the smallest p-value."""
+    if not found:
+        return None
+    return min(found, key=lambda e: (e.payload is None, e.p_value))

@@ -1,0 +1,184 @@
+"""The detector's cross-check: a watermark copied from one of our outputs onto other footage
+names a real generation, but the video does not match that generation's fingerprint."""
+
+import json
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from factories import mark_residue, relight_to_phash, write_tracks, write_video
+
+from emo_safe import SafeGenerator
+from emo_safe.errors import InputError, WorkspaceError
+from emo_safe.fingerprint import Fingerprint, FingerprintTap, similarity
+from emo_safe.media import (
+    C2PA_BOX_UUID,
+    iter_frames,
+    load_image,
+    probe,
+    read_audio_track,
+    write_mp4,
+)
+from emo_safe.verify import Detector
+
+
+def test_copy_attack_is_reported_inconsistent_and_a_stripped_copy_is_not(
+        workspace, consented, portrait, speech, tmp_path, data_dir):
+    out = tmp_path / "ours.mp4"
+    result = SafeGenerator(workspace).generate(portrait, speech, out)
+    ours = list(iter_frames(out))
+
+    # The stripped re-encode of our own output: still ours, fingerprint matches.
+    stripped = tmp_path / "stripped.mp4"
+    write_mp4(stripped, ours, 25, read_audio_track(out), crf=23)
+    v = Detector(workspace).verify(stripped)
+    assert v.outcome == "generated-manifest-stripped" and v.exit_code == 0
+    assert v.ledger["id"] == result.generation_id
+    assert v.to_dict()["fingerprint_similarity"] >= 0.9
+
+    # The copy attack: estimate the mark from that one output (averaged high-pass residue)
+    # and add it to someone else's footage.
+    residue = mark_residue(ours)
+    other = cv2.resize(load_image(data_dir / "lin-manuel-miranda.png"), (560, 560))
+    forged_frames = []
+    for t in range(len(ours)):
+        x = int(24 + 20 * np.sin(t / 15))
+        frame = other[x : x + 512, 24 : 24 + 512].astype(np.float32) + residue
+        forged_frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    forged = tmp_path / "forged.mp4"
+    write_mp4(forged, forged_frames, 25, None, crf=18)
+    v = Detector(workspace).verify(forged)
+    assert v.watermark.payload == result.generation_id  # the copied mark does decode...
+    assert v.outcome == "inconsistent" and v.exit_code == 3  # ...but the video is not ours
+    assert "forgery suspected" in " ".join(v.reasons)
+    assert probe(forged).frames == len(ours)
+
+
+def test_a_splice_of_real_and_generated_footage_locates_the_generated_part(
+        workspace, consented, portrait, speech, tmp_path, data_dir):
+    out = tmp_path / "ours.mp4"
+    SafeGenerator(workspace).generate(portrait, speech, out)
+    ours = list(iter_frames(out))[:100]  # 4 s generated
+    other = cv2.resize(load_image(data_dir / "lin-manuel-miranda.png"), (512, 512))
+    real = [np.roll(other, 2 * t, axis=1) for t in range(100)]  # 4 s of other footage
+    spliced = tmp_path / "spliced.mp4"
+    write_mp4(spliced, real + ours + real, 25, None, crf=20)
+    v = Detector(workspace).verify(spliced)
+    z = v.watermark.segment_z
+    assert len(z) == 12
+    generated = [i for i, s in enumerate(z) if s > 4]
+    assert generated and min(generated) >= 4 and max(generated) <= 7  # seconds 4-8
+    assert max(z[:4] + z[8:]) < 4
+
+
+@pytest.fixture
+def generated(workspace, consented, portrait, speech, tmp_path):
+    out = tmp_path / "ours.mp4"
+    result = SafeGenerator(workspace).generate(portrait, speech, out)
+    return result, list(iter_frames(out))
+
+
+def _other_footage(data_dir, n):
+    other = cv2.resize(load_image(data_dir / "lin-manuel-miranda.png"), (560, 560))
+    return [other[int(24 + 20 * np.sin(t / 15)):][:512, 24:536] for t in range(n)]
+
+
+def test_a_copied_mark_plus_a_lighting_change_onto_the_recorded_phash_is_inconsistent(
+        workspace, generated, data_dir, tmp_path):
+    """The forger also adds a smooth luminance field per second that moves the 64-bit pHash
+    onto the source generation's. The edge hash is not moved by light, so the video still does
+    not look like the generation."""
+    result, ours = generated
+    stored = Fingerprint.from_json(json.loads(
+        workspace.store().get_generation(result.generation_id).fingerprint))
+    residue = mark_residue(ours)
+    forged_frames = [relight_to_phash(np.clip(f + residue, 0, 255).astype(np.uint8),
+                                      stored.phash[min(t // 25, stored.seconds - 1)])
+                     for t, f in enumerate(np.float32(x) for x in _other_footage(data_dir,
+                                                                                len(ours)))]
+    forged = tmp_path / "relit.mp4"
+    write_mp4(forged, forged_frames, 25, None, crf=18)
+    tap = FingerprintTap(25)
+    for i, frame in enumerate(iter_frames(forged)):
+        tap.add(frame, i)
+    # The lighting change does fool the luminance hash alone (emo-safe 0.1's only check)...
+    assert similarity(Fingerprint(tuple(tap.hashes)), Fingerprint(stored.phash)) >= 0.5
+    v = Detector(workspace).verify(forged)
+    assert v.watermark.payload == result.generation_id
+    # ...but not both hashes: the forgery is reported, not credited.
+    assert v.outcome == "inconsistent" and v.exit_code == 3, v.reasons
+
+
+def test_a_decoy_track_in_front_of_the_marked_default_track_does_not_hide_it(
+        workspace, generated, data_dir, tmp_path):
+    result, ours = generated
+    two = write_tracks(tmp_path / "decoy.mp4", [_other_footage(data_dir, 100), ours], default=1,
+                       crf=20)
+    assert probe(two).streams[0].width == 512 and not probe(two).streams[0].default
+    v = Detector(workspace).verify(two)
+    assert v.outcome == "generated-manifest-stripped", v.reasons
+    assert v.watermark.track == 1 and v.ledger["id"] == result.generation_id
+    row = v.to_dict()
+    assert [t["track"] for t in row["tracks"]] == [0, 1]
+    assert row["tracks"][0]["watermark"]["detected"] is False
+    assert "track 1 of 2" in " ".join(v.reasons)
+
+
+def test_a_sparse_file_declaring_a_huge_manifest_box_is_refused_before_it_is_read(
+        cli, tmp_path):
+    path = write_video(tmp_path / "sparse.mp4", frames=10)
+    size = path.stat().st_size
+    gigabyte = 1_000_000_000
+    with open(path, "ab") as fh:  # a top-level C2PA box that claims a gigabyte...
+        fh.write(gigabyte.to_bytes(4, "big") + b"uuid" + C2PA_BOX_UUID)
+    with open(path, "r+b") as fh:  # ...and a file that is that long, but sparse
+        fh.truncate(size + gigabyte)
+    # In a fresh process that reports its own peak memory: VmHWM belongs to the address space
+    # exec made (ru_maxrss would carry over the forked test runner's).
+    code = (f"import re, sys; from click.testing import CliRunner; "
+            f"from emo_safe.cli import main; r = CliRunner().invoke(main, ['verify', "
+            f"{str(path)!r}]); print(r.stderr); print('peak', re.search(r'VmHWM:\\s+(\\d+)', "
+            f"open('/proc/self/status').read()).group(1)); sys.exit(r.exit_code)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 2 and "1000 MB C2PA manifest" in r.stdout, r.stdout + r.stderr
+    peak_mb = int(r.stdout.rsplit("peak", 1)[1]) / 1024
+    assert peak_mb < 600  # not the 2.2 GB of reading the box
+
+
+def test_huge_frames_are_refused_before_decoding(workspace, tmp_path):
+    path = tmp_path / "huge.mp4"
+    write_mp4(path, (np.zeros((8192, 8192, 3), np.uint8) for _ in range(2)), 25, None,
+              crf=51, preset="ultrafast")
+    assert path.stat().st_size < 2_000_000
+    t = time.monotonic()
+    with pytest.raises(InputError, match="8192x8192 frames are over the limit"):
+        Detector(workspace).verify(path)
+    assert time.monotonic() - t < 20
+
+
+def test_a_relative_ledger_url_in_a_profile_is_the_profile_folder_and_is_never_created(
+        workspace, generated, tmp_path, monkeypatch):
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "p.toml").write_text('name = "p"\n[ledger]\nurl = "sqlite:///ledger.db"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(WorkspaceError, match="no ledger database"):
+        Detector(workspace, profile=published / "p.toml")
+    assert list(elsewhere.iterdir()) == [] and not (published / "ledger.db").exists()
+    import sqlite3
+
+    with sqlite3.connect(workspace.db_path) as src, \
+            sqlite3.connect(published / "ledger.db") as dest:
+        src.backup(dest)  # a consistent copy, WAL included
+    stripped = tmp_path / "stripped.mp4"
+    write_mp4(stripped, generated[1], 25, None, crf=23)
+    v = Detector(workspace, profile=published / "p.toml").verify(stripped)
+    assert v.outcome == "generated-manifest-stripped" and v.ledger["id"] == \
+        generated[0].generation_id
+    assert list(elsewhere.iterdir()) == []
