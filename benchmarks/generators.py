@@ -27,7 +27,8 @@ from _report import write_report
 
 from emo_safe._resources import sample_path
 from emo_safe.faces import FaceAnalyzer
-from emo_safe.generators.base import GenerationInput, face_crop, get_generator
+from emo_safe.generators import GenerationInput, get_generator
+from emo_safe.generators.base import face_crop
 from emo_safe.generators.puppet import blink_profile
 from emo_safe.media import Audio, load_audio, load_image
 

@@ -36,14 +36,19 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from emo_safe._signals import Terminated, stop_signals_raise
+
         try:
-            return fn(*args, **kwargs)
+            with stop_signals_raise():  # clean up on SIGTERM/SIGHUP as on Ctrl-C
+                return fn(*args, **kwargs)
         except GenerationRefused:
             raise  # rendered by the command itself
         except EmoSafeError as exc:
             _fail(exc.message, exc.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except Terminated as exc:
+            _fail(str(exc), 128 + exc.signum)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # a bug: still no traceback for the user
@@ -324,25 +329,36 @@ def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as
 @_request_options
 @click.option("--generator", default="puppet", show_default=True,
               help="puppet (built-in animator), still, a registered name, "
-                   "'diffusers:PIPELINE_DIR' or 'diffusers:module:callable', or "
-                   "'command:PROGRAM ARGS' with {photo} {audio} {output} placeholders.")
+                   "'diffusers:PIPELINE_DIR' or 'diffusers:module:callable', "
+                   "'command:PROGRAM ARGS' with {photo} {audio} {output} placeholders, or a "
+                   "preset for an upstream project: sadtalker:, hallo:, echomimic:, sonic:, "
+                   "memo: followed by its folder (docs/generators.md).")
+@click.option("--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE",
+              help="A setting the generator declares (repeatable), e.g. python=/opt/x/bin/"
+                   "python for a preset; unknown keys are an error.")
 @click.option("--timeout", type=click.FloatRange(1, None), default=None,
-              help="Seconds an external (command:) generator may run [default: 1800].")
+              help="Seconds an external program (command:, presets) may run [default: 1800]; "
+                   "shorthand for --generator-option timeout=S.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 120))
 @click.option("--size", default=512, show_default=True, type=click.IntRange(64, 2048))
 @click.option("--full-image", is_flag=True,
               help="Animate the whole photo instead of the face-centred --size crop (puppet).")
-@click.option("--steps", type=click.IntRange(1, 1000), help="Inference steps (diffusers:).")
-@click.option("--guidance", type=click.FloatRange(0, 100), help="Guidance scale (diffusers:).")
+@click.option("--steps", type=click.IntRange(1, 1000),
+              help="Inference steps (diffusers:); shorthand for --generator-option steps=N.")
+@click.option("--guidance", type=click.FloatRange(0, 100),
+              help="Guidance scale (diffusers:); shorthand for --generator-option guidance=G.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @handle_errors
 def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible_label, policy,
-             generator, timeout, seed, fps, size, full_image, steps, guidance, as_json):
+             generator, generator_options, timeout, seed, fps, size, full_image, steps,
+             guidance, as_json):
     """Gate, generate, watermark, sign and record one video."""
+    from emo_safe.generators.options import parse_pairs
+
     result = _generate(ctx, photo, audio, output, as_json, policy=policy, generator=generator,
-                       timeout=timeout,
+                       timeout=timeout, generator_options=parse_pairs(generator_options),
                        consent_ids=list(consent_ids), seed=seed, fps=fps, size=size, uses=uses,
                        steps=steps, guidance=guidance, full_image=full_image,
                        audio_rights=audio_rights, visible_label=visible_label)
@@ -354,11 +370,12 @@ def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible
                   f"manifest {result.manifest_label}")
 
 
-def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=None, **kwargs):
+def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=None,
+              generator_options=None, **kwargs):
     from emo_safe.pipeline import SafeGenerator
 
     gen = SafeGenerator(_workspace(ctx), policy=policy, generator=generator,
-                        generator_timeout=timeout)
+                        generator_timeout=timeout, generator_options=generator_options)
     with _progress("generating", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("generate", total=None)
 

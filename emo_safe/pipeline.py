@@ -8,18 +8,18 @@ moved into place with an atomic rename. Any failure removes the temporary direct
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import os
 import secrets
 import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from emo_safe import _fs
 from emo_safe.disclosure import DISCLOSURE_TEXT, add_visible_label
 from emo_safe.errors import GenerationRefused, GeneratorError, InputError
 from emo_safe.faces import FaceAnalyzer
@@ -27,7 +27,9 @@ from emo_safe.fingerprint import FingerprintTap
 from emo_safe.gate.decision import Decision
 from emo_safe.gate.gate import Gate, RequestOptions
 from emo_safe.gate.policy import Policy, load_policy
-from emo_safe.generators.base import GenerationInput, Generator, get_generator
+from emo_safe.generators.base import GenerationInput, Generator
+from emo_safe.generators.options import validate as validate_options
+from emo_safe.generators.registry import get_generator
 from emo_safe.ledger.store import GenerationRow, utcnow
 from emo_safe.media import sha256_file, write_mp4
 from emo_safe.provenance.read import TRUSTED, read_manifest
@@ -71,17 +73,26 @@ class GenerationResult:
 
 
 class SafeGenerator:
+    """``generator``: a name or ``PREFIX:ARGUMENT`` from the registry, or a generator object.
+    ``generator_options``: the settings the generator declares (validated by it);
+    ``generator_timeout`` is the ``timeout`` option's shorthand. ``clock``: what "now" is for
+    consent validity (tests pass a fixed one instead of sleeping)."""
+
     def __init__(self, workspace: Workspace, policy: Policy | str | Path | None = None,
                  generator: Generator | str = "puppet", marker: MarkStage | None = None,
                  analyzer: FaceAnalyzer | None = None,
-                 generator_timeout: float | None = None) -> None:
+                 generator_timeout: float | None = None,
+                 generator_options: Mapping[str, object] | None = None,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
         self.workspace = workspace.require()
         self.policy = policy if isinstance(policy, Policy) else load_policy(
             policy, workspace.policies_dir)
         self.store = workspace.store()
-        self.gate = Gate.for_workspace(workspace, self.policy, analyzer)
-        self.generator = get_generator(generator, generator_timeout) \
-            if isinstance(generator, str) else generator
+        self.gate = Gate.for_workspace(workspace, self.policy, analyzer, clock)
+        self.generator = get_generator(generator) if isinstance(generator, str) else generator
+        self.generator_options = dict(generator_options or {})
+        if generator_timeout is not None:
+            self.generator_options["timeout"] = generator_timeout
         self.marker = marker if marker is not None else _default_marker(workspace)
 
     # ------------------------------------------------------------------------------------
@@ -101,9 +112,17 @@ class SafeGenerator:
                  steps: int | None = None, guidance: float | None = None,
                  full_image: bool = False,
                  audio_rights: str | None = None,
-                 visible_label: bool | None = None) -> GenerationResult:
+                 visible_label: bool | None = None,
+                 generator_options: Mapping[str, object] | None = None) -> GenerationResult:
         output = Path(output)
-        self._check_output(output)
+        _fs.check_new_output(output)
+        raw = {**self.generator_options, **(generator_options or {})}
+        for key, value in (("steps", steps), ("guidance", guidance)):
+            if value is not None:
+                raw[key] = value
+        if full_image:
+            raw["full_image"] = True
+        settings = validate_options(self.generator, raw)  # before the gate: an input error
         options = RequestOptions(tuple(consent_ids or ()), tuple(uses), audio_rights,
                                  visible_label)
         request = self.gate.prepare(photo, audio, options)
@@ -118,12 +137,9 @@ class SafeGenerator:
 
         generation_id = secrets.token_hex(PAYLOAD_BYTES)  # the watermark payload
         payload = bytes.fromhex(generation_id)
-        options = {k: v for k, v in (("steps", steps), ("guidance", guidance)) if v is not None}
-        if full_image:
-            options["full_image"] = True
         inp = GenerationInput(image=request.image, face=request.faces[0], audio=request.audio,
-                              seed=seed, fps=fps, size=size, options=options)
-        tmpdir = Path(tempfile.mkdtemp(prefix=".emo-safe-", dir=output.parent))
+                              seed=seed, fps=fps, size=size, options=settings)
+        tmpdir = _fs.private_tempdir(output.parent)
         video = None
         try:
             try:
@@ -157,7 +173,7 @@ class SafeGenerator:
                 watermark=watermark,
             )
             signed = tmpdir / "signed.mp4"
-            manifest = build_manifest(claim, self.workspace.assertion_label, output.name)
+            manifest = build_manifest(claim, self.workspace.assertion_label)
             sign_mp4(raw, signed, manifest, self.workspace.load_signer())
             evidence = read_manifest(signed, self.workspace.trust_anchors_pem(),
                                      self.workspace.assertion_label)
@@ -183,7 +199,8 @@ class SafeGenerator:
                 frames=n,
                 fingerprint=json.dumps(fingerprint.fingerprint().to_json()),
             ))
-            os.replace(signed, output)
+            # Never over a file another run created meanwhile (checked atomically).
+            _fs.publish(signed, output, replace=False)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
             close = getattr(video.frames, "close", None) if video is not None else None
@@ -199,17 +216,6 @@ class SafeGenerator:
             generator=self.generator.name,
             watermark_payload=payload.hex(),
         )
-
-    @staticmethod
-    def _check_output(output: Path) -> None:
-        if output.suffix.lower() != ".mp4":
-            raise InputError(f"output must be an .mp4 file: {output}")
-        if output.exists():
-            raise InputError(f"output file already exists: {output}")
-        if not output.parent.is_dir():
-            raise InputError(f"output folder does not exist: {output.parent}")
-        if not os.access(output.parent, os.W_OK):
-            raise InputError(f"output folder is not writable: {output.parent}")
 
 
 def _counted(frames: Iterable[np.ndarray], total: int, name: str,

@@ -1,9 +1,11 @@
-"""The generator protocol, a registry by name, and third-party registration.
+"""The generator protocol (public API: keep it compatible) and helpers for implementations.
 
-Third-party generators register under the entry-point group ``emo_safe.generators``; the value
-is a zero-argument callable returning a :class:`Generator`. Generators hand their frames only to
-the pipeline (:class:`emo_safe.pipeline.SafeGenerator`), which gates, marks, signs and records
-them; nothing in the public API returns unmarked frames.
+A generator has a ``name``, a ``version`` and ``generate(GenerationInput) -> GeneratedVideo``;
+optionally ``options`` (name -> :class:`~emo_safe.generators.options.Option`) for the settings
+it takes. Generators are found by name or adapter prefix in the registry
+(``generators/registry.py``: entry points, the built-ins included) and hand their frames only
+to the pipeline (:class:`emo_safe.pipeline.SafeGenerator`), which gates, marks, signs and
+records them; nothing in the public API returns unmarked frames.
 """
 
 from __future__ import annotations
@@ -11,17 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
-from emo_safe.errors import InputError
 from emo_safe.faces import Box, Face
 from emo_safe.media import Audio
-
-ENTRY_POINT_GROUP = "emo_safe.generators"
 
 
 @dataclass(frozen=True)
@@ -74,40 +72,3 @@ def face_crop(image: np.ndarray, box: Box, size: int) -> np.ndarray:
     crop = image[y0 : y0 + side, x0 : x0 + side]
     interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
     return cv2.resize(crop, (size, size), interpolation=interp)
-
-
-def _builtin() -> dict[str, type]:
-    from emo_safe.generators.puppet import PuppetGenerator
-    from emo_safe.generators.still import StillGenerator
-
-    return {"puppet": PuppetGenerator, "still": StillGenerator}
-
-
-def available() -> list[str]:
-    names = set(_builtin())
-    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
-    return sorted(names)
-
-
-def get_generator(spec: str, timeout: float | None = None) -> Generator:
-    """Resolve ``puppet``, ``still``, ``command:TEMPLATE`` or a name registered under the
-    ``emo_safe.generators`` entry points. ``timeout`` bounds external programs."""
-    builtin = _builtin()
-    if spec in builtin:
-        return builtin[spec]()
-    if spec.startswith("diffusers:"):
-        from emo_safe.generators.diffusers_adapter import DiffusersGenerator
-
-        return DiffusersGenerator(spec[len("diffusers:"):])
-    if spec.startswith("command:"):
-        from emo_safe.generators.command import DEFAULT_TIMEOUT, CommandGenerator
-
-        return CommandGenerator(spec[len("command:"):], timeout or DEFAULT_TIMEOUT)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == spec:
-            gen = ep.load()()
-            if not isinstance(gen, Generator):
-                raise InputError(f"entry point {spec!r} did not return a generator")
-            return gen
-    raise InputError(f"unknown generator {spec!r}; available: {', '.join(available())}, "
-                     "diffusers:PATH|module:callable, command:TEMPLATE")

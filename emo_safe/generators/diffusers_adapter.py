@@ -31,6 +31,7 @@ import numpy as np
 from emo_safe._version import __version__
 from emo_safe.errors import GeneratorError, InputError
 from emo_safe.generators.base import GeneratedVideo, GenerationInput, face_crop, frame_count_for
+from emo_safe.generators.options import Option
 
 BATCH = 8
 
@@ -95,6 +96,8 @@ def _to_frames(output) -> list[np.ndarray]:
 
 class DiffusersGenerator:
     version = __version__
+    options = {"steps": Option(int, "inference steps", minimum=1, maximum=1000),
+               "guidance": Option(float, "guidance scale", minimum=0, maximum=100)}
 
     def __init__(self, source: str) -> None:
         self.source = source

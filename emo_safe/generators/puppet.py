@@ -32,6 +32,7 @@ from emo_safe.generators.base import (
     face_crop_box,
     frame_count_for,
 )
+from emo_safe.generators.options import Option
 from emo_safe.media import Audio
 
 SILENCE_DB_BELOW_PEAK = 32.0  # frames this far below the speech level count as silence
@@ -175,6 +176,8 @@ class FaceRig:
 class PuppetGenerator:
     name = "puppet"
     version = __version__
+    options = {"full_image": Option(bool, "animate the whole photo instead of the face-centred "
+                                          "crop")}
 
     def generate(self, inp: GenerationInput) -> GeneratedVideo:
         n = frame_count_for(inp.audio, inp.fps)
@@ -192,8 +195,8 @@ class PuppetGenerator:
         rig = FaceRig.build(landmarks, base.shape[:2])
         feats = audio_features(inp.audio, inp.fps, n)
         blinks = blink_profile(n, inp.fps, inp.seed)
-        settings = {"fps": inp.fps, "size": list(base.shape[:2]) if full else inp.size,
-                    "full_image": full, "seed": inp.seed,
+        settings = {"fps": inp.fps, "size": inp.size, "full_image": full, "seed": inp.seed,
+                    "frame": {"width": int(base.shape[1]), "height": int(base.shape[0])},
                     "open_fraction": OPEN_FRACTION, "silence_db_below_peak": SILENCE_DB_BELOW_PEAK}
         return GeneratedVideo(frames=self._frames(base, rig, feats, blinks, inp),
                               fps=inp.fps, audio=inp.audio, frame_count=n, settings=settings)

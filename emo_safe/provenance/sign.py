@@ -45,6 +45,9 @@ class GenerationClaim:
     watermark: dict | None = None  # {"scheme": ..., "payload": hex, "key_id": ...}
 
     def assertion_data(self) -> dict:
+        return _cbor_safe(self._data())
+
+    def _data(self) -> dict:
         data = {
             "generation_id": self.generation_id,
             "decision_id": self.decision_id,
@@ -59,7 +62,26 @@ class GenerationClaim:
         return data
 
 
-def build_manifest(claim: GenerationClaim, label: str, title: str) -> dict:
+NEUTRAL_TITLE = "AI-generated video"
+
+
+def _cbor_safe(value):
+    """c2pa-rs turns a JSON list made only of numbers into a CBOR byte string ([1136, 910]
+    reads back as bytes mod 256, a list of floats as nothing): such a list is written as its
+    JSON text instead, so the manifest says what the ledger says."""
+    if isinstance(value, dict):
+        return {k: _cbor_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = list(value)
+        if items and all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
+            return json.dumps(items)
+        return [_cbor_safe(v) for v in items]
+    return value
+
+
+def build_manifest(claim: GenerationClaim, label: str, title: str = NEUTRAL_TITLE) -> dict:
+    """The manifest definition. ``title`` is neutral by default: an output's file name can
+    name a person."""
     assertions = [
         {
             "label": "c2pa.actions",

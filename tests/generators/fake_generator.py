@@ -1,7 +1,15 @@
 """A stand-in for an external generator program (e.g. a Hallo inference script), used by the
-command: adapter tests. Usage: fake_generator.py PHOTO AUDIO OUTPUT [ok|fail|hang|empty]
-[--marker FILE]. It writes a real H.264 MP4: the photo, slowly zooming, for the audio's length."""
+command: adapter tests. Usage: fake_generator.py PHOTO AUDIO OUTPUT
+[ok|fail|hang|empty|detach|detach-hang|env] [--marker FILE]. It writes a real H.264 MP4: the
+photo, slowly zooming, for the audio's length.
 
+detach: first starts a grandchild in a session of its own that inherits stdout and sleeps for
+ten minutes (its pid goes to the marker file), then writes the video and exits; detach-hang
+does the same and then hangs; env writes its environment (JSON) to the marker file."""
+
+import json
+import os
+import subprocess
 import sys
 import time
 import wave
@@ -13,9 +21,20 @@ import numpy as np
 
 def main():
     photo, audio, output, mode = sys.argv[1:5]
-    if "--marker" in sys.argv:
-        with open(sys.argv[sys.argv.index("--marker") + 1], "w") as fh:
+    marker = sys.argv[sys.argv.index("--marker") + 1] if "--marker" in sys.argv else None
+    if marker and mode not in ("detach", "detach-hang", "env"):
+        with open(marker, "w") as fh:
             fh.write("started")
+    if mode in ("detach", "detach-hang"):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                 start_new_session=True)  # stdout inherited and kept open
+        with open(marker, "w") as fh:
+            fh.write(str(child.pid))
+        if mode == "detach-hang":
+            time.sleep(600)
+    if mode == "env":
+        with open(marker, "w") as fh:
+            json.dump(dict(os.environ), fh)
     if mode == "fail":
         print("CUDA out of memory (pretend)", flush=True)
         sys.exit(3)

@@ -49,7 +49,7 @@ def test_a_diffusers_pipeline_is_gated_marked_signed_and_recorded(
 
 def test_the_same_seed_gives_the_same_frames(portrait):
     from emo_safe.faces import FaceAnalyzer
-    from emo_safe.generators.base import GenerationInput, get_generator
+    from emo_safe.generators import GenerationInput, get_generator
     from emo_safe.media import load_image
 
     image = load_image(portrait)

@@ -5,7 +5,7 @@ import pytest
 
 from emo_safe._resources import sample_path
 from emo_safe.faces import FaceAnalyzer
-from emo_safe.generators.base import GenerationInput, get_generator
+from emo_safe.generators import GenerationInput, get_generator
 from emo_safe.generators.puppet import audio_features
 from emo_safe.media import Audio, load_audio, load_image
 

@@ -1,0 +1,77 @@
+"""The examples work as their docstrings say: a third-party generator package installs and
+generates through the entry-point registry, and each task script runs end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def run(*args, env=None, cwd=None):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          check=False, env=env, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def installed_example(tmp_path_factory):
+    """examples/custom_generator built and installed (into a folder of its own, on the
+    path of the processes below) with pip, as a user would."""
+    target = tmp_path_factory.mktemp("site")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                        "--no-build-isolation", "--no-index", "--target", str(target),
+                        str(EXAMPLES / "custom_generator")],
+                       capture_output=True, text=True, check=False, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return target
+
+
+def test_a_third_party_generator_installed_by_entry_point_generates_through_the_pipeline(
+        installed_example, workspace, consented, portrait, speech, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(installed_example),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    listed = run("-c", "from emo_safe.generators import available; print(available())", env=env)
+    assert "kenburns" in listed.stdout and "puppet" in listed.stdout, listed.stderr
+    out = tmp_path / "kb.mp4"
+    r = run("-m", "emo_safe.cli", "--workspace", workspace.root, "generate", "--generator",
+            "kenburns", "--generator-option", "zoom=1.3", "--photo", portrait, "--audio",
+            speech, "-o", out, "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["generator"] == "kenburns"
+    row = workspace.store().get_generation(result["generation_id"])
+    assert json.loads(row.settings)["zoom"] == 1.3
+    v = run("-m", "emo_safe.cli", "--workspace", workspace.root, "verify", out, "--json",
+            env=env)
+    assert v.returncode == 0 and json.loads(v.stdout)["outcome"] == "generated"
+    bad = run("-m", "emo_safe.cli", "--workspace", workspace.root, "generate", "--generator",
+              "kenburns", "--generator-option", "zoom=9", "--photo", portrait, "--audio",
+              speech, "-o", tmp_path / "no.mp4", env=env)
+    assert bad.returncode == 2 and "above 2" in bad.stderr and not (tmp_path / "no.mp4").exists()
+
+
+def test_the_task_scripts_generate_verify_and_prove(tmp_path, portrait, speech, monkeypatch):
+    monkeypatch.delenv("EMO_SAFE_KEY_PASSPHRASE", raising=False)
+    ws, inbox = tmp_path / "ws", tmp_path / "inbox"
+    inbox.mkdir()
+    gen = run(EXAMPLES / "generate_safely.py", "--workspace", ws, "--name", "sample person",
+              "--photo", portrait, "--audio", speech, "-o", inbox / "ours.mp4",
+              "--generator", "still")
+    assert gen.returncode == 0, gen.stderr
+    generation_id = gen.stdout.split("generation ", 1)[1].split(",", 1)[0]
+    (inbox / "notes.txt").write_text("not a video")
+    ver = run(EXAMPLES / "verify_folder.py", inbox, "--workspace", ws)
+    lines = dict(line.split("\t", 1) for line in ver.stdout.splitlines())
+    assert lines[str(inbox / "ours.mp4")].startswith(f"generated\t{generation_id}")
+    assert lines[str(inbox / "notes.txt")].startswith("error")
+    assert ver.returncode == 2  # the unreadable file
+    proof = tmp_path / "proof.json"
+    pr = run(EXAMPLES / "prove_generation.py", generation_id, "--workspace", ws, "-o", proof)
+    assert pr.returncode == 0, pr.stderr
+    assert "log: intact" in pr.stdout and "valid" in pr.stdout
+    assert json.loads(proof.read_text())["format"] == "emo-safe inclusion proof v1"
