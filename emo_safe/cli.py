@@ -2,7 +2,12 @@
 
 Exit codes: 0 success (for ``verify``: evidence that the file came from this deployment);
 1 ``verify`` found no such evidence / ``check`` denied / ``generate`` refused by policy;
-2 usage or input error; 3 integrity failure (tampered manifest or audit log).
+2 usage or input error; 3 integrity failure (tampered manifest or audit log); 128 + N when
+stopped by signal N (130 Ctrl-C, 143 SIGTERM), after cleaning up.
+
+Everything the library needs is imported inside the command that uses it, so ``--help`` and
+each command start without paying for the others. Text that comes from users or files (names,
+paths, reasons) is escaped before it meets rich's markup.
 """
 
 from __future__ import annotations
@@ -15,19 +20,34 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from emo_safe._version import __version__
 from emo_safe.errors import EmoSafeError, GenerationRefused
 
-out = Console()
-err = Console(stderr=True)
+_CONSOLES: dict = {}
+
+
+def _console(stderr: bool = False):
+    if stderr not in _CONSOLES:
+        from rich.console import Console
+
+        _CONSOLES[stderr] = Console(stderr=stderr)
+    return _CONSOLES[stderr]
+
+
+def say(markup: str = "", *values) -> None:
+    """Print ``markup`` with ``values`` (user text, escaped) filled into its ``{}``."""
+    from rich.markup import escape
+
+    _console().print(markup.format(*(escape(str(v)) for v in values)), highlight=False,
+                     soft_wrap=True)
 
 
 def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]emo-safe: error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    _console(True).print(f"[bold red]emo-safe: error:[/] {escape(message)}", highlight=False,
+                         soft_wrap=True)
     sys.exit(code)
 
 
@@ -59,25 +79,52 @@ def handle_errors(fn):
     return wrapper
 
 
+def command(group, name: str | None = None, json_help: str = "Print one JSON object."):
+    """A subcommand of ``group`` with ``--json``, the context and the error handling."""
+
+    def wrap(fn):
+        fn = click.pass_context(handle_errors(fn))
+        cmd = group.command(name)(click.option("--json", "as_json", is_flag=True,
+                                               help=json_help)(fn))
+        cmd.params.append(cmd.params.pop(0))  # listed last in --help
+        return cmd
+
+    return wrap
+
+
 def _workspace(ctx: click.Context):
     from emo_safe.workspace import Workspace
 
     return Workspace.locate(ctx.obj.get("workspace"))
 
 
-def _emit_json(obj: dict) -> None:
+def emit(obj: dict) -> None:
     click.echo(json.dumps(obj, indent=None, sort_keys=False, default=str))
 
 
 def _progress(label: str, enabled: bool):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeRemainingColumn(), console=err, transient=True, disable=not enabled)
+                    TimeRemainingColumn(), console=_console(True), transient=True,
+                    disable=not enabled)
+
+
+def _table(*headers, rows=()):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(*headers)
+    for row in rows:
+        table.add_row(*(Text(str(cell)) for cell in row))  # cells are text, never markup
+    _console().print(table)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="emo-safe")
 @click.option("--workspace", type=click.Path(file_okay=False, path_type=Path),
-              help="Workspace folder (default: $EMO_SAFE_HOME, else the per-user data dir).")
+              help="Workspace folder (default: $EMO_SAFE_HOME, else the per-user data dir). "
+                   "Goes before the command: emo-safe --workspace DIR init.")
 @click.pass_context
 def main(ctx: click.Context, workspace: Path | None) -> None:
     """Consent gate, invisible watermark, C2PA signing and an audit ledger for
@@ -87,31 +134,27 @@ def main(ctx: click.Context, workspace: Path | None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-@main.command()
+@command(main)
 @click.option("--signer-cert", type=click.Path(dir_okay=False, path_type=Path),
               help="Import your own signer certificate chain (PEM, leaf first) instead of the "
                    "dev CA.")
 @click.option("--signer-key", type=click.Path(dir_okay=False, path_type=Path),
               help="The private key of --signer-cert (PEM).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def init(ctx, signer_cert, signer_key, as_json):
     """Create the workspace: dev CA and signer, watermark key, database, default policy.
 
     Idempotent: what exists is kept; a key is never overwritten. Set EMO_SAFE_KEY_PASSPHRASE to
-    encrypt the private keys at rest.
+    encrypt the private keys (the watermark key included) at rest.
     """
-    ws = _workspace(ctx)
-    report = ws.init(signer_cert, signer_key)
+    report = _workspace(ctx).init(signer_cert, signer_key)
     if as_json:
-        _emit_json({"workspace": str(report.root), "created": report.created, "kept": report.kept})
-        return
-    out.print(f"workspace: [bold]{report.root}[/]")
+        return emit({"workspace": str(report.root), "created": report.created,
+                     "kept": report.kept})
+    say("workspace: [bold]{}[/]", report.root)
     for item in report.created:
-        out.print(f"  created {item}")
+        say("  created {}", item)
     for item in report.kept:
-        out.print(f"  kept    {item}")
+        say("  kept    {}", item)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,13 +166,17 @@ def consent():
 _DATE = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])
 
 
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.UTC) if value is not None else None
+
+
 def _consents(ctx):
     from emo_safe.gate.consent import ConsentRegistry
 
     return ConsentRegistry.for_workspace(_workspace(ctx).require())
 
 
-@consent.command("add")
+@command(consent, "add")
 @click.option("--name", required=True, help="Name or pseudonym of the person.")
 @click.option("--photo", required=True, type=click.Path(path_type=Path),
               help="A photo showing exactly this person's face.")
@@ -140,82 +187,57 @@ def _consents(ctx):
 @click.option("--expires", type=_DATE, help="Expiry (YYYY-MM-DD, UTC).")
 @click.option("--evidence", type=click.Path(path_type=Path),
               help="The signed release form or consent video; only its sha256 is recorded.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def consent_add(ctx, name, photo, scope, valid_from, expires, evidence, as_json):
     """Record a person's consent, signed with the operator key; prints the consent id."""
     from emo_safe.gate.policy import load_policy
 
     ws = _workspace(ctx).require()
-    limits = load_policy(None, ws.policies_dir).image_limits
     registry = _consents(ctx)
-    row = registry.add(name, photo, scope=scope, valid_from=_utc(valid_from),
-                       expires=_utc(expires), evidence=evidence, limits=limits)
-    if as_json:
-        _emit_json(registry.describe(row))
-    else:
-        out.print(row.id)
+    record = registry.add(name, photo, scope=scope, valid_from=_utc(valid_from),
+                          expires=_utc(expires), evidence=evidence,
+                          limits=load_policy(None, ws.policies_dir).image_limits)
+    emit(registry.describe(record)) if as_json else say("{}", record.id)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.UTC) if value is not None else None
-
-
-@consent.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
+@command(consent, "list")
 def consent_list(ctx, as_json):
     """List consent records with their status (never the face templates)."""
     registry = _consents(ctx)
     rows = registry.describe_all(registry.list())
     if as_json:
-        _emit_json({"consents": rows})
-        return
-    table = Table("id", "name", "scope", "valid from", "expires", "status")
-    for r in rows:
-        table.add_row(r["id"], r["name"], ",".join(r["scope"]), (r["valid_from"] or "-")[:10],
-                      (r["expires_at"] or "-")[:10], r["status"])
-    out.print(table)
+        return emit({"consents": rows})
+    _table("id", "name", "scope", "valid from", "expires", "status", rows=[
+        (r["id"], r["name"], ",".join(r["scope"]), (r["valid_from"] or "-")[:10],
+         (r["expires_at"] or "-")[:10], r["status"]) for r in rows])
 
 
-@consent.command("show")
+@command(consent, "show")
 @click.argument("consent_id")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def consent_show(ctx, consent_id, as_json):
-    """One consent record, its status and whether its signature verifies (exit 3 if not)."""
+    """One consent record, its status and whether it verifies against the operator key and the
+    signed audit log (exit 3 if not)."""
     registry = _consents(ctx)
     info = registry.describe(registry.get(consent_id))
     if as_json:
-        _emit_json(info)
+        emit(info)
     else:
         for key, value in info.items():
-            if isinstance(value, list):
-                value = ", ".join(value)
-            out.print(f"{key + ':':18} {value if value is not None else '-'}", highlight=False)
+            value = ", ".join(value) if isinstance(value, list) else value
+            say("{}", f"{key + ':':18} {value if value is not None else '-'}")
     if info["status"] == "tampered":
         if not as_json:
-            err.print(f"emo-safe: this record was tampered with: {info.get('problem')}",
-                      highlight=False)
+            _console(True).print(f"emo-safe: this record was tampered with: "
+                                 f"{info.get('problem')}", highlight=False, markup=False)
         sys.exit(3)
 
 
-@consent.command("revoke")
+@command(consent, "revoke")
 @click.argument("consent_id")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def consent_revoke(ctx, consent_id, as_json):
     """Revoke a consent record (signed); every later request is refused."""
     registry = _consents(ctx)
-    row = registry.revoke(consent_id)
-    if as_json:
-        _emit_json(registry.describe(row))
-    else:
-        out.print(f"revoked {row.id}")
+    record = registry.revoke(consent_id)
+    emit(registry.describe(record)) if as_json else say("revoked {}", record.id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,41 +248,27 @@ def gallery():
 
 def _render_identities(identities, as_json: bool) -> None:
     if as_json:
-        _emit_json({"identities": [i.to_dict() for i in identities]})
-        return
-    table = Table("id", "name", "photos", "added")
-    for i in identities:
-        table.add_row(i.id, i.name, str(i.photos), i.added_at[:10])
-    out.print(table)
+        return emit({"identities": [i.to_dict() for i in identities]})
+    _table("id", "name", "photos", "added",
+           rows=[(i.id, i.name, i.photos, i.added_at[:10]) for i in identities])
 
 
-@gallery.command("add")
+@command(gallery, "add")
 @click.option("--name", required=True, help="The public figure's name.")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def gallery_add(ctx, name, photos, as_json):
     """Add a public figure from PHOTOS (each showing exactly their face)."""
-    ident = _workspace(ctx).require().gallery().add(name, list(photos))
-    _render_identities([ident], as_json)
+    _render_identities([_workspace(ctx).require().gallery().add(name, list(photos))], as_json)
 
 
-@gallery.command("import")
+@command(gallery, "import")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def gallery_import(ctx, directory, as_json):
     """Import DIRECTORY: one sub-folder per person, named after them, holding their photos."""
-    idents = _workspace(ctx).require().gallery().import_dir(directory)
-    _render_identities(idents, as_json)
+    _render_identities(_workspace(ctx).require().gallery().import_dir(directory), as_json)
 
 
-@gallery.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
+@command(gallery, "list")
 def gallery_list(ctx, as_json):
     """List the gallery's identities (names and photo counts; never the face templates)."""
     _render_identities(_workspace(ctx).require().gallery().identities(), as_json)
@@ -269,59 +277,59 @@ def gallery_list(ctx, as_json):
 # ---------------------------------------------------------------------------------------------
 def _render_decision(decision, as_json: bool) -> None:
     if as_json:
-        _emit_json(decision.to_dict())
-        return
+        return emit(decision.to_dict())
     if decision.gallery_size == 0:
-        err.print("emo-safe: warning: the public-figure gallery is empty, so no face was "
-                  "screened (see `emo-safe gallery import`)", highlight=False)
+        _console(True).print("emo-safe: warning: the public-figure gallery is empty, so no face "
+                             "was screened (see `emo-safe gallery import`)", markup=False)
+    policy = f"{decision.policy_name!r} (sha256 {decision.policy_sha256[:12]})"
     if decision.allowed:
-        out.print(f"[green]allowed[/] by policy {decision.policy_name!r} "
-                  f"(decision {decision.id})")
+        say("[green]allowed[/] by policy {} (decision {})", policy, decision.id)
         for face, cid in decision.consents_by_face.items():
-            out.print(f"  {face}: consent {cid}", highlight=False)
+            say("  {}: consent {}", face, cid)
         return
-    out.print(f"[red]refused[/] by policy {decision.policy_name!r} (decision {decision.id}):")
+    say("[red]refused[/] by policy {} (decision {}):", policy, decision.id)
     for f in decision.findings:
-        out.print(f"  - [{f.code}] {f.message}", highlight=False)
+        say("  - \\[{}] {}", f.code, f.message)
 
 
 def _request_options(fn):
     """The options a requester declares, shared by check and generate."""
-    fn = click.option("--consent", "consent_ids", multiple=True,
-                      help="Consent id to use (repeatable; default: every record).")(fn)
-    fn = click.option("--use", "uses", multiple=True,
-                      help="What the video is for (talking, singing, commercial, ...); "
-                           "default: the policy's default_uses.")(fn)
-    fn = click.option("--audio-rights", metavar="STATEMENT",
-                      help="Your statement that you hold the rights to the voice or song "
-                           "(required by strict.toml).")(fn)
-    fn = click.option("--label/--no-label", "visible_label", default=None,
-                      help="Draw the visible AI-generated label (default: as the policy "
-                           "requires).")(fn)
-    fn = click.option("--policy", help="Policy file, or a policy name (default, strict, "
-                                       "research).")(fn)
+    for option in reversed([
+        click.option("--consent", "consent_ids", multiple=True,
+                     help="Consent id to use (repeatable; default: every record)."),
+        click.option("--use", "uses", multiple=True,
+                     help="What the video is for (talking, singing, commercial, ...); "
+                          "default: the policy's default_uses."),
+        click.option("--audio-rights", metavar="STATEMENT",
+                     help="Your statement that you hold the rights to the voice or song "
+                          "(required by strict.toml)."),
+        click.option("--label/--no-label", "visible_label", default=None,
+                     help="Draw the visible AI-generated label (default: as the policy "
+                          "requires)."),
+        click.option("--policy", help="Policy name (default, strict, research, or one in the "
+                                      "workspace's policies/), or a file the workspace allows "
+                                      "(policies.allowed_sha256 in config.toml)."),
+    ]):
+        fn = option(fn)
     return fn
 
 
-@main.command()
+@command(main)
 @click.argument("photo", type=click.Path(path_type=Path))
 @_request_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as_json):
     """The gate's decision for PHOTO, with every reason (exit 0 allowed, 1 refused, 2 bad
     input). Recorded in the ledger like any decision."""
     from emo_safe.pipeline import SafeGenerator
 
-    gen = SafeGenerator(_workspace(ctx), policy=policy)
-    decision = gen.check(photo, list(consent_ids), uses=uses, audio_rights=audio_rights,
-                         visible_label=visible_label)
+    decision = SafeGenerator(_workspace(ctx), policy=policy).check(
+        photo, list(consent_ids), uses=uses, audio_rights=audio_rights,
+        visible_label=visible_label)
     _render_decision(decision, as_json)
     sys.exit(0 if decision.allowed else 1)
 
 
-@main.command()
+@command(main)
 @click.option("--photo", required=True, type=click.Path(path_type=Path), help="Portrait photo.")
 @click.option("--audio", required=True, type=click.Path(path_type=Path), help="Voice or song.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
@@ -348,9 +356,6 @@ def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as
               help="Inference steps (diffusers:); shorthand for --generator-option steps=N.")
 @click.option("--guidance", type=click.FloatRange(0, 100),
               help="Guidance scale (diffusers:); shorthand for --generator-option guidance=G.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible_label, policy,
              generator, generator_options, timeout, seed, fps, size, full_image, steps,
              guidance, as_json):
@@ -363,11 +368,10 @@ def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible
                        steps=steps, guidance=guidance, full_image=full_image,
                        audio_rights=audio_rights, visible_label=visible_label)
     if as_json:
-        _emit_json(result.to_dict())
-    else:
-        out.print(f"[green]generated[/] {result.output}")
-        out.print(f"  generation {result.generation_id}, {result.frames} frames, "
-                  f"manifest {result.manifest_label}")
+        return emit(result.to_dict())
+    say("[green]generated[/] {}", result.output)
+    say("  generation {}, {} frames, manifest {}", result.generation_id, result.frames,
+        result.manifest_label)
 
 
 def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=None,
@@ -378,19 +382,13 @@ def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=
                         generator_timeout=timeout, generator_options=generator_options)
     with _progress("generating", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("generate", total=None)
-
-        def on_frame(i, n):
-            bar.update(task, completed=i, total=n)
-
         try:
-            return gen.generate(photo, audio, output, progress=on_frame, **kwargs)
+            return gen.generate(photo, audio, output, **kwargs,
+                                progress=lambda i, n: bar.update(task, completed=i, total=n))
         except GenerationRefused as exc:
             bar.stop()
-            if as_json:
-                _emit_json(exc.decision.to_dict())
-            else:
-                _render_decision(exc.decision, False)
-            err.print(f"emo-safe: {exc.message}", highlight=False, soft_wrap=True)
+            _render_decision(exc.decision, as_json)
+            _console(True).print(f"emo-safe: {exc.message}", highlight=False, markup=False)
             sys.exit(1)
 
 
@@ -398,56 +396,20 @@ def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=
 def _render_verdict(v) -> None:
     colour = {"generated": "green", "generated-manifest-stripped": "green",
               "tampered": "red", "inconsistent": "red"}.get(v.outcome, "yellow")
-    out.print(f"[bold]{v.path}[/]: [{colour}]{v.outcome}[/]")
+    say(f"[bold]{{}}[/]: [{colour}]{{}}[/]", v.path, v.outcome)
     for r in v.reasons:
-        out.print(f"  - {r}", highlight=False)
+        say("  - {}", r)
     m = v.manifest
-    codes = f" ({', '.join(m.failure_codes)})" if m.failure_codes else ""
-    out.print(f"  C2PA: {m.state}{codes}")
+    say("  C2PA: {}{}", m.state, f" ({', '.join(m.failure_codes)})" if m.failure_codes else "")
     if m.generation:
-        out.print(f"  generation id: {m.generation.get('generation_id')}")
+        say("  generation id: {}", m.generation.get("generation_id"))
     if v.watermark:
         _render_watermark(v.watermark, indent="  ")
     if v.ledger:
-        out.print(f"  ledger: generation {v.ledger['id']}, decision {v.ledger['decision_id']}")
+        say("  ledger: generation {}, decision {}", v.ledger["id"], v.ledger["decision_id"])
 
 
-def _expand(paths) -> list[Path]:
-    """Files as given; a directory becomes every regular file under it (sorted)."""
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file()))
-        else:
-            files.append(p)
-    return files
-
-
-_WORKER: dict = {}
-
-
-def _verify_init(workspace_root: str, profile: str | None) -> None:
-    from emo_safe.verify import Detector
-    from emo_safe.workspace import Workspace
-
-    _WORKER["detector"] = Detector(Workspace(Path(workspace_root)), profile=profile)
-
-
-def _verify_one(path: Path) -> tuple[int, dict, object]:
-    """(exit code, JSON row, verdict or None): every failure is a per-file row, never a crash."""
-    from emo_safe.errors import EmoSafeError
-
-    try:
-        v = _WORKER["detector"].verify(path)
-    except EmoSafeError as exc:
-        return exc.exit_code, {"file": str(path), "outcome": "error", "error": exc.message}, None
-    except Exception as exc:  # a parser bug on a hostile file must not stop the batch
-        return 2, {"file": str(path), "outcome": "error",
-                   "error": f"internal error ({type(exc).__name__})"}, None
-    return v.exit_code, v.to_dict(), v
-
-
-@main.command()
+@command(main, json_help="Print one JSON object (JSON lines for many).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--profile", help="Detector profile file or name [default: the workspace's, else "
                                 "the bundled default].")
@@ -456,10 +418,6 @@ def _verify_one(path: Path) -> tuple[int, dict, object]:
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report (frames, watermark score over "
                    "time, manifest summary, verdict).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object (JSON lines for many).")
-@click.pass_context
-@handle_errors
 def verify(ctx, files, profile, jobs, report, as_json):
     """Does FILE come from this deployment? C2PA manifest, watermark and ledger evidence.
 
@@ -467,58 +425,44 @@ def verify(ctx, files, profile, jobs, report, as_json):
     file; 1: some file has no evidence; 2: some file is unreadable; 3: some file is tampered or
     inconsistent (the most serious wins).
     """
+    from emo_safe import _fs
+    from emo_safe.batch import expand_paths, verify_many, worst_exit_code
+
     ws = _workspace(ctx)
-    paths = _expand(files)
+    paths = expand_paths(files)
     if not paths:
         raise click.UsageError("no files to verify")
-    _verify_init(str(ws.root), profile)  # a bad profile fails here, once, before any file
-    results = []
     with _progress("verifying", not as_json and len(paths) > 1 and sys.stderr.isatty()) as bar:
         task = bar.add_task("verify", total=len(paths))
-        if jobs > 1 and len(paths) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(min(jobs, len(paths)), initializer=_verify_init,
-                                     initargs=(str(ws.root), profile)) as pool:
-                for r in pool.map(_verify_one, paths):
-                    results.append(r)
-                    bar.advance(task)
-        else:
-            for p in paths:
-                results.append(_verify_one(p))
-                bar.advance(task)
-    for _, row, v in results:
+        rows = list(verify_many(ws.root, paths, profile, jobs,
+                                on_row=lambda _: bar.advance(task)))
+    for row in rows:
         if as_json:
-            _emit_json(row)
-        elif v is None:
-            err.print(f"[bold red]emo-safe: error:[/] {row['error']}", highlight=False,
-                      soft_wrap=True)
+            emit(row.data)
+        elif row.verdict is None:
+            _console(True).print(f"emo-safe: error: {row.data['error']}", highlight=False,
+                                 soft_wrap=True, markup=False)
         else:
-            _render_verdict(v)
-    if len(results) > 1 and not as_json:
-        table = Table("file", "outcome", "watermark p", "generation")
-        for _, row, _ in results:
-            wm = row.get("watermark") or {}
-            table.add_row(row["file"], row["outcome"],
-                          f"{wm['p_value']:.1e}" if wm else "-",
-                          (row.get("ledger") or {}).get("id", "-"))
-        out.print(table)
+            _render_verdict(row.verdict)
+    if len(rows) > 1 and not as_json:
+        _table("file", "outcome", "watermark p", "generation", rows=[
+            (r.data["file"], r.data["outcome"],
+             f"{r.data['watermark']['p_value']:.1e}" if r.data.get("watermark") else "-",
+             (r.data.get("ledger") or {}).get("id", "-")) for r in rows])
     if report is not None:
         from emo_safe.report import verdicts_html
 
-        _write_text_atomic(report, verdicts_html([(row, v) for _, row, v in results]))
+        _fs.write_atomic(report, verdicts_html([(r.data, r.verdict) for r in rows]))
         if not as_json:
-            out.print(f"report: {report}")
-    codes = [c for c, _, _ in results]
-    # The most serious outcome decides: integrity (3) > input error (2) > no evidence (1) > 0.
-    sys.exit(max(codes, key=lambda c: {3: 4, 2: 3, 1: 2, 0: 1}[c]))
+            say("report: {}", report)
+    sys.exit(worst_exit_code(r.exit_code for r in rows))
 
 
 # ---------------------------------------------------------------------------------------------
 def _render_watermark(wm, indent: str = "") -> None:
     state = "[green]detected[/]" if wm.detected else "[yellow]not detected[/]"
-    out.print(f"{indent}watermark: {state} (p = {wm.p_value:.2e}, {wm.frames} frames, "
-              f"payload {wm.payload or '-'})")
+    say(f"{indent}watermark: {state} (p = {{}}, {{}} frames, payload {{}}, {{}})",
+        f"{wm.p_value:.2e}", wm.frames, wm.payload or "-", wm.scheme)
 
 
 @main.group()
@@ -526,64 +470,43 @@ def watermark():
     """Embed or detect this workspace's invisible watermark directly."""
 
 
-@watermark.command("embed")
+@command(watermark, "embed")
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output .mp4 (must not exist).")
-@click.option("--payload", required=True,
-              help="12 hex digits (48 bits), e.g. a generation id.")
+@click.option("--payload", required=True, help="12 hex digits (48 bits), e.g. a generation id.")
 @click.option("--crf", default=18, show_default=True, type=click.IntRange(0, 51))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def watermark_embed(ctx, src, output, payload, crf, as_json):
     """Re-encode SRC with the watermark carrying PAYLOAD (audio kept).
 
     This marks without gating, signing or recording: for tests and interoperability. Generated
     videos are marked by `emo-safe generate`.
     """
-    from emo_safe.errors import InputError
-    from emo_safe.watermark import embed_file
+    from emo_safe import _fs
+    from emo_safe.watermark import embed_file, parse_payload
 
     ws = _workspace(ctx).require()
-    try:
-        data = bytes.fromhex(payload)
-    except ValueError:
-        raise InputError(f"--payload must be hex digits, got {payload!r}") from None
-    if output.exists():
-        raise InputError(f"output file already exists: {output}")
-    if output.suffix.lower() != ".mp4":
-        raise InputError(f"output must be an .mp4 file: {output}")
+    data = parse_payload(payload)
+    _fs.check_new_output(output)
     n = embed_file(src, output, ws.watermark_key(), data, crf=crf)
-    if as_json:
-        _emit_json({"output": str(output), "frames": n, "payload": data.hex()})
-    else:
-        out.print(f"marked {n} frames -> {output}")
+    emit({"output": str(output), "frames": n, "payload": data.hex()}) if as_json else \
+        say("marked {} frames -> {}", n, output)
 
 
-@watermark.command("detect")
+@command(watermark, "detect")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def watermark_detect(ctx, file, as_json):
-    """Look for this workspace's watermark in FILE (exit 0 detected, 1 not detected)."""
+    """Look for this workspace's watermark in FILE, with every scheme this emo-safe knows
+    (exit 0 detected, 1 not detected)."""
     from emo_safe.watermark import detect_file
 
-    ws = _workspace(ctx).require()
-    wm = detect_file(file, ws.watermark_key())
-    if as_json:
-        _emit_json(wm.to_dict())
-    else:
-        _render_watermark(wm)
+    wm = detect_file(file, _workspace(ctx).require().watermark_key())
+    emit(wm.to_dict()) if as_json else _render_watermark(wm)
     sys.exit(0 if wm.detected else 1)
 
 
 # ---------------------------------------------------------------------------------------------
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
+@command(main)
 def demo(ctx, as_json):
     """Init if needed, enrol the bundled sample portrait, generate and verify a video."""
     from emo_safe._resources import sample_path
@@ -596,24 +519,20 @@ def demo(ctx, as_json):
     registry = ConsentRegistry.for_workspace(ws)
     photo, audio = sample_path("portrait.jpg"), sample_path("speech.m4a")
     name = "demo: sample portrait (NASA, public domain)"
-    existing = registry.valid_named(name)
-    consent_id = existing.id if existing else registry.add(name, photo).id
+    record = registry.valid_named(name) or registry.add(name, photo)
     out_dir = ws.root / "demo"
     out_dir.mkdir(exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    output = out_dir / f"demo-{stamp}.mp4"
+    output = out_dir / f"demo-{dt.datetime.now():%Y%m%d-%H%M%S-%f}.mp4"
     result = _generate(ctx, photo, audio, output, as_json, policy=None, generator="puppet",
-                       consent_ids=[consent_id])
+                       consent_ids=[record.id])
     verdict = Detector(ws).verify(result.output)
     if as_json:
-        _emit_json({"workspace": str(ws.root), "consent_id": consent_id,
-                    "generation": result.to_dict(), "verdict": verdict.to_dict()})
-        return
-    out.print(f"workspace: {ws.root}")
-    out.print(f"consent:   {consent_id}")
-    out.print(f"video:     [bold]{result.output}[/]")
+        return emit({"workspace": str(ws.root), "consent_id": record.id,
+                     "generation": result.to_dict(), "verdict": verdict.to_dict()})
+    say("workspace: {}\nconsent:   {}\nvideo:     [bold]{}[/]", ws.root, record.id,
+        result.output)
     _render_verdict(verdict)
-    sys.exit(0 if verdict.exit_code == 0 else verdict.exit_code)
+    sys.exit(verdict.exit_code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -628,56 +547,28 @@ def _utc_iso(value: dt.datetime | None) -> str | None:
     return value.replace(tzinfo=dt.UTC).isoformat() if value else None
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    """All or nothing: a reader never sees half a file, a failure leaves no partial one."""
-    from emo_safe.errors import InputError
-
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
-
-
-def _read_head(path: Path, signed: bool = True):
-    """A tree head saved with `audit head`. ``signed``: it must carry its time and signature
-    (a consistency proof checks them); `audit verify --head` needs only size and root."""
-    from emo_safe.errors import InputError
-    from emo_safe.ledger.types import TreeHead, load_json_document
-
-    try:
-        return TreeHead.from_json(load_json_document(path, "tree head"), signed=signed)
-    except InputError as exc:
-        raise InputError(f"{path} is not a signed tree head from `emo-safe audit head` "
-                         f"({exc.message})") from None
-
-
-@audit.command("verify")
+@command(audit, "verify")
 @click.option("--head", "head_file", type=click.Path(dir_okay=False, path_type=Path),
               help="A signed tree head kept earlier (from `audit head`): also catches a log "
                    "truncated or rewritten since.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-@handle_errors
 def audit_verify(ctx, head_file, as_json):
     """Recompute the whole log and check every signed head and every row (exit 0 intact,
     3 tampered, naming the first bad entry)."""
     from emo_safe.ledger.audit import verify_log
+    from emo_safe.ledger.types import TreeHead
 
     ws = _workspace(ctx).require()
-    known = _read_head(head_file, signed=False) if head_file is not None else None
+    known = TreeHead.load(head_file, signed=False) if head_file is not None else None
     with _progress("verifying the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("verify", total=None)
         result = verify_log(ws.store().log, ws.log_public_key(), known,
                             progress=lambda n: bar.update(task, completed=n))
     if as_json:
-        _emit_json(result.to_dict())
+        emit(result.to_dict())
     elif result.ok:
-        out.print(f"[green]intact[/]: {result.size} entries, root {result.root}")
+        say("[green]intact[/]: {} entries, root {}", result.size, result.root)
     else:
-        out.print(f"[red]tampered[/]: {result.problems[0]}", highlight=False)
+        say("[red]tampered[/]: {}", result.problems[0])
     sys.exit(0 if result.ok else 3)
 
 
@@ -693,51 +584,46 @@ def audit_verify(ctx, head_file, as_json):
 def audit_export(ctx, fmt, since, until, output):
     """Export the audit log (ids, hashes, reasons; never face templates). A complete JSON
     export re-hashes to the signed root."""
+    from emo_safe import _fs
     from emo_safe.ledger.audit import export_csv, export_entries
 
     data = export_entries(_workspace(ctx).require().store().log, _utc_iso(since),
                           _utc_iso(until))
     text = json.dumps(data, indent=1) + "\n" if fmt == "json" else export_csv(data)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        _write_text_atomic(output, text)
+    click.echo(text, nl=False) if output is None else _fs.write_atomic(output, text)
 
 
-@audit.command("report")
+@command(audit, "report", json_help="Also print the figures as one JSON object.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The HTML file to write (self-contained: no scripts, no network).")
 @click.option("--since", type=_DATE, help="Only entries at or after this UTC date/time.")
 @click.option("--until", type=_DATE, help="Only entries before this UTC date/time.")
-@click.option("--json", "as_json", is_flag=True, help="Also print the figures as one JSON "
-                                                      "object.")
-@click.pass_context
-@handle_errors
 def audit_report(ctx, output, since, until, as_json):
     """Write an HTML audit report: integrity status, generations and refusals over time by
     reason, consent usage, policies applied, and every generation with its manifest and
     watermark ids. Exit 3 when the log fails verification (the report still says so)."""
+    from emo_safe import _fs
     from emo_safe.ledger.audit import summarize
     from emo_safe.report import audit_html
 
     ws = _workspace(ctx).require()
     with _progress("reading the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("report", total=None)
-        summary = summarize(ws.store().log, ws.log_public_key(), _utc_iso(since), _utc_iso(until),
-                            progress=lambda n: bar.update(task, completed=n))
-    _write_text_atomic(output, audit_html(summary))
-    figures = {"report": str(output), "intact": summary.integrity.ok,
-               "problems": summary.integrity.problems, "entries": summary.integrity.size,
-               "generations": summary.generations, "decisions": summary.decisions,
-               "refusals": summary.refusals, "refusal_reasons": summary.refusal_reasons,
-               "consents": len(summary.consents)}
+        summary = summarize(ws.store().log, ws.log_public_key(), _utc_iso(since),
+                            _utc_iso(until), progress=lambda n: bar.update(task, completed=n))
+    _fs.write_atomic(output, audit_html(summary))
+    integrity = summary.integrity
     if as_json:
-        _emit_json(figures)
+        emit({"report": str(output), "intact": integrity.ok,
+              "problems": list(integrity.problems), "entries": integrity.size,
+              "generations": summary.generations, "decisions": summary.decisions,
+              "refusals": summary.refusals, "refusal_reasons": summary.refusal_reasons,
+              "consents": len(summary.consents)})
     else:
-        state = "[green]intact[/]" if summary.integrity.ok else "[red]TAMPERED[/]"
-        out.print(f"{state}: {summary.generations} generations, {summary.refusals} refusals, "
-                  f"{len(summary.consents)} consents -> [bold]{output}[/]", highlight=False)
-    sys.exit(0 if summary.integrity.ok else 3)
+        say(("[green]intact[/]" if integrity.ok else "[red]TAMPERED[/]")
+            + ": {} generations, {} refusals, {} consents -> [bold]{}[/]",
+            summary.generations, summary.refusals, len(summary.consents), output)
+    sys.exit(0 if integrity.ok else 3)
 
 
 @audit.command("head")
@@ -749,7 +635,7 @@ def audit_head(ctx):
     from emo_safe.ledger.audit import latest_head
 
     head = latest_head(_workspace(ctx).require().store().log)
-    _emit_json(head.to_json() if head is not None else {"size": 0})
+    emit(head.to_json() if head is not None else {"size": 0})
 
 
 @audit.command("prove")
@@ -765,7 +651,7 @@ def audit_prove(ctx, generation_id):
     proof = prove(_workspace(ctx).require().store().log, generation_id)
     if proof is None:
         raise InputError(f"generation {generation_id} is not in the audit log")
-    _emit_json(proof.to_json())
+    emit(proof.to_json())
 
 
 @audit.command("consistency")
@@ -779,9 +665,10 @@ def audit_consistency(ctx, kept_head, size):
     `audit head`) is a prefix of the log now: nothing was rewritten, it only grew. Check it
     anywhere with `audit check-proof`."""
     from emo_safe.ledger.audit import prove_consistency
+    from emo_safe.ledger.types import TreeHead
 
-    store = _workspace(ctx).require().store()
-    _emit_json(prove_consistency(store.log, _read_head(kept_head), size).to_json())
+    log = _workspace(ctx).require().store().log
+    emit(prove_consistency(log, TreeHead.load(kept_head), size).to_json())
 
 
 @audit.command("check-proof")
@@ -799,7 +686,7 @@ def audit_check_proof(ctx, proof_file, public_key):
     proof = load_json_document(proof_file, "proof")
     key = load_public_key(public_key) if public_key else _workspace(ctx).require().log_public_key()
     ok, message = check_proof(proof, key)
-    out.print(("[green]valid[/]: " if ok else "[red]invalid[/]: ") + message, highlight=False)
+    say(("[green]valid[/]: " if ok else "[red]invalid[/]: ") + "{}", message)
     sys.exit(0 if ok else 3)
 
 

@@ -37,18 +37,14 @@ def passphrase_from_env() -> bytes | None:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 and ``data``; refuse to overwrite an existing file."""
+    """Create ``path`` with mode 0600 and ``data``, all or nothing; never overwrite a file
+    (not even one that appears while this one is written)."""
+    from emo_safe import _fs
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileError(f"refusing to overwrite existing key file {path}") from None
-    try:
-        os.fchmod(fd, 0o600)  # the umask cannot widen it, but be explicit
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if path.exists() or path.is_symlink():
+        raise KeyFileError(f"refusing to overwrite existing key file {path}")
+    _fs.write_atomic(path, data, replace=False, private=True, error=KeyFileError)
 
 
 def _serialize_private(key, passphrase: bytes | None) -> bytes:
@@ -180,21 +176,57 @@ def public_keys_match(key, cert: x509.Certificate) -> bool:
     return key.public_key().public_bytes(enc, fmt) == cert.public_key().public_bytes(enc, fmt)
 
 
-def new_secret_key_hex() -> bytes:
-    """A fresh 256-bit secret (the watermark key), hex-encoded."""
-    return secrets.token_hex(32).encode("ascii") + b"\n"
+def new_secret_key() -> bytes:
+    """A fresh 256-bit secret (the watermark key)."""
+    return secrets.token_bytes(32)
 
 
-def load_secret_key(path: Path) -> bytes:
-    try:
-        text = path.read_text().strip()
-        key = bytes.fromhex(text)
-    except FileNotFoundError:
-        raise KeyFileError(f"key file not found: {path}") from None
-    except (OSError, ValueError):
-        raise KeyFileError(f"key file {path} is not a 256-bit hex key") from None
+_SECRET_HEADER = b"emo-safe encrypted secret v1 (scrypt n=2^15 r=8 p=1, AES-256-GCM)\n"
+
+
+def secret_key_file_bytes(key: bytes, passphrase: bytes | None) -> bytes:
+    """The watermark key as stored: hex, or encrypted under the passphrase (scrypt-derived
+    AES-256-GCM; the header line names the scheme, so a reader never guesses)."""
+    if not passphrase:
+        return key.hex().encode("ascii") + b"\n"
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    kek = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase)
+    sealed = AESGCM(kek).encrypt(nonce, key, _SECRET_HEADER)
+    return _SECRET_HEADER + b"\n".join(x.hex().encode() for x in (salt, nonce, sealed)) + b"\n"
+
+
+def load_secret_key(path: Path, passphrase: bytes | None = None) -> bytes:
+    """A 256-bit secret key file (plain hex, or encrypted: see
+    :func:`secret_key_file_bytes`). Errors name the file, never its bytes."""
+    data = read_file_bytes(path, "key", KeyFileError, max_bytes=4096)
+    if data.startswith(_SECRET_HEADER):
+        passphrase = passphrase if passphrase is not None else passphrase_from_env()
+        if not passphrase:
+            raise KeyFileError(f"key file {path} is encrypted: set {PASSPHRASE_ENV} to its "
+                               "passphrase")
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+        try:
+            salt, nonce, sealed = (bytes.fromhex(x.decode()) for x in
+                                   data[len(_SECRET_HEADER):].split())
+            kek = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(passphrase)
+            key = AESGCM(kek).decrypt(nonce, sealed, _SECRET_HEADER)
+        except InvalidTag:
+            raise KeyFileError(f"wrong passphrase for key file {path}") from None
+        except ValueError:
+            raise KeyFileError(f"key file {path} is damaged") from None
+    else:
+        try:
+            key = bytes.fromhex(data.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            raise KeyFileError(f"key file {path} is not a 256-bit hex key") from None
     if len(key) != 32:
-        raise KeyFileError(f"key file {path} is not a 256-bit hex key")
+        raise KeyFileError(f"key file {path} is not a 256-bit key")
     return key
 
 
@@ -253,11 +285,10 @@ def public_key_id(public_key: ed25519.Ed25519PublicKey) -> str:
 
 
 def load_public_key(path: Path) -> ed25519.Ed25519PublicKey:
+    data = read_file_bytes(Path(path), "public key", KeyFileError, max_bytes=65536)
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except FileNotFoundError:
-        raise KeyFileError(f"public key file not found: {path}") from None
-    except (OSError, ValueError, TypeError):
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
         raise KeyFileError(f"{path} is not a PEM public key") from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise KeyFileError(f"{path} is not an Ed25519 public key")

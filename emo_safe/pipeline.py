@@ -26,7 +26,7 @@ from emo_safe.faces import FaceAnalyzer
 from emo_safe.fingerprint import FingerprintTap
 from emo_safe.gate.decision import Decision
 from emo_safe.gate.gate import Gate, RequestOptions
-from emo_safe.gate.policy import Policy, load_policy
+from emo_safe.gate.policy import Policy
 from emo_safe.generators.base import GenerationInput, Generator
 from emo_safe.generators.options import validate as validate_options
 from emo_safe.generators.registry import get_generator
@@ -85,8 +85,7 @@ class SafeGenerator:
                  generator_options: Mapping[str, object] | None = None,
                  clock: Callable[[], dt.datetime] | None = None) -> None:
         self.workspace = workspace.require()
-        self.policy = policy if isinstance(policy, Policy) else load_policy(
-            policy, workspace.policies_dir)
+        self.policy = policy if isinstance(policy, Policy) else workspace.load_policy(policy)
         self.store = workspace.store()
         self.gate = Gate.for_workspace(workspace, self.policy, analyzer, clock)
         self.generator = get_generator(generator) if isinstance(generator, str) else generator

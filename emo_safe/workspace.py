@@ -157,6 +157,22 @@ class Workspace:
         url = os.environ.get("EMO_SAFE_DATABASE_URL") or self.config.get("database_url")
         return url or f"sqlite:///{self.db_path}"
 
+    def allowed_policy_hashes(self) -> frozenset[str]:
+        """The sha256 of every policy file the operator allows beyond the workspace's own
+        ``policies/`` folder and the bundled policies (``[policies] allowed_sha256``)."""
+        section = self.config.get("policies", {})
+        allowed = section.get("allowed_sha256", []) if isinstance(section, dict) else []
+        if not isinstance(allowed, list) or not all(isinstance(h, str) for h in allowed):
+            raise WorkspaceError(f"{self.config_path}: [policies] allowed_sha256 must be a list "
+                                 "of sha256 strings")
+        return frozenset(h.lower() for h in allowed)
+
+    def load_policy(self, spec=None):
+        """A policy by name or file, checked against the workspace's allow-list."""
+        from emo_safe.gate.policy import load_policy
+
+        return load_policy(spec, self.policies_dir, self.allowed_policy_hashes())
+
     @property
     def assertion_label(self) -> str:
         return self.config.get("assertion_label", DEFAULT_ASSERTION_LABEL)
@@ -169,7 +185,9 @@ class Workspace:
         if self.root.exists() and not self.root.is_dir():
             raise WorkspaceError(f"workspace path {self.root} exists and is not a directory")
         report = InitReport(self.root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        # Private: the database holds consent face templates, keys/ the keys.
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
         self.keys_dir.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.keys_dir, 0o700)
         passphrase = _keys.passphrase_from_env()
@@ -194,7 +212,8 @@ class Workspace:
         if self.watermark_key_path.exists():
             note(self.watermark_key_path, False)
         else:
-            _keys.write_private_file(self.watermark_key_path, _keys.new_secret_key_hex())
+            _keys.write_private_file(self.watermark_key_path, _keys.secret_key_file_bytes(
+                _keys.new_secret_key(), passphrase))
             note(self.watermark_key_path, True)
 
         # Ed25519 keys: the operator's (consent records) and the log's (tree heads).

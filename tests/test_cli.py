@@ -183,3 +183,73 @@ def test_watermark_embed_and_detect_commands(cli, tmp_path, portrait):
     assert found["detected"] and found["payload"] == "0badc0ffee00" and found["frames"] == 25
     bad = cli("watermark", "embed", str(src), "-o", str(tmp_path / "x.mp4"), "--payload", "zz")
     assert bad.exit_code == 2 and "hex" in one_clear_line(bad)
+
+
+def test_names_with_rich_markup_are_shown_as_typed_and_reason_codes_stay_visible(
+        cli, portrait, tmp_path, data_dir):
+    hostile = "Eve [/x] [bold]not bold[/bold] [link=http://e.x]y[/link]"
+    add = cli("consent", "add", "--name", hostile, "--photo", str(portrait))
+    assert add.exit_code == 0, add.stderr
+    listed = cli("consent", "list")
+    assert listed.exit_code == 0 and "[/x]" in listed.stdout and "[bold]" in listed.stdout
+    g = cli("gallery", "add", "--name", "[/red] Famous", str(data_dir / "obama.jpg"))
+    assert g.exit_code == 0 and "[/red] Famous" in cli("gallery", "list").stdout
+    refused = cli("check", str(data_dir / "alex-lacamoire.png"))
+    assert refused.exit_code == 1  # a refusal, not an "internal error" exit 2
+    assert "[no-consent]" in refused.stdout
+
+
+def test_two_runs_writing_the_same_output_never_lose_the_first_file(
+        workspace, consented, portrait, speech, tmp_path, monkeypatch):
+    """The second run checked that the output was free before the first one finished; when it
+    publishes, the first one's file is there, and it refuses instead of replacing it."""
+    from emo_safe import SafeGenerator
+    from emo_safe.errors import InputError
+    from emo_safe.provenance import sign
+
+    out = tmp_path / "same.mp4"
+    original = sign.sign_mp4
+
+    def first_run_finishes_meanwhile(*args, **kwargs):
+        original(*args, **kwargs)
+        out.write_bytes(b"the first run's video")
+
+    monkeypatch.setattr("emo_safe.pipeline.sign_mp4", first_run_finishes_meanwhile)
+    with pytest.raises(InputError, match="already exists"):
+        SafeGenerator(workspace, generator="still").generate(portrait, speech, out)
+    assert out.read_bytes() == b"the first run's video"
+    assert list(tmp_path.glob(".emo-safe-*")) == [] and list(tmp_path.glob(".*.partial")) == []
+
+
+def test_a_planted_partial_symlink_is_never_followed(cli, workspace, tmp_path):
+    from emo_safe import media
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    for name in ("log.json", "marked.mp4"):
+        (tmp_path / f".{name}.partial").symlink_to(victim)
+    assert cli("audit", "export", "-o", str(tmp_path / "log.json")).exit_code == 0
+    src = tmp_path / "src.mp4"
+    media.write_mp4(src, (np.zeros((64, 64, 3), np.uint8) for _ in range(5)), 25)
+    r = cli("watermark", "embed", str(src), "-o", str(tmp_path / "marked.mp4"), "--payload",
+            "0123456789ab")
+    assert r.exit_code == 0, r.stderr
+    assert victim.read_text() == "precious"
+    assert json.loads((tmp_path / "log.json").read_text())["entries"]
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_device_or_fifo_given_as_a_profile_policy_key_or_head_is_one_clear_error(
+        cli, tmp_path, portrait, special):
+    if special == "fifo":
+        special = str(tmp_path / "pipe")
+        os.mkfifo(special)
+    for args in (["verify", str(portrait), "--profile", special],
+                 ["check", str(portrait), "--policy", special],
+                 ["audit", "verify", "--head", special],
+                 ["audit", "check-proof", special, "--public-key", special]):
+        r = subprocess.run([sys.executable, "-m", "emo_safe.cli", *args], capture_output=True,
+                           text=True, timeout=60, check=False,
+                           env={**os.environ})
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr and "not a regular file" in r.stderr, r.stderr

@@ -9,7 +9,7 @@ from emo_safe import keys
 from emo_safe.errors import KeyFileError, WorkspaceError
 from emo_safe.workspace import Workspace
 
-KEY_FILES = ("ca.key", "signer.key", "watermark.key")
+KEY_FILES = ("ca.key", "signer.key", "watermark.key", "operator.key", "log.key")
 
 
 def mode(path):
@@ -17,6 +17,8 @@ def mode(path):
 
 
 def test_init_creates_every_part_with_private_keys_0600(workspace):
+    private = {p.name for p in workspace.keys_dir.iterdir() if p.suffix == ".key"}
+    assert private == set(KEY_FILES)  # every private key there is, none forgotten
     for name in KEY_FILES:
         assert mode(workspace.keys_dir / name) == 0o600
     assert workspace.is_initialized()
@@ -110,3 +112,25 @@ def test_imported_key_must_match_the_certificate(tmp_path):
 def test_uninitialised_workspace_is_a_clear_error(tmp_path):
     with pytest.raises(WorkspaceError, match="emo-safe init"):
         Workspace(tmp_path / "nothing").require()
+
+
+def test_the_workspace_and_its_database_are_private(workspace, consents, portrait):
+    consents.add("someone", portrait)  # the database now holds a face template
+    assert mode(workspace.root) == 0o700 and mode(workspace.keys_dir) == 0o700
+    for f in workspace.root.glob("emo-safe.db*"):
+        assert mode(f) == 0o600, f
+
+
+def test_the_watermark_key_is_encrypted_with_the_passphrase_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMO_SAFE_KEY_PASSPHRASE", "correct horse")
+    ws = Workspace(tmp_path / "enc")
+    ws.init()
+    raw = ws.watermark_key_path.read_bytes()
+    key = ws.watermark_key()
+    assert len(key) == 32 and key.hex().encode() not in raw and b"encrypted" in raw
+    monkeypatch.delenv("EMO_SAFE_KEY_PASSPHRASE")
+    with pytest.raises(KeyFileError, match="is encrypted"):
+        ws.watermark_key()
+    monkeypatch.setenv("EMO_SAFE_KEY_PASSPHRASE", "wrong")
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        ws.watermark_key()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emo_safe import _fs
 from emo_safe.errors import InputError, WorkspaceError
 from emo_safe.media import IMAGE_SUFFIXES, ImageLimits, load_image, sha256_file
 
@@ -186,20 +187,12 @@ class Gallery:
         old = index.get("embeddings")
         index["generation"] = int(index.get("generation", 0)) + 1
         index["embeddings"] = f"embeddings-{index['generation']}.npy"
-        _write_private(self.root / index["embeddings"],
-                       lambda fh: np.save(fh, embeddings, allow_pickle=False))
-        tmp = self.root / ".index.json.partial"
-        tmp.unlink(missing_ok=True)
-        _write_private(tmp, lambda fh: fh.write(json.dumps(index, indent=1).encode()))
-        os.replace(tmp, self.index_path)
+        _fs.write_atomic(self.root / index["embeddings"],
+                         lambda fh: np.save(fh, embeddings, allow_pickle=False), private=True,
+                         error=WorkspaceError)
+        _fs.write_atomic(self.index_path, json.dumps(index, indent=1), private=True,
+                         error=WorkspaceError)
         if old and old != index["embeddings"]:
             (self.root / old).unlink(missing_ok=True)
         self._cache = None
 
-
-def _write_private(path: Path, write) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())

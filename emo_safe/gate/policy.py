@@ -161,8 +161,13 @@ class Policy:
         return cls(model, AllOf(*rules), sha256, path)
 
 
-def load_policy(path: str | Path | None = None, workspace_policies: Path | None = None) -> Policy:
-    """Load a policy file (default: the workspace's default.toml, else the bundled one)."""
+def load_policy(path: str | Path | None = None, workspace_policies: Path | None = None,
+                allowed_sha256: frozenset[str] | None = None) -> Policy:
+    """Load a policy file (default: the workspace's default.toml, else the bundled one).
+
+    ``allowed_sha256`` set (a workspace's allow-list): a policy is accepted only if it is one
+    of the workspace's own ``policies/`` files, a bundled policy, or a file whose sha256 the
+    operator listed. Anything else is refused, whatever name it gives itself."""
     if path is None:
         candidate = workspace_policies / "default.toml" if workspace_policies else None
         bundled = bundled_dir("policies") / "default.toml"
@@ -171,4 +176,19 @@ def load_policy(path: str | Path | None = None, workspace_policies: Path | None 
         # A bare name ("strict"): the workspace's copy first, then the bundled policy.
         path = resolve(path, [workspace_policies, bundled_dir("policies")])
     model, sha256 = load_model(path, PolicyModel, "policy", PolicyError)
+    if allowed_sha256 is not None and sha256 not in allowed_sha256 and not any(
+            _inside(path, folder) for folder in (workspace_policies, bundled_dir("policies"))):
+        raise PolicyError(f"policy file {path} (sha256 {sha256}) is not allowed in this "
+                          "workspace: put it in the workspace's policies/ folder, or add its "
+                          "sha256 to [policies] allowed_sha256 in config.toml")
     return Policy.from_model(model, sha256, path)
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    """Is ``path`` a file directly inside ``folder`` (symlinks resolved: no escaping)?"""
+    if folder is None:
+        return False
+    try:
+        return Path(path).resolve().parent == Path(folder).resolve()
+    except OSError:
+        return False

@@ -91,6 +91,15 @@ class TreeHead:
         return out
 
     @classmethod
+    def load(cls, path: Path, *, signed: bool = True) -> TreeHead:
+        """A head saved with ``audit head``: one clear input error for anything else."""
+        try:
+            return cls.from_json(load_json_document(path, "tree head"), signed=signed)
+        except InputError as exc:
+            raise InputError(f"{path} is not a signed tree head from `emo-safe audit head` "
+                             f"({exc.message})") from None
+
+    @classmethod
     def from_json(cls, obj, *, signed: bool = True) -> TreeHead:
         """``signed=False``: only size and root are required (``audit verify --head``)."""
         if not isinstance(obj, dict):

@@ -27,9 +27,23 @@ from emo_safe.watermark.scheme import (
 
 __all__ = ["DEFAULT_MAX_P_VALUE", "DEFAULT_SCHEME", "PAYLOAD_BYTES", "WatermarkEvidence",
            "WatermarkScheme", "WorkspaceMarker", "available_schemes", "detect_file",
-           "detect_frames", "embed_file", "embed_frames", "get_scheme", "key_id"]
+           "detect_frames", "embed_file", "embed_frames", "get_scheme", "key_id", "parse_payload"]
 
 PAYLOAD_BYTES = 6  # every scheme carries the 48-bit generation id
+
+
+def parse_payload(text: str) -> bytes:
+    """A payload given as hex digits (a generation id): 12 of them for 48 bits."""
+    from emo_safe.errors import InputError
+
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        raise InputError(f"the payload must be hex digits, got {text!r}") from None
+    if len(data) != PAYLOAD_BYTES:
+        raise InputError(f"the payload must be {PAYLOAD_BYTES * 2} hex digits "
+                         f"({PAYLOAD_BYTES * 8} bits), got {len(text)}")
+    return data
 
 
 def key_id(key: bytes, scheme: str = DEFAULT_SCHEME) -> str:

@@ -274,7 +274,7 @@ def test_a_second_face_hidden_from_hog_in_a_group_photo_is_still_counted(
 
 
 def test_a_policy_may_turn_the_eye_check_off(workspace, consents, data_dir, tmp_path):
-    policy = tmp_path / "lenient.toml"
+    policy = workspace.policies_dir / "lenient.toml"  # the operator put it there
     policy.write_text('name = "lenient"\n[faces]\nrefuse_hidden_eyes = false\n'
                       '[public_figures]\nscreen = false\n')
     _, codes = check(workspace, hide_eyes(data_dir / "lin-manuel-miranda.png",
@@ -289,3 +289,25 @@ def test_photos_with_hidden_eyes_cannot_be_enrolled(workspace, consents, data_di
     with pytest.raises(InputError, match="eyes in gallery photo"):
         workspace.gallery().add("Barack Obama", [hidden])
     assert consents.store.list_consents() == [] and len(workspace.gallery()) == 0
+
+
+def test_only_policies_the_operator_allows_are_used_whatever_they_call_themselves(
+        workspace, portrait, tmp_path, cli):
+    import hashlib
+
+    from emo_safe.errors import PolicyError
+
+    rogue = tmp_path / "default.toml"
+    rogue.write_text('name = "default"\n[consent]\nrequired = false\n'
+                     '[public_figures]\nscreen = false\n')
+    with pytest.raises(PolicyError, match="not allowed in this workspace"):
+        SafeGenerator(workspace, policy=str(rogue))
+    r = cli("check", str(portrait), "--policy", str(rogue))
+    assert r.exit_code == 2 and "not allowed" in r.stderr
+    digest = hashlib.sha256(rogue.read_bytes()).hexdigest()
+    with workspace.config_path.open("a") as fh:
+        fh.write(f'\n[policies]\nallowed_sha256 = ["{digest}"]\n')
+    decision = SafeGenerator(workspace, policy=str(rogue)).check(portrait)
+    assert decision.policy_name == "default" and decision.policy_sha256 == digest
+    shown = cli("check", str(portrait), "--policy", str(rogue))
+    assert digest[:12] in shown.stdout  # the name alone never identifies a policy
