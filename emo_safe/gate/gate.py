@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from emo_safe.faces import FaceAnalyzer
+from emo_safe.faces import SMALL_FACE_SIDE, FaceAnalyzer
 from emo_safe.gate.consent import ConsentRegistry, parse_uses
 from emo_safe.gate.decision import Decision, PolicyRef
 from emo_safe.gate.gallery import Gallery
@@ -52,7 +52,9 @@ class Gate:
         """Decode and check the inputs. Bad input raises InputError; nothing is recorded."""
         photo = Path(photo)
         uses = parse_uses(options.uses)
-        image = load_image(photo, self.policy.image_limits)
+        # The generator gets the photo at most SMALL_FACE_SIDE px a side: the resolution the
+        # face search covers in full, so no face it shows can have escaped the search.
+        image = working_copy(load_image(photo, self.policy.image_limits))
         decoded_audio = load_audio(audio, self.policy.audio_limits) if audio is not None else None
         search = self.analyzer.find_faces(image, thorough=self.policy.model.faces.thorough_search)
         named = tuple(dict.fromkeys(options.consent_ids))
@@ -105,3 +107,16 @@ class Gate:
                 generator=generator,
             ))
         return decision
+
+
+def working_copy(image):
+    """The photo as the gate searches it and the generator receives it: downscaled (area
+    interpolation) to at most SMALL_FACE_SIDE px on its longest side."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if max(h, w) <= SMALL_FACE_SIDE:
+        return image
+    scale = SMALL_FACE_SIDE / max(h, w)
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                      interpolation=cv2.INTER_AREA)

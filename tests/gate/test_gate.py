@@ -311,3 +311,44 @@ def test_only_policies_the_operator_allows_are_used_whatever_they_call_themselve
     assert decision.policy_name == "default" and decision.policy_sha256 == digest
     shown = cli("check", str(portrait), "--policy", str(rogue))
     assert digest[:12] in shown.stdout  # the name alone never identifies a policy
+
+
+def _paste(canvas, face_photo, side, x, y):
+    """Paste the photo's face, cropped with some margin, so that the face is ``side`` px."""
+    import cv2
+
+    from emo_safe.faces import FaceAnalyzer
+    from emo_safe.media import load_image
+
+    img = load_image(face_photo)
+    box = FaceAnalyzer().find_faces(img).faces[0].box
+    m = box.width // 2
+    crop = img[max(0, box.top - m):box.bottom + m, max(0, box.left - m):box.right + m]
+    scale = side / box.width
+    small = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
+    return canvas
+
+
+@pytest.mark.parametrize("second", ["alex-lacamoire.png", "obama.jpg"], ids=["stranger",
+                                                                              "public-figure"])
+def test_a_small_second_face_in_a_large_photo_is_found(workspace, consents, gallery, data_dir,
+                                                       tmp_path, second):
+    """A consented person large in a 24-megapixel photo, another face pasted in at 180 px:
+    the whole photo the generator would get is searched, so the second face is seen (and a
+    public figure is named)."""
+    import cv2
+
+    consents.add("Lin", data_dir / "lin-manuel-miranda.png")
+    canvas = np.full((4000, 6000, 3), 128, np.uint8)
+    _paste(canvas, data_dir / "lin-manuel-miranda.png", 1500, 200, 300)
+    _paste(canvas, data_dir / second, 180, 5000, 3200)
+    photo = tmp_path / "large.jpg"
+    cv2.imwrite(str(photo), canvas[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    decision, codes = check(workspace, photo)
+    assert decision.faces == 2, decision.matched
+    assert "multiple-faces" in codes
+    if second == "obama.jpg":
+        assert "public-figure" in codes
+    else:
+        assert "no-consent" in codes

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from factories import hide_eyes
 
-from emo_safe.faces import FaceAnalyzer, _rotate
+from emo_safe.faces import FaceAnalyzer
+from emo_safe.faces.detectors import HogDetector
+from emo_safe.faces.geometry import rotate
 from emo_safe.media import load_image
 
 
@@ -41,11 +43,10 @@ def test_faces_found_in_a_turned_copy_come_back_in_the_original_coordinates(data
     fa = FaceAnalyzer()
     upright_img = load_image(data_dir / "alex-lacamoire.png")
     upright = fa.find_faces(upright_img).faces[0]
-    tilted, back = _rotate(upright_img, 40.0)  # back: tilted -> upright
+    tilted, back = rotate(upright_img, 40.0)  # back: tilted -> upright
     to_tilted = cv2.invertAffineTransform(back)
-    detector, _, _ = fa._load()
-    boxes = [(r, 1.0) for r in detector(upright_img, 0)]
-    [face] = fa._describe_transformed(tilted, upright_img, boxes, to_tilted)
+    candidates = HogDetector(0).find(upright_img)
+    [face] = fa.describe_transformed(tilted, upright_img, candidates, to_tilted)
     expected = to_tilted[:, :2] @ upright.landmarks[30] + to_tilted[:, 2]
     assert np.linalg.norm(face.landmarks[30] - expected) < 3
     assert face.distance(upright.embedding) < 1e-5
@@ -97,15 +98,16 @@ def test_the_two_detectors_agree_without_counting_a_face_twice(data_dir):
     assert found.method == "hog" and len(found.faces) == 2
 
 
-def test_a_damaged_model_file_is_refused(monkeypatch, tmp_path):
-    from emo_safe import faces
+def test_a_damaged_or_missing_model_file_is_an_installation_error(tmp_path):
+    from emo_safe.errors import InstallationError
+    from emo_safe.faces.models import RETINAFACE_FILE, RetinaFaceNet
 
     bad = tmp_path / "retinaface.onnx"
-    bad.write_bytes(faces._RETINAFACE_FILE.read_bytes()[:-10] + b"0123456789")
-    monkeypatch.setattr(faces, "_RETINAFACE_FILE", bad)
-    monkeypatch.setattr(faces._RetinaFace, "_instance", None)
-    with pytest.raises(RuntimeError, match="installation is damaged"):
-        faces._RetinaFace.get()
+    bad.write_bytes(RETINAFACE_FILE.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(InstallationError, match="installation is damaged"):
+        RetinaFaceNet(bad)
+    with pytest.raises(InstallationError, match="missing"):
+        RetinaFaceNet(tmp_path / "gone.onnx")
 
 
 @pytest.mark.parametrize("name", ["chelsea", "coffee", "rocket", "gravel", "text", "horse",

@@ -1,0 +1,282 @@
+"""Commands for generating and checking videos: check, generate, verify, watermark, demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from emo_safe.cli._app import (
+    _console,
+    _progress,
+    _table,
+    _workspace,
+    command,
+    emit,
+    main,
+    say,
+)
+from emo_safe.errors import GenerationRefused
+
+
+# ---------------------------------------------------------------------------------------------
+def _render_decision(decision, as_json: bool) -> None:
+    if as_json:
+        return emit(decision.to_dict())
+    if decision.gallery_size == 0:
+        _console(True).print("emo-safe: warning: the public-figure gallery is empty, so no face "
+                             "was screened (see `emo-safe gallery import`)", markup=False)
+    policy = f"{decision.policy_name!r} (sha256 {decision.policy_sha256[:12]})"
+    if decision.allowed:
+        say("[green]allowed[/] by policy {} (decision {})", policy, decision.id)
+        for face, cid in decision.consents_by_face.items():
+            say("  {}: consent {}", face, cid)
+        return
+    say("[red]refused[/] by policy {} (decision {}):", policy, decision.id)
+    for f in decision.findings:
+        say("  - \\[{}] {}", f.code, f.message)
+
+
+def _request_options(fn):
+    """The options a requester declares, shared by check and generate."""
+    for option in reversed([
+        click.option("--consent", "consent_ids", multiple=True,
+                     help="Consent id to use (repeatable; default: every record)."),
+        click.option("--use", "uses", multiple=True,
+                     help="What the video is for (talking, singing, commercial, ...); "
+                          "default: the policy's default_uses."),
+        click.option("--audio-rights", metavar="STATEMENT",
+                     help="Your statement that you hold the rights to the voice or song "
+                          "(required by strict.toml)."),
+        click.option("--label/--no-label", "visible_label", default=None,
+                     help="Draw the visible AI-generated label (default: as the policy "
+                          "requires)."),
+        click.option("--policy", help="Policy name (default, strict, research, or one in the "
+                                      "workspace's policies/), or a file the workspace allows "
+                                      "(policies.allowed_sha256 in config.toml)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+@command(main)
+@click.argument("photo", type=click.Path(path_type=Path))
+@_request_options
+def check(ctx, photo, consent_ids, uses, audio_rights, visible_label, policy, as_json):
+    """The gate's decision for PHOTO, with every reason (exit 0 allowed, 1 refused, 2 bad
+    input). Recorded in the ledger like any decision."""
+    from emo_safe.pipeline import SafeGenerator
+
+    decision = SafeGenerator(_workspace(ctx), policy=policy).check(
+        photo, list(consent_ids), uses=uses, audio_rights=audio_rights,
+        visible_label=visible_label)
+    _render_decision(decision, as_json)
+    sys.exit(0 if decision.allowed else 1)
+
+
+@command(main)
+@click.option("--photo", required=True, type=click.Path(path_type=Path), help="Portrait photo.")
+@click.option("--audio", required=True, type=click.Path(path_type=Path), help="Voice or song.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output .mp4 (must not exist).")
+@_request_options
+@click.option("--generator", default="puppet", show_default=True,
+              help="puppet (built-in animator), still, a registered name, "
+                   "'diffusers:PIPELINE_DIR' or 'diffusers:module:callable', "
+                   "'command:PROGRAM ARGS' with {photo} {audio} {output} placeholders, or a "
+                   "preset for an upstream project: sadtalker:, hallo:, echomimic:, sonic:, "
+                   "memo: followed by its folder (docs/generators.md).")
+@click.option("--generator-option", "generator_options", multiple=True, metavar="KEY=VALUE",
+              help="A setting the generator declares (repeatable), e.g. python=/opt/x/bin/"
+                   "python for a preset; unknown keys are an error.")
+@click.option("--timeout", type=click.FloatRange(1, None), default=None,
+              help="Seconds an external program (command:, presets) may run [default: 1800]; "
+                   "shorthand for --generator-option timeout=S.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 120))
+@click.option("--size", default=512, show_default=True, type=click.IntRange(64, 2048))
+@click.option("--full-image", is_flag=True,
+              help="Animate the whole photo instead of the face-centred --size crop (puppet).")
+@click.option("--steps", type=click.IntRange(1, 1000),
+              help="Inference steps (diffusers:); shorthand for --generator-option steps=N.")
+@click.option("--guidance", type=click.FloatRange(0, 100),
+              help="Guidance scale (diffusers:); shorthand for --generator-option guidance=G.")
+def generate(ctx, photo, audio, output, consent_ids, uses, audio_rights, visible_label, policy,
+             generator, generator_options, timeout, seed, fps, size, full_image, steps,
+             guidance, as_json):
+    """Gate, generate, watermark, sign and record one video."""
+    from emo_safe.generators.options import parse_pairs
+
+    result = _generate(ctx, photo, audio, output, as_json, policy=policy, generator=generator,
+                       timeout=timeout, generator_options=parse_pairs(generator_options),
+                       consent_ids=list(consent_ids), seed=seed, fps=fps, size=size, uses=uses,
+                       steps=steps, guidance=guidance, full_image=full_image,
+                       audio_rights=audio_rights, visible_label=visible_label)
+    if as_json:
+        return emit(result.to_dict())
+    say("[green]generated[/] {}", result.output)
+    say("  generation {}, {} frames, manifest {}", result.generation_id, result.frames,
+        result.manifest_label)
+
+
+def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=None,
+              generator_options=None, **kwargs):
+    from emo_safe.pipeline import SafeGenerator
+
+    gen = SafeGenerator(_workspace(ctx), policy=policy, generator=generator,
+                        generator_timeout=timeout, generator_options=generator_options)
+    with _progress("generating", not as_json and sys.stderr.isatty()) as bar:
+        task = bar.add_task("generate", total=None)
+        try:
+            return gen.generate(photo, audio, output, **kwargs,
+                                progress=lambda i, n: bar.update(task, completed=i, total=n))
+        except GenerationRefused as exc:
+            bar.stop()
+            _render_decision(exc.decision, as_json)
+            _console(True).print(f"emo-safe: {exc.message}", highlight=False, markup=False)
+            sys.exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+def _render_verdict(v) -> None:
+    colour = {"generated": "green", "generated-manifest-stripped": "green",
+              "tampered": "red", "inconsistent": "red"}.get(v.outcome, "yellow")
+    say(f"[bold]{{}}[/]: [{colour}]{{}}[/]", v.path, v.outcome)
+    for r in v.reasons:
+        say("  - {}", r)
+    m = v.manifest
+    say("  C2PA: {}{}", m.state, f" ({', '.join(m.failure_codes)})" if m.failure_codes else "")
+    if m.generation:
+        say("  generation id: {}", m.generation.get("generation_id"))
+    if v.watermark:
+        _render_watermark(v.watermark, indent="  ")
+    if v.ledger:
+        say("  ledger: generation {}, decision {}", v.ledger["id"], v.ledger["decision_id"])
+
+
+@command(main, json_help="Print one JSON object (JSON lines for many).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--profile", help="Detector profile file or name [default: the workspace's, else "
+                                "the bundled default].")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Files verified in parallel (processes).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report (frames, watermark score over "
+                   "time, manifest summary, verdict).")
+def verify(ctx, files, profile, jobs, report, as_json):
+    """Does FILE come from this deployment? C2PA manifest, watermark and ledger evidence.
+
+    FILES may include directories (every file under them). Exit 0: evidence found for every
+    file; 1: some file has no evidence; 2: some file is unreadable; 3: some file is tampered or
+    inconsistent (the most serious wins).
+    """
+    from emo_safe import _fs
+    from emo_safe.batch import expand_paths, verify_many, worst_exit_code
+
+    ws = _workspace(ctx)
+    paths = expand_paths(files)
+    if not paths:
+        raise click.UsageError("no files to verify")
+    with _progress("verifying", not as_json and len(paths) > 1 and sys.stderr.isatty()) as bar:
+        task = bar.add_task("verify", total=len(paths))
+        rows = list(verify_many(ws.root, paths, profile, jobs,
+                                on_row=lambda _: bar.advance(task)))
+    for row in rows:
+        if as_json:
+            emit(row.data)
+        elif row.verdict is None:
+            _console(True).print(f"emo-safe: error: {row.data['error']}", highlight=False,
+                                 soft_wrap=True, markup=False)
+        else:
+            _render_verdict(row.verdict)
+    if len(rows) > 1 and not as_json:
+        _table("file", "outcome", "watermark p", "generation", rows=[
+            (r.data["file"], r.data["outcome"],
+             f"{r.data['watermark']['p_value']:.1e}" if r.data.get("watermark") else "-",
+             (r.data.get("ledger") or {}).get("id", "-")) for r in rows])
+    if report is not None:
+        from emo_safe.report import verdicts_html
+
+        _fs.write_atomic(report, verdicts_html([(r.data, r.verdict) for r in rows]))
+        if not as_json:
+            say("report: {}", report)
+    sys.exit(worst_exit_code(r.exit_code for r in rows))
+
+
+# ---------------------------------------------------------------------------------------------
+def _render_watermark(wm, indent: str = "") -> None:
+    state = "[green]detected[/]" if wm.detected else "[yellow]not detected[/]"
+    say(f"{indent}watermark: {state} (p = {{}}, {{}} frames, payload {{}}, {{}})",
+        f"{wm.p_value:.2e}", wm.frames, wm.payload or "-", wm.scheme)
+
+
+@main.group()
+def watermark():
+    """Embed or detect this workspace's invisible watermark directly."""
+
+
+@command(watermark, "embed")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Output .mp4 (must not exist).")
+@click.option("--payload", required=True, help="12 hex digits (48 bits), e.g. a generation id.")
+@click.option("--crf", default=18, show_default=True, type=click.IntRange(0, 51))
+def watermark_embed(ctx, src, output, payload, crf, as_json):
+    """Re-encode SRC with the watermark carrying PAYLOAD (audio kept).
+
+    This marks without gating, signing or recording: for tests and interoperability. Generated
+    videos are marked by `emo-safe generate`.
+    """
+    from emo_safe import _fs
+    from emo_safe.watermark import embed_file, parse_payload
+
+    ws = _workspace(ctx).require()
+    data = parse_payload(payload)
+    _fs.check_new_output(output)
+    n = embed_file(src, output, ws.watermark_key(), data, crf=crf)
+    emit({"output": str(output), "frames": n, "payload": data.hex()}) if as_json else \
+        say("marked {} frames -> {}", n, output)
+
+
+@command(watermark, "detect")
+@click.argument("file", type=click.Path(path_type=Path))
+def watermark_detect(ctx, file, as_json):
+    """Look for this workspace's watermark in FILE, with every scheme this emo-safe knows
+    (exit 0 detected, 1 not detected)."""
+    from emo_safe.watermark import detect_file
+
+    wm = detect_file(file, _workspace(ctx).require().watermark_key())
+    emit(wm.to_dict()) if as_json else _render_watermark(wm)
+    sys.exit(0 if wm.detected else 1)
+
+
+# ---------------------------------------------------------------------------------------------
+@command(main)
+def demo(ctx, as_json):
+    """Init if needed, enrol the bundled sample portrait, generate and verify a video."""
+    from emo_safe._resources import sample_path
+    from emo_safe.gate.consent import ConsentRegistry
+    from emo_safe.verify import Detector
+
+    ws = _workspace(ctx)
+    if not ws.is_initialized():
+        ws.init()
+    registry = ConsentRegistry.for_workspace(ws)
+    photo, audio = sample_path("portrait.jpg"), sample_path("speech.m4a")
+    name = "demo: sample portrait (NASA, public domain)"
+    record = registry.valid_named(name) or registry.add(name, photo)
+    out_dir = ws.root / "demo"
+    out_dir.mkdir(exist_ok=True)
+    output = out_dir / f"demo-{dt.datetime.now():%Y%m%d-%H%M%S-%f}.mp4"
+    result = _generate(ctx, photo, audio, output, as_json, policy=None, generator="puppet",
+                       consent_ids=[record.id])
+    verdict = Detector(ws).verify(result.output)
+    if as_json:
+        return emit({"workspace": str(ws.root), "consent_id": record.id,
+                     "generation": result.to_dict(), "verdict": verdict.to_dict()})
+    say("workspace: {}\nconsent:   {}\nvideo:     [bold]{}[/]", ws.root, record.id,
+        result.output)
+    _render_verdict(verdict)
+    sys.exit(verdict.exit_code)

@@ -1,0 +1,144 @@
+"""Provisioning a workspace: the development CA and signer (or an imported chain), the
+watermark, operator and log keys, the default policy, the config file and the database.
+Idempotent: what exists is kept; a key is never overwritten."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emo_safe import keys as _keys
+from emo_safe._resources import bundled_dir
+from emo_safe.errors import InputError, KeyFileError, WorkspaceError
+
+DEFAULT_ASSERTION_LABEL = "org.emo-safe.generation"
+
+
+@dataclass
+class InitReport:
+    root: Path
+    created: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+class Provisioning:
+    """Mixed into :class:`~emo_safe.workspace.Workspace`: creating what is missing."""
+
+    def init(self, signer_cert: Path | None = None, signer_key: Path | None = None) -> InitReport:
+        """Create whatever is missing. Idempotent; an existing key is never overwritten."""
+        if (signer_cert is None) != (signer_key is None):
+            raise InputError("--signer-cert and --signer-key must be given together")
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"workspace path {self.root} exists and is not a directory")
+        report = InitReport(self.root)
+        # Private: the database holds consent face templates, keys/ the keys.
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.keys_dir, 0o700)
+        passphrase = _keys.passphrase_from_env()
+
+        def note(path: Path, created: bool) -> None:
+            (report.created if created else report.kept).append(str(path.relative_to(self.root)))
+
+        if self.signer_key_path.exists() or self.signer_chain_path.exists():
+            if signer_cert is not None:
+                raise WorkspaceError(
+                    f"{self.root} already has a signer; refusing to replace it with an imported one"
+                )
+            note(self.signer_key_path, False)
+        elif signer_cert is not None:
+            self._import_signer(signer_cert, signer_key, passphrase)
+            note(self.signer_key_path, True)
+        else:
+            self._create_dev_signer(passphrase)
+            note(self.ca_cert_path, True)
+            note(self.signer_key_path, True)
+
+        if self.watermark_key_path.exists():
+            note(self.watermark_key_path, False)
+        else:
+            _keys.write_private_file(self.watermark_key_path, _keys.secret_key_file_bytes(
+                _keys.new_secret_key(), passphrase))
+            note(self.watermark_key_path, True)
+
+        # Ed25519 keys: the operator's (consent records) and the log's (tree heads).
+        for key_path, pub_path in ((self.operator_key_path, self.operator_pub_path),
+                                   (self.log_key_path, self.log_pub_path)):
+            if key_path.exists():
+                note(key_path, False)
+                continue
+            key = _keys.new_operator_key()
+            _keys.write_new_keypair(key_path, key, passphrase)
+            pub_path.write_bytes(_keys.public_key_pem(key))
+            note(key_path, True)
+
+        default_policy = self.policies_dir / "default.toml"
+        if not default_policy.exists():
+            self.policies_dir.mkdir(exist_ok=True)
+            shutil.copyfile(bundled_dir("policies") / "default.toml", default_policy)
+            note(default_policy, True)
+
+        if not self.config_path.exists():
+            self.config_path.write_text(
+                "# emo-safe workspace configuration\n"
+                "# database_url = \"postgresql+psycopg://user@localhost/emo_safe\"\n"
+                f"assertion_label = \"{DEFAULT_ASSERTION_LABEL}\"\n"
+            )
+            note(self.config_path, True)
+
+        from emo_safe.ledger.store import LedgerStore  # local: avoid a cycle at import time
+
+        existed = self.db_path.exists()
+        LedgerStore(self.database_url).create_schema()
+        if self.database_url.startswith("sqlite") and self.db_path.exists():
+            note(self.db_path, not existed)
+        new_keys = [p for p in report.created if p.startswith(f"{self.keys_dir.name}/")]
+        if new_keys:  # key changes are audit events too (ids and fingerprints only)
+            self.store().log_event("keys", {"created": sorted(new_keys), **self.key_ids()})
+        return report
+
+    def key_ids(self) -> dict:
+        """Public identifiers of the workspace's keys: safe to log, print and export."""
+        import hashlib
+
+        from emo_safe.keys import public_key_id
+        from emo_safe.watermark import key_id
+
+        chain = self.signer_chain_path.read_bytes() if self.signer_chain_path.exists() else b""
+        return {
+            "operator_key_id": public_key_id(self.operator_public_key()),
+            "log_key_id": public_key_id(self.log_public_key()),
+            "signer_chain_sha256": hashlib.sha256(chain).hexdigest(),
+            "watermark_key_id": key_id(self.watermark_key()),
+        }
+
+    def _create_dev_signer(self, passphrase: bytes | None) -> None:
+        ca_key, ca_cert = _keys.make_dev_ca()
+        signer_key, signer_cert = _keys.issue_signer_cert(ca_key, ca_cert)
+        # Keys first (O_EXCL), then the public parts; a crash leaves an incomplete workspace
+        # that `init` reports as such instead of silently mixing two CAs.
+        _keys.write_new_keypair(self.ca_key_path, ca_key, passphrase)
+        _keys.write_new_keypair(self.signer_key_path, signer_key, passphrase)
+        self.ca_cert_path.write_bytes(_keys.cert_pem(ca_cert))
+        self.signer_chain_path.write_bytes(_keys.cert_pem(signer_cert) + _keys.cert_pem(ca_cert))
+        self.trust_anchors_path.parent.mkdir(exist_ok=True)
+        self.trust_anchors_path.write_bytes(_keys.cert_pem(ca_cert))
+
+    def _import_signer(self, cert_path: Path, key_path: Path, passphrase: bytes | None) -> None:
+        chain = _keys.load_cert_chain(Path(cert_path))
+        key = _keys.load_private_key(Path(key_path), passphrase)
+        if not _keys.public_keys_match(key, chain[0]):
+            raise KeyFileError(
+                f"{key_path} does not belong to the first certificate in {cert_path}"
+            )
+        _keys.signer_alg_for(key)  # rejects unsupported key types before anything is written
+        _keys.import_private_key(Path(key_path), self.signer_key_path, passphrase)
+        self.signer_chain_path.write_bytes(b"".join(_keys.cert_pem(c) for c in chain))
+        # Trust the chain's last certificate: the operator's root (or highest intermediate).
+        self.trust_anchors_path.parent.mkdir(exist_ok=True)
+        self.trust_anchors_path.write_bytes(_keys.cert_pem(chain[-1]))
+
+    # loading -----------------------------------------------------------------------------
