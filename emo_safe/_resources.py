@@ -12,7 +12,10 @@ def bundled_dir(name: str) -> Path:
     for candidate in (_PKG / "_bundled" / name, _PKG.parent / name):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"bundled folder {name!r} is missing from this installation")
+    from emo_safe.errors import InstallationError
+
+    raise InstallationError(f"the bundled {name}/ folder is missing from this installation: "
+                            "reinstall emo-safe")
 
 
 def sample_path(name: str) -> Path:

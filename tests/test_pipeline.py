@@ -78,11 +78,17 @@ def test_refused_after_revocation(workspace, consents, consented, portrait, spee
 
 def test_refused_when_expired(workspace, consents, portrait, speech, tmp_path):
     import datetime as dt
-    import time
 
-    row = consents.add("x", portrait, expires=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2))
-    time.sleep(2.2)
-    assert refused(workspace, portrait, speech, tmp_path, [row.id]) == {"consent-expired"}
+    now = dt.datetime.now(dt.UTC)
+    row = consents.add("x", portrait, expires=now + dt.timedelta(days=30))
+    later = SafeGenerator(workspace, clock=lambda: now + dt.timedelta(days=31))
+    out = tmp_path / "late.mp4"
+    with pytest.raises(GenerationRefused) as exc:
+        later.generate(portrait, speech, out, consent_ids=[row.id])
+    assert {f.code for f in exc.value.decision.findings} == {"consent-expired"}
+    assert not out.exists()
+    assert SafeGenerator(workspace, clock=lambda: now + dt.timedelta(days=29)).check(
+        portrait, [row.id]).allowed
 
 
 def test_failing_generator_publishes_nothing(workspace, consented, portrait, speech, tmp_path):

@@ -99,12 +99,21 @@ class FaceAnalyzer:
     @staticmethod
     def _retina_everywhere(image: np.ndarray) -> list[RetinaDetection]:
         """RetinaFace for large faces (a 640 px copy) and small ones (up to SMALL_FACE_SIDE),
-        one detection per face."""
-        found = [c.retina for c in RetinaFaceDetector(RETINAFACE_MAX_SIDE).find(image)]
+        one detection per face. Both look at the photo with a border of its own edge pixels
+        around it, so that a face cut by the edge, whose centre lies outside the photo, still
+        has anchors to be found by (half a face inside: found; docs/faces.md)."""
+        padded, pad = _with_border(image)
+        grow = padded.shape[1] / image.shape[1] if image.shape[1] >= image.shape[0] else \
+            padded.shape[0] / image.shape[0]
+        found = []
+        sides = [RETINAFACE_MAX_SIDE]
         if max(image.shape[:2]) > RETINAFACE_MAX_SIDE:
-            for c in RetinaFaceDetector(SMALL_FACE_SIDE).find(image):
-                if not any(_same_face(c.retina, d) for d in found):
-                    found.append(c.retina)
+            sides.append(SMALL_FACE_SIDE)
+        for side in sides:
+            for c in RetinaFaceDetector(int(round(side * grow))).find(padded):
+                det = RetinaDetection(c.retina.score, c.retina.points - np.float32(pad))
+                if not any(_same_face(det, d) for d in found):
+                    found.append(det)
         return found
 
     # turning candidates into faces ----------------------------------------------------------
@@ -205,6 +214,14 @@ class FaceAnalyzer:
         shape = predictor(np.ascontiguousarray(image),
                           dlib.rectangle(box.left, box.top, box.right, box.bottom))
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+
+
+def _with_border(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """The image with a border of replicated edge pixels, 1/16 of its longest side wide."""
+    import cv2
+
+    pad = max(8, round(max(image.shape[:2]) / 16))
+    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE), pad
 
 
 def _same_face(a: RetinaDetection, b: RetinaDetection) -> bool:

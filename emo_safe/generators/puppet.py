@@ -37,6 +37,10 @@ from emo_safe.media import Audio
 
 SILENCE_DB_BELOW_PEAK = 32.0  # frames this far below the speech level count as silence
 OPEN_FRACTION = 0.10  # jaw drop at full loudness, as a fraction of the face height
+# A photo with a resting open mouth (a smile) needs a larger drop for speech to read as speech:
+# at full loudness the jaw drops at least this many times the photo's own inner-lip gap, so
+# loud frames open clearly beyond the resting mouth (and silence returns to it).
+REST_GAP_GAIN = 1.6
 BLINK_SECONDS = 0.2
 
 
@@ -116,6 +120,12 @@ class FaceRig:
     blink: np.ndarray
     face_height: float
     center: tuple[float, float]
+    rest_gap: float = 0.0  # the photo's own inner-lip gap (px): a resting open mouth
+
+    @property
+    def drop_amplitude(self) -> float:
+        """The jaw drop at full loudness, px."""
+        return max(self.face_height * OPEN_FRACTION, REST_GAP_GAIN * self.rest_gap)
 
     @classmethod
     def build(cls, landmarks: np.ndarray, shape: tuple[int, int]) -> FaceRig:
@@ -129,7 +139,9 @@ class FaceRig:
         face_h = float(np.linalg.norm(L[8] - L[27])) or size / 3
         jaw_w = float(np.linalg.norm(L[16] - L[0])) or size / 3
         chin_y = float(L[8, 1])
-        lip_line = float((L[62, 1] + L[66, 1]) / 2)
+        # The jaw moves what is below the lower lip's inner edge: a mouth already open in the
+        # photo (a smile) keeps its opening, teeth and all, and the drop adds to it.
+        lip_line = float(L[65:68, 1].mean())
 
         # Jaw drop: everything below the lip line moves down, fading out sideways (jaw width)
         # and below the chin (the neck stays), so the chin and lower lip move as one.
@@ -158,16 +170,17 @@ class FaceRig:
                                + ((yy - ec[1]) / (0.9 * eh + 1)) ** 2))
             blink[1] += g * eh * 1.1
         return cls((h, w), L, jaw.astype(np.float32), upper.astype(np.float32),
-                   width.astype(np.float32), blink, face_h, (float(mc[0]), float(mc[1])))
+                   width.astype(np.float32), blink, face_h, (float(mc[0]), float(mc[1])),
+                   float(np.linalg.norm(L[66] - L[62])))
 
     def inner_mouth(self, drop: float) -> np.ndarray:
         """The opening the jaw drop reveals: a lens between the inner mouth corners whose top
-        edge is the inner lips' midline (what stays) and whose bottom edge is that line moved
-        down by ``drop`` (what moved with the jaw). Teeth already visible in the photo stay."""
+        edge is the lower lip's inner edge (what stays: above it, the photo's own mouth, open
+        or closed) and whose bottom edge is that line moved down by ``drop`` (what moved with
+        the jaw). Teeth already visible in the photo stay."""
         L = self.landmarks
-        mid = (L[[61, 62, 63]] + L[[67, 66, 65]]) / 2
         corners = L[[60, 64]]
-        top = np.vstack([corners[0], mid, corners[1]])
+        top = np.vstack([corners[0], L[[67, 66, 65]], corners[1]])
         weight = np.array([0.0, 0.8, 1.0, 0.8, 0.0])[:, None]
         bottom = top + weight * [0.0, drop]
         return np.vstack([top, bottom[::-1][1:-1]]).astype(np.float32)
@@ -197,7 +210,8 @@ class PuppetGenerator:
         blinks = blink_profile(n, inp.fps, inp.seed)
         settings = {"fps": inp.fps, "size": inp.size, "full_image": full, "seed": inp.seed,
                     "frame": {"width": int(base.shape[1]), "height": int(base.shape[0])},
-                    "open_fraction": OPEN_FRACTION, "silence_db_below_peak": SILENCE_DB_BELOW_PEAK}
+                    "open_fraction": OPEN_FRACTION, "rest_gap_gain": REST_GAP_GAIN,
+                    "silence_db_below_peak": SILENCE_DB_BELOW_PEAK}
         return GeneratedVideo(frames=self._frames(base, rig, feats, blinks, inp),
                               fps=inp.fps, audio=inp.audio, frame_count=n, settings=settings)
 
@@ -208,7 +222,7 @@ class PuppetGenerator:
         phase = rng.uniform(0, 2 * math.pi, 3)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         cx, cy = rig.center[0], rig.center[1] - 0.5 * rig.face_height  # pivot near the nose
-        amp = rig.face_height * OPEN_FRACTION
+        amp = rig.drop_amplitude
         mouth_colour = np.array([92, 38, 42], np.float32)
         teeth_colour = np.array([214, 206, 192], np.float32)
         for i in range(len(feats.opening)):
@@ -259,7 +273,10 @@ class PuppetGenerator:
         top = float(poly[1:4, 1].mean()) - y0
         band = max(1.0, 0.3 * drop)
         rows = np.arange(y1 - y0, dtype=np.float32)[:, None, None]
-        teeth = np.clip(1 - np.abs(rows - (top + band / 2)) / band, 0, 1) * min(0.8, drop / 10)
+        # The photo's own teeth show above the opening when its mouth was open already.
+        own_teeth = min(1.0, rig.rest_gap / max(0.04 * rig.face_height, 1e-6))
+        teeth = np.clip(1 - np.abs(rows - (top + band / 2)) / band, 0, 1) * \
+            min(0.8, drop / 10) * (1.0 - own_teeth)
         interior = interior * (1 - teeth) + teeth_colour * teeth
         out = roi * (1 - mask) + interior * mask
         frame = frame.copy() if not frame.flags.writeable else frame

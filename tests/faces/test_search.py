@@ -127,3 +127,15 @@ def test_no_face_is_seen_in_photos_without_people(name):
         img = np.stack([img] * 3, axis=2)
     found = FaceAnalyzer().find_faces(np.ascontiguousarray(img[:, :, :3]), thorough=False)
     assert found.faces == [] and found.method == "none"
+
+
+def test_a_face_cut_in_half_by_the_photos_edge_is_still_found(data_dir):
+    """Half of a face box inside the photo: its centre is outside, where the detector has
+    anchors only because the search adds a border of edge pixels."""
+    img = load_image(data_dir / "alex-lacamoire.png")
+    box = FaceAnalyzer().find_faces(img).faces[0].box
+    half = np.ascontiguousarray(img[:, : (box.left + box.right) // 2])
+    canvas = np.full((half.shape[0], half.shape[1] + 400, 3), 128, np.uint8)
+    canvas[:, 400:] = half  # the face's left half, cut by the canvas's right edge
+    found = FaceAnalyzer().find_faces(canvas, thorough=False)
+    assert len(found.faces) == 1, found.method

@@ -64,9 +64,15 @@ def test_import_directory_one_folder_per_person(workspace, data_dir, tmp_path):
 
 def test_a_photo_with_two_faces_or_none_is_rejected_and_nothing_is_written(workspace, data_dir,
                                                                            tmp_path):
+    import cv2
+
     g = workspace.gallery()
-    with pytest.raises(InputError, match="exactly one face"):
+    with pytest.raises(InputError, match="exactly one face; it shows 2"):
         g.add("Both", [data_dir / "biden.jpg", data_dir / "two_people.jpg"])
+    wall = tmp_path / "wall.png"
+    cv2.imwrite(str(wall), np.full((300, 300, 3), 128, np.uint8))
+    with pytest.raises(InputError, match="exactly one face; it shows 0"):
+        g.add("Nobody", [data_dir / "biden.jpg", wall])
     assert not g.root.exists() or list(g.root.iterdir()) == []
 
 

@@ -94,3 +94,49 @@ def test_full_image_mode_animates_the_whole_photo(portrait_input):
     found = FaceAnalyzer().detect(frames[12])[0]
     assert found.distance(face.embedding) < 0.3
     assert abs(found.box.center[0] - face.box.center[0]) < 0.1 * face.box.width
+
+
+def test_on_a_photo_with_a_resting_open_smile_speech_opens_clearly_beyond_it(data_dir,
+                                                                             portrait_input):
+    """obama2.jpg smiles with the lips apart (an inner-lip gap of 0.15 face heights): loud
+    speech must open the mouth well past that, and silence must return to it.
+
+    Measured from the pixels, independently of the generator: the photo's lower-lip and
+    upper-lip patches are found again in each frame by template matching, which gives how far
+    the lower lip moved relative to the upper (dlib's lip landmarks lose track on a mouth
+    opened this far)."""
+    import cv2
+
+    from emo_safe.generators.base import face_crop, face_crop_box
+
+    image = load_image(data_dir / "obama2.jpg")
+    face = FaceAnalyzer().find_faces(image).faces[0]
+    audio = portrait_input[2]
+    frames = list(get_generator("puppet").generate(
+        GenerationInput(image, face, audio, seed=3)).frames)
+    x0, y0, side = face_crop_box(image.shape, face.box)
+    lm = (face.landmarks - [x0, y0]) * (512 / side)
+    photo = cv2.cvtColor(face_crop(image, face.box, 512), cv2.COLOR_RGB2GRAY)
+    face_h = float(np.linalg.norm(lm[8] - lm[27]))
+    resting = float(np.linalg.norm(lm[66] - lm[62])) / face_h
+    assert resting > 0.12  # the photo's own open smile
+
+    def moved(frame, k):
+        """Vertical displacement of the photo's patch around landmark k in the frame."""
+        x, y = int(lm[k, 0]), int(lm[k, 1])
+        patch = photo[y - 10:y + 11, x - 24:x + 25]
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        window = grey[y - 10 - 40:y + 11 + 90, x - 24 - 8:x + 25 + 8]
+        score = cv2.matchTemplate(window, patch, cv2.TM_CCOEFF_NORMED)
+        _, _, _, (bx, by) = cv2.minMaxLoc(score)
+        return by - 40
+
+    def opening(frame):
+        return resting + (moved(frame, 57) - moved(frame, 51)) / face_h
+
+    feats = audio_features(audio, 25, len(frames))
+    idx = np.arange(len(frames))
+    loud = np.mean([opening(frames[i]) for i in idx[feats.opening > 0.6]])
+    silent = np.median([opening(frames[i]) for i in idx[(idx > 3.2 * 25) & (idx < 4.1 * 25)]])
+    assert abs(silent - resting) < 0.01  # silence returns to the photo's own mouth
+    assert silent / loud < 0.5, (silent, loud)  # emo-safe 0.1: 0.57 and up
