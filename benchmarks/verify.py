@@ -181,9 +181,9 @@ GAINS = (1.0, 2.0, 4.0)
 def _footage(img: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
     """A 512x512 moving crop of a photo: someone else's footage."""
     rng = np.random.default_rng(seed)
-    big = cv2.resize(img, (600, 600))
+    big = cv2.resize(img, (640, 640))
     ox, oy = int(rng.integers(0, 60)), int(rng.integers(0, 60))
-    return [np.ascontiguousarray(big[oy + int(20 * np.sin(t / 15 + seed)):][:512,
+    return [np.ascontiguousarray(big[oy + 20 + int(20 * np.sin(t / 15 + seed)):][:512,
                                      ox:ox + 512]) for t in range(n)]
 
 

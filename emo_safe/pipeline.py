@@ -30,6 +30,7 @@ from emo_safe.gate.policy import Policy
 from emo_safe.generators.base import GenerationInput, Generator
 from emo_safe.generators.options import validate as validate_options
 from emo_safe.generators.registry import get_generator
+from emo_safe.ledger.schema import ManifestRow
 from emo_safe.ledger.store import GenerationRow, utcnow
 from emo_safe.media import sha256_file, write_mp4
 from emo_safe.provenance.read import TRUSTED, read_manifest
@@ -173,7 +174,7 @@ class SafeGenerator:
             )
             signed = tmpdir / "signed.mp4"
             manifest = build_manifest(claim, self.workspace.assertion_label)
-            sign_mp4(raw, signed, manifest, self.workspace.load_signer())
+            store = sign_mp4(raw, signed, manifest, self.workspace.load_signer())
             evidence = read_manifest(signed, self.workspace.trust_anchors_pem(),
                                      self.workspace.assertion_label)
             if evidence.state != TRUSTED:  # never publish what we could not verify ourselves
@@ -197,7 +198,9 @@ class SafeGenerator:
                 consent_ids=json.dumps(decision.consent_ids),
                 frames=n,
                 fingerprint=json.dumps(fingerprint.fingerprint().to_json()),
-            ))
+            ), ManifestRow(manifest_id=evidence.manifest_label or "", generation_id=generation_id,
+                           store=store, binding_alg=watermark["scheme"],
+                           binding_value=payload.hex()) if evidence.manifest_label else None)
             # Never over a file another run created meanwhile (checked atomically).
             _fs.publish(signed, output, replace=False)
         finally:

@@ -12,10 +12,6 @@ import numpy as np
 
 from emo_safe.media import iter_frames
 
-_COLOURS = {"generated": "#1a7f37", "generated-manifest-stripped": "#1a7f37",
-            "tampered": "#cf222e", "inconsistent": "#cf222e", "no-evidence": "#9a6700",
-            "error": "#cf222e"}
-
 
 def _thumbnails(path: Path, frames: int, count: int = 3, width: int = 220) -> list[str]:
     if frames <= 0:
@@ -58,52 +54,87 @@ def _score_chart(segment_z: list[float], threshold: float = 4.0) -> str:
             f'{threshold:g})</text></svg>')
 
 
+# What each outcome means, for people who are not experts.
+HEADLINES = {
+    "generated": "This video was made by this deployment's AI generator, and it still carries "
+                 "its signed Content Credential.",
+    "generated-manifest-stripped": "This video was made by this deployment's AI generator. "
+                                   "Its Content Credential was removed (as most platforms do), "
+                                   "but its invisible watermark says which generation it is.",
+    "tampered": "This video carries a Content Credential that no longer matches it: the video "
+                "or its credential was changed after signing.",
+    "inconsistent": "This video carries this deployment's watermark, but it does not look like "
+                    "the generation the watermark names: the watermark was probably copied onto "
+                    "other footage.",
+    "no-evidence": "Nothing links this video to this deployment. That does not mean it is "
+                   "real: it may come from another generator, or have been changed too much.",
+    "error": "This file could not be checked.",
+}
+VERDICT_CSS = ("section{border-top:1px solid #d0d7de;padding:1em 0}.outcome{font-size:1.4em;"
+               "font-weight:bold}.o-generated,.o-generated-manifest-stripped{color:#1a7f37}"
+               ".o-tampered,.o-inconsistent,.o-error{color:#cf222e}.o-no-evidence{color:#9a6700}"
+               "th{text-align:left;padding-right:1em}.frames img{margin-right:8px}")
+
+
+def _table(rows: list[tuple[str, object]]) -> str:
+    return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{_esc(v)}</td></tr>"
+                               for k, v in rows) + "</table>"
+
+
+def verdict_section(row: dict, verdict, frames_from: Path | None = None,
+                    headline: bool = False) -> str:
+    """One file's verdict (a ``verify --json`` row) as an HTML section: outcome, reasons,
+    C2PA (embedded or recovered), watermark scores per second, ledger, a few frames (read from
+    ``frames_from``, default the row's file)."""
+    outcome = row.get("outcome", "error")
+    section = [f"<section><h2>{html.escape(row['file'])}</h2><p class=\"outcome "
+               f"o-{html.escape(outcome)}\">{html.escape(outcome)}</p>"]
+    if headline:
+        section.append(f"<p class=\"headline\">{html.escape(HEADLINES.get(outcome, ''))}</p>")
+    if verdict is None:
+        section.append(f"<p>{html.escape(row.get('error', ''))}</p></section>")
+        return "".join(section)
+    section.append("<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in row["reasons"])
+                   + "</ul>")
+    c2pa = row["c2pa"]
+    gen = c2pa.get("generation") or {}
+    section.append("<h3>C2PA manifest (in the file)</h3>" + _table([
+        ("state", c2pa.get("state")), ("failure codes", ", ".join(c2pa.get("failure_codes") or [])),
+        ("generation id", gen.get("generation_id"))]))
+    rec = row.get("recovered_manifest")
+    if rec:
+        section.append("<h3>Content Credential recovered from the manifest repository</h3>"
+                       + _table([("manifest", rec["manifest_id"]), ("state", rec["state"]),
+                                 ("AI-generated", "yes" if rec["ai_generated"] else "no"),
+                                 ("generator", (rec.get("generator") or {}).get("name")),
+                                 ("generation id", rec.get("generation_id")),
+                                 ("signed by", rec.get("signer_issuer"))]))
+    wm = row.get("watermark")
+    if wm:
+        section.append(f"<h3>Watermark</h3><p>p = {wm['p_value']:.2e}, payload "
+                       f"{html.escape(str(wm['payload'] or '-'))}, {wm['frames']} frames, "
+                       f"scheme {html.escape(str(wm.get('scheme')))}</p>")
+        section.append(_score_chart(wm.get("segment_z") or []))
+    ledger = row.get("ledger")
+    if ledger:
+        section.append(f"<h3>Ledger</h3><p>generation {html.escape(ledger['id'])}, decision "
+                       f"{html.escape(ledger['decision_id'])}, consents "
+                       f"{html.escape(', '.join(ledger.get('consent_ids', [])) or '-')}</p>")
+    thumbs = _thumbnails(frames_from or Path(row["file"]), wm["frames"] if wm else 0)
+    if thumbs:
+        section.append('<div class="frames">' + "".join(
+            f'<img alt="frame" src="data:image/jpeg;base64,{t}">' for t in thumbs) + "</div>")
+    section.append("</section>")
+    return "".join(section)
+
+
 def verdicts_html(rows: list[tuple[dict, object]]) -> str:
     """rows: (JSON row, Verdict or None for a per-file error)."""
-    parts = []
-    for row, verdict in rows:
-        outcome = row.get("outcome", "error")
-        colour = _COLOURS.get(outcome, "#57606a")
-        name = html.escape(row["file"])
-        section = [f'<section><h2>{name}</h2><p class="outcome" style="color:{colour}">'
-                   f"{html.escape(outcome)}</p>"]
-        if verdict is None:
-            section.append(f"<p>{html.escape(row.get('error', ''))}</p></section>")
-            parts.append("".join(section))
-            continue
-        section.append("<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in row["reasons"])
-                       + "</ul>")
-        c2pa = row["c2pa"]
-        gen = c2pa.get("generation") or {}
-        section.append("<h3>C2PA manifest</h3><table>"
-                       f"<tr><th>state</th><td>{html.escape(str(c2pa.get('state')))}</td></tr>"
-                       f"<tr><th>failure codes</th><td>"
-                       f"{html.escape(', '.join(c2pa.get('failure_codes') or []) or '-')}</td></tr>"
-                       f"<tr><th>generation id</th><td>"
-                       f"{html.escape(str(gen.get('generation_id', '-')))}</td></tr></table>")
-        wm = row.get("watermark")
-        if wm:
-            section.append(f"<h3>Watermark</h3><p>p = {wm['p_value']:.2e}, payload "
-                           f"{html.escape(str(wm['payload'] or '-'))}, {wm['frames']} frames</p>")
-            section.append(_score_chart(wm.get("segment_z") or []))
-        ledger = row.get("ledger")
-        if ledger:
-            section.append(f"<h3>Ledger</h3><p>generation {html.escape(ledger['id'])}, decision "
-                           f"{html.escape(ledger['decision_id'])}, consents "
-                           f"{html.escape(', '.join(ledger.get('consent_ids', [])) or '-')}</p>")
-        frames = wm["frames"] if wm else 0
-        thumbs = _thumbnails(Path(row["file"]), frames)
-        if thumbs:
-            section.append('<div class="frames">' + "".join(
-                f'<img alt="frame" src="data:image/jpeg;base64,{t}">' for t in thumbs) + "</div>")
-        section.append("</section>")
-        parts.append("".join(section))
+    parts = [verdict_section(row, verdict) for row, verdict in rows]
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>emo-safe verify report"
             "</title><style>body{font-family:system-ui,sans-serif;margin:2em;max-width:980px}"
-            "section{border-top:1px solid #d0d7de;padding:1em 0}.outcome{font-size:1.4em;"
-            "font-weight:bold}th{text-align:left;padding-right:1em}.frames img{margin-right:8px}"
-            "</style></head><body><h1>emo-safe verify report</h1>"
+            + VERDICT_CSS + "</style></head><body><h1>emo-safe verify report</h1>"
             f"<p>{len(rows)} file(s), {stamp}. A verdict never claims that a video is real."
             "</p>" + "".join(parts) + "</body></html>")
 

@@ -22,7 +22,7 @@ LAYERS = [
     ("the gate, generators and the workspace", ["emo_safe.gate", "emo_safe.generators",
                                                 "emo_safe.workspace"]),
     ("the front doors", ["emo_safe.pipeline", "emo_safe.verify", "emo_safe.report",
-                         "emo_safe.batch"]),
+                         "emo_safe.batch", "emo_safe.service"]),
     ("the command line", ["emo_safe.cli"]),
 ]
 

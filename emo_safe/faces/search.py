@@ -40,6 +40,9 @@ from emo_safe.faces.types import Box, Face, FaceSearch
 
 DETECT_MAX_SIDE = 1600  # HOG's copy in the fast pass
 RETINAFACE_MAX_SIDE = 640  # RetinaFace's copy for large faces (~20 ms)
+# RetinaFace finds faces from ~20 px: on the 640 px copy that is every face of at least 1/32 of
+# the photo's long side. Only a photo larger than this gets the whole-photo look as well.
+WHOLE_PHOTO_FROM = 960
 # The largest photo the gate passes to a generator (a larger one is downscaled to this first),
 # searched whole by RetinaFace for small faces.
 SMALL_FACE_SIDE = 2048
@@ -107,7 +110,7 @@ class FaceAnalyzer:
             padded.shape[0] / image.shape[0]
         found = []
         sides = [RETINAFACE_MAX_SIDE]
-        if max(image.shape[:2]) > RETINAFACE_MAX_SIDE:
+        if max(image.shape[:2]) > WHOLE_PHOTO_FROM:
             sides.append(SMALL_FACE_SIDE)
         for side in sides:
             for c in RetinaFaceDetector(int(round(side * grow))).find(padded):

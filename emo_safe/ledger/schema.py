@@ -192,3 +192,19 @@ class RevocationRow(Base):
     consent_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, index=True)  # the consent-revoked entry
     chain: Mapped[str] = mapped_column(String(64))
+
+
+class ManifestRow(Base):
+    """The manifest repository: each output's signed C2PA manifest store, exactly the bytes
+    embedded in it, found by manifest id and by its soft-binding value (the watermark
+    payload). Not covered by the audit log: what vouches for a stored manifest is its own C2PA
+    signature, checked every time one is recovered."""
+
+    __tablename__ = "manifests"
+
+    manifest_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    generation_id: Mapped[str] = mapped_column(String(32), index=True)
+    store: Mapped[bytes] = mapped_column(LargeBinary)
+    binding_alg: Mapped[str] = mapped_column(String(100))
+    binding_value: Mapped[str] = mapped_column(String(128), index=True)  # hex
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -31,6 +31,7 @@ from emo_safe.ledger.schema import (
     ConsentRow,
     DecisionRow,
     GenerationRow,
+    ManifestRow,
     utcnow,
 )
 
@@ -248,11 +249,34 @@ class LedgerStore:
                                    for row in rows])
         return rows
 
-    def add_generation(self, row: GenerationRow) -> GenerationRow:
+    def add_generation(self, row: GenerationRow,
+                       manifest: ManifestRow | None = None) -> GenerationRow:
+        """The generation, its log entry and (when given) its manifest store for the manifest
+        repository, in one transaction."""
         with self.session() as s:
             s.add(row)
+            s.flush()
+            if manifest is not None:
+                s.add(manifest)
             self.log.append_in(s, [("generation", events.row_event("generations", row))])
         return row
+
+    # the manifest repository -----------------------------------------------------------------
+    def get_manifest(self, manifest_id: str) -> ManifestRow | None:
+        with self.read_session() as s:
+            return s.get(ManifestRow, manifest_id)
+
+    def manifest_for_generation(self, generation_id: str) -> ManifestRow | None:
+        with self.read_session() as s:
+            return s.scalars(select(ManifestRow).where(
+                ManifestRow.generation_id == generation_id).limit(1)).first()
+
+    def manifests_by_binding(self, alg: str, value_hex: str, limit: int = 10) -> list[str]:
+        """Manifest ids whose soft binding is exactly (alg, value)."""
+        with self.read_session() as s:
+            return list(s.scalars(select(ManifestRow.manifest_id).where(
+                ManifestRow.binding_alg == alg, ManifestRow.binding_value == value_hex.lower())
+                .order_by(ManifestRow.created_at).limit(limit)))
 
     def get_decision(self, decision_id: str) -> DecisionRow | None:
         with self.read_session() as s:

@@ -74,6 +74,31 @@ def _settings(trust_anchors_pem: str) -> dict:
     return settings
 
 
+# Codes that say only that the content no longer hashes to what was signed: expected for a
+# manifest store recovered for a re-encoded copy (its hard binding is to the original bytes).
+# (Not assertion.hashedURI.mismatch: that is an assertion changed after signing.)
+HARD_BINDING_CODES = frozenset({"assertion.bmffHash.mismatch", "assertion.dataHash.mismatch",
+                                "assertion.boxesHash.mismatch"})
+
+
+def read_manifest_store(store: bytes, trust_anchors_pem: str = "",
+                        assertion_label: str = "org.emo-safe.generation") -> ManifestEvidence:
+    """Validate a detached manifest store (``application/c2pa``, e.g. from a manifest
+    repository) against the trust anchors. It has no asset beside it, so its hard binding
+    cannot match: that failure alone leaves the state ``trusted`` or ``valid-untrusted``, and
+    it stays listed in ``failure_codes``."""
+    import io
+
+    try:
+        with c2pa.Context.from_dict(_settings(trust_anchors_pem)) as context, \
+                c2pa.Reader("application/c2pa", io.BytesIO(store), context=context) as reader:
+            data = json.loads(reader.json())
+    except c2pa.C2paError as exc:
+        return ManifestEvidence(INVALID, failure_codes=(f"c2pa.{type(exc).__name__}",),
+                                error="the stored manifest store is malformed")
+    return _evidence(data, assertion_label, ignore=HARD_BINDING_CODES)
+
+
 def read_manifest(path: str | Path, trust_anchors_pem: str = "",
                   assertion_label: str = "org.emo-safe.generation",
                   container: str | None = None) -> ManifestEvidence:
@@ -93,7 +118,13 @@ def read_manifest(path: str | Path, trust_anchors_pem: str = "",
         # A manifest is there but cannot even be parsed: as good as a forged one.
         return ManifestEvidence(INVALID, failure_codes=(f"c2pa.{type(exc).__name__}",),
                                 error="the C2PA manifest is malformed")
+    return _evidence(store, assertion_label)
 
+
+def _evidence(store: dict, assertion_label: str,
+              ignore: frozenset[str] = frozenset()) -> ManifestEvidence:
+    """The evidence of a parsed manifest store. ``ignore``: failure codes that do not lower
+    the state (they stay listed)."""
     state_raw = (store.get("validation_state") or "").lower()
     results = store.get("validation_results") or {}
     active = results.get("activeManifest") or {}
@@ -104,12 +135,16 @@ def read_manifest(path: str | Path, trust_anchors_pem: str = "",
     label = store.get("active_manifest")
     manifest = (store.get("manifests") or {}).get(label or "", {})
 
+    serious = [c for c in failures if c not in ignore]
+    successes = {s.get("code", "") for s in active.get("success", [])}
     if state_raw == "trusted":
         state = TRUSTED
     elif state_raw == "valid":
         state = VALID_UNTRUSTED
+    elif ignore and not serious and "claimSignature.validated" in successes:
+        state = TRUSTED if "signingCredential.trusted" in successes else VALID_UNTRUSTED
     else:
-        untrusted_only = failures and all(c == "signingCredential.untrusted" for c in failures)
+        untrusted_only = serious and all(c == "signingCredential.untrusted" for c in serious)
         state = VALID_UNTRUSTED if untrusted_only else INVALID
 
     found: dict = {"ai_generated": False, "generator": None, "generation": None,

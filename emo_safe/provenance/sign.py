@@ -116,15 +116,16 @@ def build_manifest(claim: GenerationClaim, label: str, title: str = NEUTRAL_TITL
     }
 
 
-def sign_mp4(src: Path, dest: Path, manifest: dict, signer: SignerKey) -> None:
-    """Write ``src`` with ``manifest`` embedded to ``dest`` (a new file)."""
+def sign_mp4(src: Path, dest: Path, manifest: dict, signer: SignerKey) -> bytes:
+    """Write ``src`` with ``manifest`` embedded to ``dest`` (a new file). Returns the signed
+    manifest store c2pa-rs embedded (JUMBF bytes), which the manifest repository keeps."""
     try:
         # Closed deterministically when the block ends (c2pa-python's own examples do so).
         with c2pa.Signer.from_callback(signer.sign, _ALGS[signer.alg],
                                        signer.chain_pem) as c2pa_signer, \
                 c2pa.Builder(json.dumps(manifest)) as builder, \
                 open(src, "rb") as source, open(dest, "w+b") as target:
-            builder.sign(c2pa_signer, "video/mp4", source, target)
+            return bytes(builder.sign(c2pa_signer, "video/mp4", source, target))
     except c2pa.C2paError as exc:
         # The message is c2pa-rs's own text about the asset or certificate, never key bytes.
         raise SigningError(f"C2PA signing failed: {type(exc).__name__}") from None

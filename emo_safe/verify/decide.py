@@ -104,6 +104,16 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         if similarity is not None:
             reasons.append(f"{similarity:.0%} of the sampled frames match the generation's "
                            "recorded fingerprint")
+    recovered = evidence.recovered
+    if recovered is not None and outcome == Outcome.GENERATED_MANIFEST_STRIPPED:
+        if recovered.accepted:
+            reasons.append(f"the generation's Content Credential was recovered from this "
+                           f"deployment's manifest repository ({recovered.manifest_id}): its "
+                           "signature and trust chain hold and its soft binding names this "
+                           "watermark")
+        else:
+            reasons.append(f"a stored Content Credential ({recovered.manifest_id}) was not "
+                           f"used: {recovered.problem}")
     skipped = [t for t in evidence.tracks if t.skipped]
     for t in skipped:
         reasons.append(f"video track {t.index} was not examined: {t.skipped}")

@@ -16,6 +16,8 @@ from emo_safe.verify.evidence import (
     EvidenceSource,
     LedgerSource,
     ProbedFile,
+    RecoveredManifest,
+    RepositorySource,
     WatermarkSource,
     gather,
 )
@@ -45,6 +47,14 @@ class Verdict:
         return self.evidence.watermark
 
     @property
+    def recovered(self) -> RecoveredManifest | None:
+        """The Content Credential recovered from the manifest repository, when it may be
+        reported for this file (see RecoveredManifest); None otherwise."""
+        r = self.evidence.recovered
+        return r if r is not None and r.accepted and \
+            self.outcome == Outcome.GENERATED_MANIFEST_STRIPPED else None
+
+    @property
     def ledger(self) -> dict | None:
         """The generation the verdict rests on; never shown for an inconsistent verdict's
         named generation as if it were this file's."""
@@ -61,6 +71,7 @@ class Verdict:
             "ledger": self.ledger,
             "profile": self.profile,
             "tracks": [t.to_dict() for t in self.evidence.tracks],
+            "recovered_manifest": self.recovered.to_dict() if self.recovered else None,
         }
         similarity = self.evidence.fingerprint_similarity
         if similarity is not None:
@@ -90,22 +101,11 @@ class Detector:
 
         built: list[EvidenceSource] = []
         lim = p.limits
+        anchors = self._anchors(base) + extra_anchors_pem
+        store = None
         for name in p.evidence.sources:
             if name == "c2pa":
-                anchors = []
-                for item in p.trust.anchors:
-                    if item == "workspace":
-                        anchors.append(workspace.trust_anchors_pem())
-                        continue
-                    from emo_safe.errors import read_file_text
-
-                    try:
-                        anchors.append(read_file_text(base / item, "trust anchor", ProfileError))
-                    except ProfileError as exc:
-                        raise ProfileError(f"detector profile {p.name!r}: {exc.message}") \
-                            from None
-                built.append(C2paSource("".join(anchors) + extra_anchors_pem,
-                                        workspace.assertion_label,
+                built.append(C2paSource(anchors, workspace.assertion_label,
                                         int(lim.max_manifest_mb * 1e6)))
             elif name == "watermark":
                 key = self._watermark_key(base, need_workspace)
@@ -124,7 +124,26 @@ class Detector:
                 store = self._ledger(base, initialized)
                 if store is not None:
                     built.append(LedgerSource(store))
+            elif name == "repository":
+                store = store or self._ledger(base, initialized)
+                if store is not None:
+                    built.append(RepositorySource(store, anchors, workspace.assertion_label))
         return built
+
+    def _anchors(self, base: Path) -> str:
+        from emo_safe.errors import read_file_text
+
+        out = []
+        for item in self.profile.trust.anchors:
+            if item == "workspace":
+                out.append(self.workspace.trust_anchors_pem())
+                continue
+            try:
+                out.append(read_file_text(base / item, "trust anchor", ProfileError))
+            except ProfileError as exc:
+                raise ProfileError(f"detector profile {self.profile.name!r}: {exc.message}") \
+                    from None
+        return "".join(out)
 
     def _watermark_key(self, base: Path, need_workspace) -> bytes | None:
         key = self.profile.watermark.key

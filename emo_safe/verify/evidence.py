@@ -17,7 +17,12 @@ from typing import Protocol
 from emo_safe import fingerprint as fp
 from emo_safe.errors import InputError
 from emo_safe.media import VideoInfo, check_manifest_box, iter_frames, sha256_file
-from emo_safe.provenance.read import ManifestEvidence, ManifestState, read_manifest
+from emo_safe.provenance.read import (
+    ManifestEvidence,
+    ManifestState,
+    read_manifest,
+    read_manifest_store,
+)
 from emo_safe.watermark.scheme import (
     MultiAccumulator,
     WatermarkEvidence,
@@ -54,6 +59,33 @@ class LedgerMatch:
 
 
 @dataclass(frozen=True)
+class RecoveredManifest:
+    """A generation's signed manifest store from the manifest repository, and whether it
+    may be reported for this file: its signature and trust chain hold (only its hard binding
+    may fail: the file was re-encoded), its soft binding names the decoded watermark (scheme
+    and value), it is the generation's, and the video looks like that generation."""
+
+    manifest_id: str
+    evidence: ManifestEvidence
+    accepted: bool
+    problem: str | None = None
+
+    def to_dict(self) -> dict:
+        ev = self.evidence
+        return {
+            "manifest_id": self.manifest_id,
+            "state": str(ev.state),
+            "failure_codes": list(ev.failure_codes),
+            "ai_generated": ev.ai_generated,
+            "generator": ev.generator,
+            "generation_id": (ev.generation or {}).get("generation_id"),
+            "soft_binding": ev.soft_binding,
+            "claim_generator": ev.claim_generator,
+            "signer_issuer": ev.signer_issuer,
+        }
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Everything gathered about one file, before any decision."""
 
@@ -63,6 +95,7 @@ class Evidence:
     tracks: tuple[TrackEvidence, ...] = ()
     ledger: LedgerMatch | None = None
     output_sha256: str | None = None
+    recovered: RecoveredManifest | None = None
 
     @property
     def watermark(self) -> WatermarkEvidence | None:
@@ -204,11 +237,51 @@ class LedgerSource:
         return evidence
 
 
+class RepositorySource:
+    """When the file carries no trusted manifest but its watermark named a recorded
+    generation: that generation's manifest store from the manifest repository, validated as
+    the C2PA specification asks of a recovered manifest (see :class:`RecoveredManifest`)."""
+
+    name = "repository"
+
+    def __init__(self, store, anchors_pem: str, assertion_label: str) -> None:
+        self.store = store
+        self.anchors_pem = anchors_pem
+        self.assertion_label = assertion_label
+
+    def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
+        match, wm = evidence.ledger, evidence.watermark
+        if evidence.manifest.state == ManifestState.TRUSTED or match is None \
+                or match.found_by != "watermark" or wm is None or wm.payload is None:
+            return evidence
+        row = self.store.manifest_for_generation(match.generation["id"])
+        if row is None:
+            return evidence
+        ev = read_manifest_store(row.store, self.anchors_pem, self.assertion_label)
+        blocks = (ev.soft_binding or {}).get("blocks") or []
+        problem = None
+        if ev.state != ManifestState.TRUSTED:
+            problem = (f"its signature or trust chain does not hold ({ev.state}: "
+                       f"{', '.join(ev.failure_codes) or 'no details'})")
+        elif (ev.soft_binding or {}).get("alg") != wm.scheme or \
+                not any(str(b.get("value", "")).lower() == wm.payload for b in blocks):
+            problem = (f"its soft binding does not name this file's watermark ({wm.scheme} "
+                       f"{wm.payload})")
+        elif (ev.generation or {}).get("generation_id") != match.generation["id"]:
+            problem = "it belongs to another generation"
+        elif evidence.fingerprint_similarity is not None and \
+                evidence.fingerprint_similarity < fp.MATCH_SHARE:
+            problem = "the video does not look like the generation it describes"
+        return dataclasses.replace(evidence, recovered=RecoveredManifest(
+            row.manifest_id, ev, problem is None, problem))
+
+
 # name -> the source's class; the detector builds the ones its profile lists, in this order
 SOURCES: dict[str, Callable[..., EvidenceSource]] = {
     "c2pa": C2paSource,
     "watermark": WatermarkSource,
     "ledger": LedgerSource,
+    "repository": RepositorySource,
 }
 
 

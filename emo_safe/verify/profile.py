@@ -16,7 +16,7 @@ from emo_safe._toml import StrictModel, load_model, resolve
 from emo_safe.errors import ProfileError
 from emo_safe.watermark.scheme import DEFAULT_MAX_P_VALUE, SCHEMES, available_schemes
 
-EVIDENCE_SOURCES_DEFAULT = ("c2pa", "watermark", "ledger")
+EVIDENCE_SOURCES_DEFAULT = ("c2pa", "watermark", "ledger", "repository")
 
 
 class TrustSection(StrictModel):

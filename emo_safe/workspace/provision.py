@@ -9,6 +9,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emo_safe import _fs
 from emo_safe import keys as _keys
 from emo_safe._resources import bundled_dir
 from emo_safe.errors import InputError, KeyFileError, WorkspaceError
@@ -72,7 +73,7 @@ class Provisioning:
                 continue
             key = _keys.new_operator_key()
             _keys.write_new_keypair(key_path, key, passphrase)
-            pub_path.write_bytes(_keys.public_key_pem(key))
+            _fs.write_atomic(pub_path, _keys.public_key_pem(key))
             note(key_path, True)
 
         default_policy = self.policies_dir / "default.toml"
@@ -82,10 +83,14 @@ class Provisioning:
             note(default_policy, True)
 
         if not self.config_path.exists():
-            self.config_path.write_text(
+            _fs.write_atomic(
+                self.config_path,
                 "# emo-safe workspace configuration\n"
                 "# database_url = \"postgresql+psycopg://user@localhost/emo_safe\"\n"
                 f"assertion_label = \"{DEFAULT_ASSERTION_LABEL}\"\n"
+                "# Policy files allowed besides policies/ and the bundled ones, by sha256:\n"
+                "# [policies]\n"
+                "# allowed_sha256 = []\n"
             )
             note(self.config_path, True)
 
@@ -122,10 +127,11 @@ class Provisioning:
         # that `init` reports as such instead of silently mixing two CAs.
         _keys.write_new_keypair(self.ca_key_path, ca_key, passphrase)
         _keys.write_new_keypair(self.signer_key_path, signer_key, passphrase)
-        self.ca_cert_path.write_bytes(_keys.cert_pem(ca_cert))
-        self.signer_chain_path.write_bytes(_keys.cert_pem(signer_cert) + _keys.cert_pem(ca_cert))
+        _fs.write_atomic(self.ca_cert_path, _keys.cert_pem(ca_cert))
+        _fs.write_atomic(self.signer_chain_path,
+                         _keys.cert_pem(signer_cert) + _keys.cert_pem(ca_cert))
         self.trust_anchors_path.parent.mkdir(exist_ok=True)
-        self.trust_anchors_path.write_bytes(_keys.cert_pem(ca_cert))
+        _fs.write_atomic(self.trust_anchors_path, _keys.cert_pem(ca_cert))
 
     def _import_signer(self, cert_path: Path, key_path: Path, passphrase: bytes | None) -> None:
         chain = _keys.load_cert_chain(Path(cert_path))
@@ -136,9 +142,9 @@ class Provisioning:
             )
         _keys.signer_alg_for(key)  # rejects unsupported key types before anything is written
         _keys.import_private_key(Path(key_path), self.signer_key_path, passphrase)
-        self.signer_chain_path.write_bytes(b"".join(_keys.cert_pem(c) for c in chain))
+        _fs.write_atomic(self.signer_chain_path, b"".join(_keys.cert_pem(c) for c in chain))
         # Trust the chain's last certificate: the operator's root (or highest intermediate).
         self.trust_anchors_path.parent.mkdir(exist_ok=True)
-        self.trust_anchors_path.write_bytes(_keys.cert_pem(chain[-1]))
+        _fs.write_atomic(self.trust_anchors_path, _keys.cert_pem(chain[-1]))
 
     # loading -----------------------------------------------------------------------------

@@ -21,15 +21,6 @@ def command(mode="ok", marker=None):
     return f"command:{sys.executable} {SCRIPT} {{photo}} {{audio}} {{output}} {mode}{extra}"
 
 
-@pytest.fixture
-def private_tmp(tmp_path, monkeypatch):
-    """Where the adapter's private work directories go, to check that none is left behind."""
-    folder = tmp_path / "system-tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
 def test_external_program_output_is_gated_marked_signed_and_recorded(
         workspace, consented, portrait, speech, tmp_path, private_tmp):
     out = tmp_path / "out" / "video.mp4"

@@ -6,7 +6,6 @@ the unmarked output deleted)."""
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -41,14 +40,6 @@ def expected_argv(project, root, work, photo, audio):
         "memo": ["--config", f"{root}/configs/inference.yaml", "--input_image", photo,
                  "--input_audio", audio, "--output_dir", f"{work}/outputs", "--seed", "0"],
     }[project]
-
-
-@pytest.fixture
-def private_tmp(tmp_path, monkeypatch):
-    folder = tmp_path / "system-tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
 
 
 def checkout(tmp_path, project) -> Path:

@@ -182,3 +182,49 @@ def test_a_relative_ledger_url_in_a_profile_is_the_profile_folder_and_is_never_c
     assert v.outcome == "generated-manifest-stripped" and v.ledger["id"] == \
         generated[0].generation_id
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_stripped_copy_gets_its_content_credential_back_from_the_manifest_repository(
+        workspace, generated, tmp_path):
+    result, ours = generated
+    stripped = tmp_path / "reencoded.mp4"
+    write_mp4(stripped, ours, 25, None, crf=23)
+    v = Detector(workspace).verify(stripped)
+    assert v.outcome == "generated-manifest-stripped"
+    rec = v.to_dict()["recovered_manifest"]
+    assert rec["manifest_id"] == result.manifest_label and rec["state"] == "trusted"
+    assert rec["generation_id"] == result.generation_id and rec["ai_generated"]
+    assert rec["soft_binding"]["blocks"][0]["value"] == result.watermark_payload
+    assert rec["failure_codes"] == ["assertion.bmffHash.mismatch"]  # re-encoded: expected
+
+
+def test_a_stored_manifest_whose_soft_binding_names_another_watermark_is_rejected(
+        workspace, consented, portrait, speech, tmp_path):
+    """Swap two generations' stored manifest stores behind the repository's back: each is
+    still validly signed, but its soft binding names the other one's watermark."""
+    from sqlalchemy import text
+
+    gen = SafeGenerator(workspace, generator="still")
+    a = gen.generate(portrait, speech, tmp_path / "a.mp4")
+    b = gen.generate(portrait, speech, tmp_path / "b.mp4", seed=1)
+    with workspace.store().engine.begin() as conn:
+        conn.execute(text("UPDATE manifests SET generation_id = CASE generation_id "
+                          "WHEN :a THEN :b ELSE :a END"), {"a": a.generation_id,
+                                                           "b": b.generation_id})
+    stripped = tmp_path / "b-stripped.mp4"
+    write_mp4(stripped, list(iter_frames(tmp_path / "b.mp4")), 25, None, crf=23)
+    v = Detector(workspace).verify(stripped)
+    assert v.outcome == "generated-manifest-stripped" and v.ledger["id"] == b.generation_id
+    assert v.to_dict()["recovered_manifest"] is None
+    assert "soft binding does not name this file's watermark" in " ".join(v.reasons)
+
+
+def test_a_copied_mark_gets_no_recovered_credential(workspace, generated, data_dir, tmp_path):
+    result, ours = generated
+    residue = mark_residue(ours)
+    forged = tmp_path / "forged.mp4"
+    write_mp4(forged, [np.clip(f + residue, 0, 255).astype(np.uint8)
+                       for f in (np.float32(x) for x in _other_footage(data_dir, len(ours)))],
+              25, None, crf=18)
+    v = Detector(workspace).verify(forged)
+    assert v.outcome == "inconsistent" and v.to_dict()["recovered_manifest"] is None

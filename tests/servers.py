@@ -1,0 +1,72 @@
+"""Real `emo-safe serve` processes on free loopback ports, for the service tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+    tmpdir: Path  # the server's TMPDIR: where its upload folder lives
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120)
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+    def upload_files(self) -> list[Path]:
+        return [p for d in self.tmpdir.glob("emo-safe-uploads-*") for p in d.iterdir()]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(workspace_root: Path, folder: Path, *args: str) -> Server:
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmpdir = folder / "tmp"
+    tmpdir.mkdir(exist_ok=True)
+    log = folder / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMO_SAFE_")}
+    env["TMPDIR"] = str(tmpdir)
+    proc = subprocess.Popen([sys.executable, "-m", "emo_safe.cli", "--workspace",
+                             str(workspace_root), "serve", "--port", str(port), *args],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return Server(url, proc, log, tmpdir)
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
+
+
+def stop_server(server: Server) -> int:
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        return server.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        raise
