@@ -127,8 +127,10 @@ def history_rewrite(v: Version, tmp: Path) -> list[bool]:
             (latest,) = db.execute("SELECT max(size) FROM tree_heads").fetchone()
             db.execute("UPDATE tree_heads SET frontier = ? WHERE size = ?",
                        (json.dumps(frontier.to_hex()), latest))
-            db.execute("DELETE FROM tree_heads WHERE size > ? AND size < ?", (seq, latest))
         v.cli(ws, "consent", "add", "--name", "after", "--photo", PORTRAIT)  # an append
+        with _db(ws) as db:  # then every head after the edit but the (new) latest goes
+            (latest,) = db.execute("SELECT max(size) FROM tree_heads").fetchone()
+            db.execute("DELETE FROM tree_heads WHERE size > ? AND size < ?", (seq, latest))
         out.append(v.cli(ws, "audit", "verify").returncode == 0)
     return out
 
@@ -194,6 +196,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--baseline", default="8e6d9f2")
     ap.add_argument("--out", default="benchmarks/out/attacks.md")
+    ap.add_argument("--only", type=int, choices=[1, 2, 3, 4], help="run one attack")
     args = ap.parse_args()
     lines = [f"## High-severity attacks: success before ({args.baseline}) and now", "",
              "| attack | tries | succeeded before | succeeded now |", "|---|---|---|---|"]
@@ -205,7 +208,9 @@ def main() -> None:
                                  check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         versions = [Version("before", base), Version("now", ROOT)]
-        for name, attack in ATTACKS.items():
+        for i, (name, attack) in enumerate(ATTACKS.items(), start=1):
+            if args.only and i != args.only:
+                continue
             results = {v.label: attack(v, tmp) for v in versions}
             n = len(results["now"])
             lines.append(f"| {name} | {n} | {sum(results['before'])}/{n} | "

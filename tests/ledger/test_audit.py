@@ -390,7 +390,7 @@ def test_a_ledger_from_before_tree_nodes_gets_the_table_and_keeps_working(worksp
 def _rewrite_history(workspace, seq: int) -> None:
     """The attack of a database user without the log key: edit entry ``seq`` and its data row,
     recompute its leaf hash, every stored subtree root and the latest head's (unsigned)
-    frontier, and delete every head after the edit except the latest."""
+    frontier. (After the next append, the heads between the edit and the latest go.)"""
     store = workspace.store()
     with store.session() as s:
         leaf = s.get(AuditLeafRow, seq)
@@ -410,6 +410,11 @@ def _rewrite_history(workspace, seq: int) -> None:
                 s.add(TreeNodeRow(level=level, index=index, hash=node.hex()))
         latest = s.query(TreeHeadRow).order_by(TreeHeadRow.size.desc()).first()
         latest.frontier = json.dumps(frontier.to_hex())
+
+
+def _delete_heads_after(workspace, seq: int) -> None:
+    with workspace.store().session() as s:
+        latest = s.query(TreeHeadRow).order_by(TreeHeadRow.size.desc()).first()
         s.query(TreeHeadRow).filter(TreeHeadRow.size > seq,
                                     TreeHeadRow.size < latest.size).delete()
 
@@ -427,6 +432,7 @@ def test_a_rewritten_history_is_never_signed_over_and_fails_verify(workspace, hi
     with pytest.raises(IntegrityError, match="refusing to append"):
         consents.add("an ordinary append after the rewrite", portrait)
     assert latest_head(workspace.store().log).size == size_before  # nothing was signed
+    _delete_heads_after(workspace, refused)  # (0.1 would have signed a head over it here)
     r = verify(workspace)
     assert not r.ok and "does not match the recomputed tree" in r.problems[0]
     assert not verify(workspace, kept_before).ok
@@ -451,3 +457,28 @@ def test_rows_logged_in_an_older_event_format_still_verify_after_display_fields_
     with workspace.store().log.reader() as r:
         assert '"v":' not in r.find_entries("decision", row.id)[0].body
         assert all('"v":1' in e.body for e in r.entries() if e.kind == "generation")
+
+
+def test_a_log_whose_heads_predate_the_revocation_index_is_upgraded_on_its_next_append(
+        workspace, history, consents, portrait):
+    """emo-safe 0.1's heads signed size, root and time only (version 1) and it kept no
+    revocation index: the first append builds the index from the log's own entries and signs
+    it in a version 2 head; nothing of the old history changes."""
+    from emo_safe.keys import OperatorKey
+    from emo_safe.ledger.types import tree_head_bytes
+
+    key = OperatorKey.load(workspace.log_key_path)
+    with workspace.store().session() as s:
+        for head in s.query(TreeHeadRow):
+            head.version, head.revocations = None, None
+            head.signature = key.sign(tree_head_bytes(head.size, head.root,
+                                                      head.timestamp)).hex()
+        s.execute(text("DELETE FROM revocations"))
+    assert verify(workspace).ok  # a valid 0.1-style log
+    revoked = [c for c in consents.list() if c.revoked_at is not None]
+    assert revoked and consents.store.revocations(workspace.log_public_key()).signed is False
+    consents.add("the first append after the upgrade", portrait)
+    index = consents.store.revocations(workspace.log_public_key())
+    assert index.signed and {c.id for c in revoked} <= index.ids
+    assert latest_head(workspace.store().log).version == 2
+    assert verify(workspace).ok
