@@ -2,6 +2,8 @@
 
 Run:  python benchmarks/gate.py [--sizes 10,10000,100000] [--out benchmarks/out/gate.md]
       python benchmarks/gate.py --small-faces   (only the small- and edge-face tables)
+      python benchmarks/gate.py --consent       (only consent matching under lighting)
+      python benchmarks/gate.py --fast-pass     (only the fast face search's cost vs 0.1's)
 
 Real faces (tests/data, see FACES-ATTRIBUTION.md): the gallery holds the public figures from one
 photo each (Obama: obama.jpg, Biden: biden.jpg); the probes are their *other* photos (obama2.jpg,
@@ -35,7 +37,7 @@ from _report import write_report
 
 from emo_safe._resources import sample_path
 from emo_safe.faces import FaceAnalyzer
-from emo_safe.gate.gate import Gate
+from emo_safe.gate.gate import Gate, RequestOptions
 from emo_safe.gate.policy import load_policy
 from emo_safe.media import load_image
 from emo_safe.workspace import Workspace
@@ -323,18 +325,124 @@ def small_faces(out_path):
     write_report(lines, out_path)
 
 
+def fast_pass_cost(out_path, rounds=3):
+    """The fast pass's time on the benchmark's probes, this checkout against emo-safe 0.1's
+    (HOG at 1600 px + RetinaFace at 640 px), alternating per probe in one run."""
+    fa = FaceAnalyzer()
+    probes = build_probes(fa)
+    now, before = [], []
+    for _ in range(rounds):
+        for *_, img in probes:
+            t = time.perf_counter()
+            fa.find_faces(img, thorough=False)
+            now.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            _fast_pass_before(fa, img)
+            before.append((time.perf_counter() - t) * 1000)
+    lines = ["## The fast face search: its cost against emo-safe 0.1's", "",
+             f"{len(probes)} probes x {rounds} rounds, alternating.", "",
+             "| | emo-safe 0.1 ms | now ms | now / 0.1 |", "|---|---|---|---|"]
+    for q in (50, 95):
+        a, b = np.percentile(before, q), np.percentile(now, q)
+        lines.append(f"| p{q} | {a:.0f} | {b:.0f} | {b / a:.2f}x |")
+    write_report(lines, out_path)
+    print("\n".join(lines))
+
+
+# ------------------------------------------------------------ consent under lighting
+LIGHTING = {"darker-50": -50, "darker-80": -80, "brighter-50": 50, "brighter-80": 80}
+
+
+def consent_matching(out_path):
+    """False refusals of consented faces: each person enrolled from one photo, then checked
+    on that photo and on other photos of them, through every transform of the benchmark and
+    four lighting changes (brightness -80..+80), by the real gate with consent required."""
+    fa = FaceAnalyzer()
+    group = _crop_faces(fa, load_image(DATA / "two_people.jpg"))
+    refs = {n: fa.find_faces(load_image(DATA / p)).faces[0].embedding for n, p in GALLERY.items()}
+    named = {}
+    for crop in group:
+        emb = fa.find_faces(crop).faces[0].embedding
+        named.setdefault(min(refs, key=lambda n: np.linalg.norm(refs[n] - emb)), crop)
+    people = [  # (person, enrolment photo, probe photos)
+        ("Barack Obama", DATA / "obama.jpg",
+         [load_image(DATA / "obama.jpg"), load_image(DATA / "obama2.jpg"),
+          named.get("Barack Obama")]),
+        ("Joe Biden", DATA / "biden.jpg", [load_image(DATA / "biden.jpg"),
+                                           named.get("Joe Biden")]),
+        ("Alex Lacamoire", DATA / "alex-lacamoire.png",
+         [load_image(DATA / "alex-lacamoire.png")]),
+        ("Lin-Manuel Miranda", DATA / "lin-manuel-miranda.png",
+         [load_image(DATA / "lin-manuel-miranda.png")]),
+        ("astronaut (sample)", sample_path("portrait.jpg"), [load_image(sample_path(
+            "portrait.jpg"))]),
+    ]
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace(Path(tmp) / "ws")
+        ws.init()
+        from emo_safe.gate.consent import ConsentRegistry
+
+        registry = ConsentRegistry.for_workspace(ws)
+        policy = Path(tmp) / "consent-only.toml"
+        policy.write_text('name = "consent-only"\n[public_figures]\nscreen = false\n')
+        gate = Gate.for_workspace(ws, load_policy(policy), fa)
+        for person, enrol, probes in people:
+            record = registry.add(person, enrol)
+            for img in [p for p in probes if p is not None]:
+                variants = {t: v for t, v in transforms(fa, img).items() if t != "eyes-painted"}
+                variants.update({t: np.clip(img.astype(np.int16) + d, 0, 255).astype(np.uint8)
+                                 for t, d in LIGHTING.items()})
+                for tname, timg in variants.items():
+                    path = Path(tmp) / "probe.png"
+                    cv2.imwrite(str(path), timg[:, :, ::-1])
+                    options = RequestOptions(consent_ids=(record.id,))
+                    decision = gate.evaluate(gate.prepare(path, None, options))
+                    codes = {f.code for f in decision.findings}
+                    r = rows.setdefault(tname, [0, 0, 0])
+                    r[0] += 1
+                    r[1] += "consent-face-mismatch" in codes
+                    r[2] += bool(codes - {"consent-face-mismatch"})
+    lines = ["## Consent matching under transforms and lighting", "",
+             "Each of 5 people enrolled from one photo; probes: that photo and their other "
+             "photos (Obama: obama2.jpg and a crop of two_people.jpg; Biden: a crop of "
+             "two_people.jpg), under every transform of the gate benchmark (but the painted "
+             "eyes, which are refused as eyes-hidden) and four brightness changes. A false "
+             "refusal is `consent-face-mismatch` for the consented person.", "",
+             "| transform | probes | refused as consent-face-mismatch | refused otherwise |",
+             "|---|---|---|---|"]
+    for tname, (n, mismatch, other) in rows.items():
+        lines.append(f"| {tname} | {n} | {mismatch} | {other} |")
+    total = sum(r[0] for r in rows.values())
+    lines.append(f"\n{sum(r[1] for r in rows.values())}/{total} false refusals.")
+    write_report(lines, out_path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,10000,100000")
     ap.add_argument("--out", default="benchmarks/out/gate.md")
     ap.add_argument("--small-faces", action="store_true",
                     help="only the small- and edge-face tables (benchmarks/out/gate-small.md)")
+    ap.add_argument("--consent", action="store_true",
+                    help="only the consent-matching table (benchmarks/out/gate-consent.md)")
+    ap.add_argument("--fast-pass", action="store_true",
+                    help="only the fast search's cost against 0.1's "
+                         "(benchmarks/out/gate-fast-pass.md)")
     args = ap.parse_args()
+    if args.fast_pass:
+        fast_pass_cost("benchmarks/out/gate-fast-pass.md")
+        return
     if args.small_faces:
         small_faces("benchmarks/out/gate-small.md")
         return
+    if args.consent:
+        consent_matching("benchmarks/out/gate-consent.md")
+        return
     run([int(s) for s in args.sizes.split(",")], args.out)
     small_faces("benchmarks/out/gate-small.md")
+    consent_matching("benchmarks/out/gate-consent.md")
+    fast_pass_cost("benchmarks/out/gate-fast-pass.md")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from emo_safe.cli._app import _workspace, handle_errors, main, say
 @click.option("--max-in-flight", default=2, show_default=True, type=click.IntRange(1, 1024),
               help="Verifications at once per process; more get 503 with Retry-After.")
 @click.option("--timeout", "request_timeout_s", default=120.0, show_default=True,
-              type=click.FloatRange(1, 3600), help="Seconds one verification may take (504).")
+              type=click.FloatRange(0.1, 3600), help="Seconds one verification may take (504).")
 @click.pass_context
 @handle_errors
 def serve(ctx, host, port, workers, profile, max_upload_mb, max_in_flight, request_timeout_s):

@@ -6,9 +6,10 @@ The fast pass always runs, and covers every face that can show in a generated vi
 - HOG on a copy of at most 1600 px (faces of 80 px and more there);
 - RetinaFace on a copy of at most 640 px (large faces, and the ones HOG misses: eyes covered,
   turned);
-- RetinaFace again at up to :data:`SMALL_FACE_SIDE` px, the largest photo the gate hands a
-  generator, so that a small second face in a large photo is found (RetinaFace finds faces
-  from about 20 px; docs/faces.md has the measured smallest face at 4, 16 and 37 MP).
+- for a photo over 1280 px, RetinaFace again on the whole photo at up to
+  :data:`WHOLE_PHOTO_SIDE` px — all the gate hands a generator — so that a small second face in
+  a large photo is found (docs/faces.md has the measured smallest face at 4, 16 and 37 MP); a
+  smaller photo is looked at by RetinaFace with and without a border of its edge pixels.
 
 When only RetinaFace saw faces and they lie sideways or upside down, the photo is also looked
 at upright. Only when the fast pass finds no face at all does the thorough search run: a table
@@ -41,11 +42,14 @@ from emo_safe.faces.types import Box, Face, FaceSearch
 DETECT_MAX_SIDE = 1600  # HOG's copy in the fast pass
 RETINAFACE_MAX_SIDE = 640  # RetinaFace's copy for large faces (~20 ms)
 # RetinaFace finds faces from ~20 px: on the 640 px copy that is every face of at least 1/32 of
-# the photo's long side. Only a photo larger than this gets the whole-photo look as well.
-WHOLE_PHOTO_FROM = 960
-# The largest photo the gate passes to a generator (a larger one is downscaled to this first),
-# searched whole by RetinaFace for small faces.
+# the photo's long side (at most 40 px in a photo of up to 1280 px). A larger photo gets the
+# whole-photo look as well.
+WHOLE_PHOTO_FROM = 1280
+# The largest photo the gate passes to a generator (a larger one is downscaled to this first).
 SMALL_FACE_SIDE = 2048
+# RetinaFace's whole-photo look for small faces sees the working copy itself (up to 2048 px):
+# every face of about 20 px and more there, i.e. everything the generator will get.
+WHOLE_PHOTO_SIDE = SMALL_FACE_SIDE
 RETINAFACE_LARGE_SIDE = 1280  # the thorough search's larger look
 # The thorough search's passes run on smaller copies, so that a photo without a face costs
 # seconds, not minutes (dlib's CNN takes ~2 s at 480 px here).
@@ -101,20 +105,27 @@ class FaceAnalyzer:
 
     @staticmethod
     def _retina_everywhere(image: np.ndarray) -> list[RetinaDetection]:
-        """RetinaFace for large faces (a 640 px copy) and small ones (up to SMALL_FACE_SIDE),
-        one detection per face. Both look at the photo with a border of its own edge pixels
-        around it, so that a face cut by the edge, whose centre lies outside the photo, still
-        has anchors to be found by (half a face inside: found; docs/faces.md)."""
+        """RetinaFace for large faces (a 640 px copy) and, in a photo over WHOLE_PHOTO_FROM,
+        small ones (up to WHOLE_PHOTO_SIDE), one detection per face. Both look at the photo with
+        a border of its own edge pixels around it, so that a face cut by the edge, whose centre
+        lies outside the photo, still has anchors to be found by (docs/faces.md); a smaller
+        photo is also looked at without the border."""
         padded, pad = _with_border(image)
-        grow = padded.shape[1] / image.shape[1] if image.shape[1] >= image.shape[0] else \
-            padded.shape[0] / image.shape[0]
-        found = []
-        sides = [RETINAFACE_MAX_SIDE]
+        grow = max(padded.shape[:2]) / max(image.shape[:2])
+        # (copy, its offset, the longest side the photo itself gets in it)
+        looks = [(padded, pad, RETINAFACE_MAX_SIDE)]
         if max(image.shape[:2]) > WHOLE_PHOTO_FROM:
-            sides.append(SMALL_FACE_SIDE)
-        for side in sides:
-            for c in RetinaFaceDetector(int(round(side * grow))).find(padded):
-                det = RetinaDetection(c.retina.score, c.retina.points - np.float32(pad))
+            looks.append((padded, pad, WHOLE_PHOTO_SIDE))
+        else:
+            # The border shifts RetinaFace's anchors: a borderline face (a sideways one in
+            # tests/faces/test_search.py) can drop under the threshold on the bordered copy and
+            # not on the plain one. A photo this small costs ~20 ms more to look at both ways.
+            looks.append((image, 0, RETINAFACE_MAX_SIDE))
+        found: list[RetinaDetection] = []
+        for copy, offset, side in looks:
+            wanted = int(round(side * (grow if offset else 1.0)))
+            for c in RetinaFaceDetector(wanted).find(copy):
+                det = RetinaDetection(c.retina.score, c.retina.points - np.float32(offset))
                 if not any(_same_face(det, d) for d in found):
                     found.append(det)
         return found

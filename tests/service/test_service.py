@@ -251,3 +251,66 @@ def test_sigterm_stops_the_server_cleanly_and_leaves_no_upload_folder(deployment
     assert stop_server(s) == 143  # 128 + SIGTERM, after a graceful shutdown (README)
     assert list(s.tmpdir.glob("emo-safe-uploads-*")) == []
     assert "Traceback" not in s.log_text()
+
+
+def test_a_verification_never_writes_to_the_audit_log(server, deployment, reencoded):
+    from emo_safe.ledger.audit import latest_head
+
+    ws, _, _ = deployment
+    before = latest_head(ws.store().log).size
+    with server.client() as c:
+        assert post_file(c, reencoded).status_code == 200
+    assert latest_head(ws.store().log).size == before
+
+
+def test_a_stored_credential_whose_soft_binding_names_another_watermark_is_not_reported(
+        server, deployment, tmp_path):
+    """Two more generations; their stored manifest stores swapped behind the repository's
+    back. Each is still validly signed, but names the other's watermark."""
+    from sqlalchemy import text
+
+    from emo_safe import SafeGenerator
+
+    ws, _, _ = deployment
+    gen = SafeGenerator(ws, generator="still")
+    a = gen.generate(sample_photo(), sample_audio(), tmp_path / "a.mp4", seed=7)
+    b = gen.generate(sample_photo(), sample_audio(), tmp_path / "b.mp4", seed=8)
+    with ws.store().engine.begin() as conn:
+        conn.execute(text("UPDATE manifests SET generation_id = CASE generation_id "
+                          "WHEN :a THEN :b ELSE :a END WHERE generation_id IN (:a, :b)"),
+                     {"a": a.generation_id, "b": b.generation_id})
+    stripped = tmp_path / "b-reposted.mp4"
+    write_mp4(stripped, iter_frames(tmp_path / "b.mp4"), 25, None, crf=23)
+    with server.client() as c:
+        row = post_file(c, stripped).json()
+    assert row["outcome"] == "generated-manifest-stripped"
+    assert row["ledger"]["id"] == b.generation_id and row["recovered_manifest"] is None
+    assert "soft binding does not name this file's watermark" in " ".join(row["reasons"])
+
+
+def test_past_its_time_budget_a_verification_is_504_and_its_upload_still_goes(
+        deployment, tmp_path):
+    ws, _, out = deployment
+    s = start_server(ws.root, tmp_path / "hurried", "--timeout", "0.1")
+    try:
+        with s.client() as c:
+            r = post_file(c, out)
+        assert r.status_code == 504 and r.json()["error"]["code"] == "timeout"
+        deadline = time.monotonic() + 60
+        while s.upload_files() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the verification thread finishes, then the file goes
+        assert s.upload_files() == []
+    finally:
+        stop_server(s)
+
+
+def sample_photo():
+    from emo_safe._resources import sample_path
+
+    return sample_path("portrait.jpg")
+
+
+def sample_audio():
+    from emo_safe._resources import sample_path
+
+    return sample_path("speech.m4a")
