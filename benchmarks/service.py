@@ -132,13 +132,11 @@ def main() -> None:
                     th.join()
                 wall = time.perf_counter() - t0
                 base = statistics.median(cli_times)
+                overhead = (f"{statistics.median(latencies) / base - 1:+.0%}" if clients == 1
+                            else "-")
                 lines.append(f"| {clients} | {len(latencies)} | {len(latencies) / wall:.2f} | "
                              f"{_pct(latencies, 50):.2f} | {_pct(latencies, 95):.2f} | "
-                             f"{base:.2f} | {statistics.median(latencies) / base - 1:+.0%}"
-                             " (at 1 client)" if clients == 1 else
-                             f"| {clients} | {len(latencies)} | {len(latencies) / wall:.2f} | "
-                             f"{_pct(latencies, 50):.2f} | {_pct(latencies, 95):.2f} | "
-                             f"{base:.2f} | - |")
+                             f"{base:.2f} | {overhead} |")
                 print(lines[-1], flush=True)
             peak = _hwm_mb(server.proc.pid)
 
