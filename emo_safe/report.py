@@ -32,6 +32,13 @@ def _thumbnails(path: Path, frames: int, count: int = 3, width: int = 220) -> li
     return out
 
 
+def thumbnails_for(row: dict, path: Path) -> list[str]:
+    """A few frames of the file a verify row describes, as base64 JPEG (where it can be read:
+    a cluster worker for a file the client cannot open)."""
+    wm = row.get("watermark")
+    return _thumbnails(path, wm["frames"] if wm else 0)
+
+
 def _score_chart(segment_z: list[float], threshold: float = 4.0) -> str:
     """Per-second watermark z-scores as an inline SVG bar chart."""
     if not segment_z:
@@ -82,10 +89,11 @@ def _table(rows: list[tuple[str, object]]) -> str:
 
 
 def verdict_section(row: dict, verdict, frames_from: Path | None = None,
-                    headline: bool = False) -> str:
+                    headline: bool = False, thumbnails: list[str] | None = None) -> str:
     """One file's verdict (a ``verify --json`` row) as an HTML section: outcome, reasons,
-    C2PA (embedded or recovered), watermark scores per second, ledger, a few frames (read from
-    ``frames_from``, default the row's file)."""
+    C2PA (embedded or recovered), watermark scores per second, ledger, a few frames
+    (``thumbnails`` taken where the file was read, else read from ``frames_from``, default the
+    row's file)."""
     outcome = row.get("outcome", "error")
     section = [f"<section><h2>{html.escape(row['file'])}</h2><p class=\"outcome "
                f"o-{html.escape(outcome)}\">{html.escape(outcome)}</p>"]
@@ -120,7 +128,8 @@ def verdict_section(row: dict, verdict, frames_from: Path | None = None,
         section.append(f"<h3>Ledger</h3><p>generation {html.escape(ledger['id'])}, decision "
                        f"{html.escape(ledger['decision_id'])}, consents "
                        f"{html.escape(', '.join(ledger.get('consent_ids', [])) or '-')}</p>")
-    thumbs = _thumbnails(frames_from or Path(row["file"]), wm["frames"] if wm else 0)
+    thumbs = thumbnails if thumbnails is not None else \
+        thumbnails_for(row, frames_from or Path(row["file"]))
     if thumbs:
         section.append('<div class="frames">' + "".join(
             f'<img alt="frame" src="data:image/jpeg;base64,{t}">' for t in thumbs) + "</div>")
@@ -128,9 +137,10 @@ def verdict_section(row: dict, verdict, frames_from: Path | None = None,
     return "".join(section)
 
 
-def verdicts_html(rows: list[tuple[dict, object]]) -> str:
-    """rows: (JSON row, Verdict or None for a per-file error)."""
-    parts = [verdict_section(row, verdict) for row, verdict in rows]
+def verdicts_html(rows: list[tuple[dict, object, list[str] | None]]) -> str:
+    """rows: (JSON row, Verdict or None for a per-file error, its frames as base64 JPEG or
+    None to read them from the row's file)."""
+    parts = [verdict_section(row, verdict, thumbnails=thumbs) for row, verdict, thumbs in rows]
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>emo-safe verify report"
             "</title><style>body{font-family:system-ui,sans-serif;margin:2em;max-width:980px}"

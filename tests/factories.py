@@ -212,3 +212,15 @@ def relight_to_phash(frame: np.ndarray, target: int, rounds: int = 4) -> np.ndar
         field = cv2.resize(cv2.idct(delta), (w, h), interpolation=cv2.INTER_CUBIC)
         out += field[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def postgres_workspace(root: Path, database_url: str):
+    """A workspace whose config.toml names a PostgreSQL ledger (as every host of a deployment
+    that shares one does), initialised."""
+    from emo_safe import Workspace
+
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (root / "config.toml").write_text(f'database_url = "{database_url}"\n')
+    ws = Workspace(root)
+    ws.init()
+    return ws

@@ -1,4 +1,5 @@
-"""Real `emo-safe serve` processes on free loopback ports, for the service tests."""
+"""Real emo-safe processes: the command line (as an operator runs it) and `emo-safe serve`
+servers on free loopback ports, for the service, cluster and replica tests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+
+def clean_env() -> dict:
+    """This environment without emo-safe's own settings (a passphrase, a database URL)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("EMO_SAFE_")}
+
+
+def cli_argv(workspace_root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "emo_safe.cli", "--workspace", str(workspace_root), *args]
+
+
+def run_cli(workspace_root: Path, *args: str) -> subprocess.CompletedProcess:
+    """`emo-safe --workspace ROOT ARGS...` in its own process."""
+    return subprocess.run(cli_argv(workspace_root, *args), capture_output=True, text=True,
+                          timeout=600, env=clean_env())
+
+
+def json_rows(stdout: str) -> list[dict]:
+    """The JSON lines a command printed."""
+    import json
+
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 @dataclass
@@ -43,7 +66,7 @@ def start_server(workspace_root: Path, folder: Path, *args: str) -> Server:
     tmpdir = folder / "tmp"
     tmpdir.mkdir(exist_ok=True)
     log = folder / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMO_SAFE_")}
+    env = clean_env()
     env["TMPDIR"] = str(tmpdir)
     proc = subprocess.Popen([sys.executable, "-m", "emo_safe.cli", "--workspace",
                              str(workspace_root), "serve", "--port", str(port), *args],

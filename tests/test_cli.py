@@ -211,8 +211,9 @@ def test_two_runs_writing_the_same_output_never_lose_the_first_file(
     original = sign.sign_mp4
 
     def first_run_finishes_meanwhile(*args, **kwargs):
-        original(*args, **kwargs)
+        store = original(*args, **kwargs)
         out.write_bytes(b"the first run's video")
+        return store
 
     monkeypatch.setattr("emo_safe.pipeline.sign_mp4", first_run_finishes_meanwhile)
     with pytest.raises(InputError, match="already exists"):

@@ -140,10 +140,10 @@ def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=
 
 
 # ---------------------------------------------------------------------------------------------
-def _render_verdict(v) -> None:
+def _render_verdict(file: str, v) -> None:
     colour = {"generated": "green", "generated-manifest-stripped": "green",
               "tampered": "red", "inconsistent": "red"}.get(v.outcome, "yellow")
-    say(f"[bold]{{}}[/]: [{colour}]{{}}[/]", v.path, v.outcome)
+    say(f"[bold]{{}}[/]: [{colour}]{{}}[/]", file, v.outcome)
     for r in v.reasons:
         say("  - {}", r)
     m = v.manifest
@@ -156,53 +156,91 @@ def _render_verdict(v) -> None:
         say("  ledger: generation {}, decision {}", v.ledger["id"], v.ledger["decision_id"])
 
 
-@command(main, json_help="Print one JSON object (JSON lines for many).")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@command(main, json_help="Print one JSON object (JSON lines for many, as they come).")
+@click.argument("files", nargs=-1, required=True)
 @click.option("--profile", help="Detector profile file or name [default: the workspace's, else "
                                 "the bundled default].")
 @click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Files verified in parallel (processes).")
+              help="Files verified in parallel (local processes).")
+@click.option("--cluster", metavar="local:N|tcp://HOST:PORT",
+              help="Verify on a Dask cluster instead: N local worker processes, or the "
+                   "scheduler at an address (extra `cluster`). Workers read the workspace and "
+                   "the files themselves (docs/scale.md).")
+@click.option("--resume", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="RESULTS.jsonl",
+              help="Append each file's row to RESULTS.jsonl as it comes, and skip the files "
+                   "that already have a row there: an interrupted batch is finished by running "
+                   "it again.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report (frames, watermark score over "
                    "time, manifest summary, verdict).")
-def verify(ctx, files, profile, jobs, report, as_json):
+def verify(ctx, files, profile, jobs, cluster, resume, report, as_json):
     """Does FILE come from this deployment? C2PA manifest, watermark and ledger evidence.
 
-    FILES may include directories (every file under them). Exit 0: evidence found for every
-    file; 1: some file has no evidence; 2: some file is unreadable; 3: some file is tampered or
-    inconsistent (the most serious wins).
+    FILES may include directories (every file under them) and fsspec URLs (file://, s3://,
+    ...; a URL that names a folder stands for every file under it). Rows come in input order.
+    Exit 0: evidence found for every file; 1: some file has no evidence; 2: some file is
+    unreadable; 3: some file is tampered or inconsistent (the most serious wins).
     """
+    from contextlib import closing
+
     from emo_safe import _fs
-    from emo_safe.batch import expand_paths, verify_many, worst_exit_code
+    from emo_safe.batch import ResultsFile, expand_inputs, verify_many, worst_exit_code
 
     ws = _workspace(ctx)
-    paths = expand_paths(files)
-    if not paths:
+    items = expand_inputs(files)
+    if not items:
         raise click.UsageError("no files to verify")
-    with _progress("verifying", not as_json and len(paths) > 1 and sys.stderr.isatty()) as bar:
-        task = bar.add_task("verify", total=len(paths))
-        rows = list(verify_many(ws.root, paths, profile, jobs,
-                                on_row=lambda _: bar.advance(task)))
-    for row in rows:
-        if as_json:
-            emit(row.data)
-        elif row.verdict is None:
-            _console(True).print(f"emo-safe: error: {row.data['error']}", highlight=False,
-                                 soft_wrap=True, markup=False)
+    results = ResultsFile(resume).open() if resume else None
+    try:
+        if results is not None:
+            items = list(dict.fromkeys(items))  # a file given twice still gets one row
+            todo = [i for i in items if not results.has(i)]
+            earlier = [results.exit_code_of(i) for i in items if results.has(i)]
         else:
-            _render_verdict(row.verdict)
-    if len(rows) > 1 and not as_json:
-        _table("file", "outcome", "watermark p", "generation", rows=[
-            (r.data["file"], r.data["outcome"],
-             f"{r.data['watermark']['p_value']:.1e}" if r.data.get("watermark") else "-",
-             (r.data.get("ledger") or {}).get("id", "-")) for r in rows])
+            todo, earlier = items, []
+        keep = report is not None or not as_json
+        rows, codes = [], list(earlier)
+        bar_on = not as_json and len(todo) > 1 and sys.stderr.isatty()
+        with _progress("verifying", bar_on) as bar, \
+                closing(verify_many(ws.root, todo, profile, jobs, cluster,
+                                    thumbnails=report is not None)) as stream:
+            task = bar.add_task("verify", total=len(todo))
+            for row in stream:
+                if results is not None:
+                    results.append(row)
+                if as_json:
+                    emit(row.data)
+                codes.append(row.exit_code)
+                if keep:
+                    rows.append(row)
+                bar.advance(task)
+    finally:
+        if results is not None:
+            results.close()
+    if not as_json:
+        for row in rows:
+            if row.verdict is None:
+                _console(True).print(f"emo-safe: error: {row.data['error']}", highlight=False,
+                                     soft_wrap=True, markup=False)
+            else:
+                _render_verdict(row.data["file"], row.verdict)
+        if len(rows) > 1:
+            _table("file", "outcome", "watermark p", "generation", rows=[
+                (r.data["file"], r.data["outcome"],
+                 f"{r.data['watermark']['p_value']:.1e}" if r.data.get("watermark") else "-",
+                 (r.data.get("ledger") or {}).get("id", "-")) for r in rows])
+        if earlier:
+            say("resumed: {} of {} files already had a row in {}", len(earlier), len(items),
+                resume)
     if report is not None:
         from emo_safe.report import verdicts_html
 
-        _fs.write_atomic(report, verdicts_html([(r.data, r.verdict) for r in rows]))
+        _fs.write_atomic(report, verdicts_html([(r.data, r.verdict, list(r.thumbnails))
+                                                for r in rows]))
         if not as_json:
             say("report: {}", report)
-    sys.exit(worst_exit_code(r.exit_code for r in rows))
+    sys.exit(worst_exit_code(codes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,5 +316,5 @@ def demo(ctx, as_json):
                      "generation": result.to_dict(), "verdict": verdict.to_dict()})
     say("workspace: {}\nconsent:   {}\nvideo:     [bold]{}[/]", ws.root, record.id,
         result.output)
-    _render_verdict(verdict)
+    _render_verdict(str(verdict.path), verdict)
     sys.exit(verdict.exit_code)

@@ -27,13 +27,26 @@ from emo_safe.cli._app import (
                    "dev CA.")
 @click.option("--signer-key", type=click.Path(dir_okay=False, path_type=Path),
               help="The private key of --signer-cert (PEM).")
-def init(ctx, signer_cert, signer_key, as_json):
+@click.option("--replica-of", type=click.Path(file_okay=False, path_type=Path),
+              metavar="WORKSPACE",
+              help="Make this workspace another host of WORKSPACE's deployment (its keys, "
+                   "chain, policies, gallery and PostgreSQL ledger; not its CA key). Run again "
+                   "to refresh the policies and gallery.")
+def init(ctx, signer_cert, signer_key, replica_of, as_json):
     """Create the workspace: dev CA and signer, watermark key, database, default policy.
 
     Idempotent: what exists is kept; a key is never overwritten. Set EMO_SAFE_KEY_PASSPHRASE to
     encrypt the private keys (the watermark key included) at rest.
     """
-    report = _workspace(ctx).init(signer_cert, signer_key)
+    from emo_safe.workspace import Workspace
+
+    ws = _workspace(ctx)
+    if replica_of is not None:
+        if signer_cert or signer_key:
+            raise click.UsageError("--replica-of takes the source's signer; no --signer-*")
+        report = ws.init_replica(Workspace.locate(replica_of))
+    else:
+        report = ws.init(signer_cert, signer_key)
     if as_json:
         return emit({"workspace": str(report.root), "created": report.created,
                      "kept": report.kept})

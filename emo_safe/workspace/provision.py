@@ -105,6 +105,69 @@ class Provisioning:
             self.store().log_event("keys", {"created": sorted(new_keys), **self.key_ids()})
         return report
 
+    def init_replica(self, source) -> InitReport:
+        """Make this workspace another host of ``source``'s deployment: the same keys (but the
+        development CA's key, which a host does not need), certificate chain, trust anchors,
+        policies, configuration and gallery, over the same shared ledger database. A SQLite
+        ledger is one machine's file and cannot be shared: the source must use PostgreSQL.
+        Run again to refresh the policies, gallery and trust anchors; a key is never replaced
+        (a different key already here is an error)."""
+        if not source.is_initialized():
+            raise WorkspaceError(f"no emo-safe workspace at {source.root} to replicate")
+        if source.root == self.root:
+            raise WorkspaceError("a workspace cannot be a replica of itself")
+        if source.database_url.startswith("sqlite"):
+            raise WorkspaceError(
+                f"{source.root} keeps its ledger in SQLite, one machine's file: replicas share "
+                "a PostgreSQL ledger (set database_url in its config.toml; docs/scale.md)")
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"workspace path {self.root} exists and is not a directory")
+        report = InitReport(self.root)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.keys_dir, 0o700)
+        secret = (source.signer_key_path, source.watermark_key_path, source.operator_key_path,
+                  source.log_key_path)
+        public = (source.signer_chain_path, source.operator_pub_path, source.log_pub_path,
+                  source.ca_cert_path)
+        for src in secret + public:
+            if not src.exists():
+                continue
+            target = self.keys_dir / src.name
+            data = src.read_bytes()
+            if target.exists():
+                if target.read_bytes() != data:
+                    raise WorkspaceError(f"{target} differs from {src}: a replica holds the "
+                                         "source's keys; refusing to replace a key")
+                report.kept.append(f"keys/{src.name}")
+                continue
+            if src in secret:
+                _keys.write_private_file(target, data)
+            else:
+                _fs.write_atomic(target, data)
+            report.created.append(f"keys/{src.name}")
+        # The rest follows the source (a refresh replaces it): configuration, trust, policies,
+        # the public-figure gallery (biometric: kept private like the source's).
+        _fs.write_atomic(self.config_path, source.config_path.read_bytes())
+        report.created.append("config.toml")
+        self.trust_anchors_path.parent.mkdir(exist_ok=True)
+        _fs.write_atomic(self.trust_anchors_path, source.trust_anchors_path.read_bytes())
+        report.created.append("trust/anchors.pem")
+        for folder, private in ((source.policies_dir, False), (source.gallery_dir, True)):
+            if not folder.is_dir():
+                continue
+            target_dir = self.root / folder.name
+            target_dir.mkdir(mode=0o700 if private else 0o755, exist_ok=True)
+            for f in sorted(folder.iterdir()):
+                if f.is_file() and not f.is_symlink():
+                    _fs.write_atomic(target_dir / f.name, f.read_bytes(), private=private)
+                    report.created.append(f"{folder.name}/{f.name}")
+        if not self.is_initialized():
+            raise WorkspaceError(f"{source.root} is missing keys a host needs")
+        self.store().log_event("replica", {"host_workspace": str(self.root), **self.key_ids()})
+        return report
+
     def key_ids(self) -> dict:
         """Public identifiers of the workspace's keys: safe to log, print and export."""
         import hashlib
