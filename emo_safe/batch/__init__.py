@@ -20,7 +20,7 @@ from emo_safe.batch.inputs import expand_inputs, is_url
 from emo_safe.batch.results import ResultsFile
 from emo_safe.batch.rows import Row, row_exit_code, worst_exit_code
 from emo_safe.batch.runners import BatchRunner, ClusterError, parse_cluster, rows_of, runner_for
-from emo_safe.batch.work import VerifyTask, detector_for
+from emo_safe.batch.work import VerifyTask
 
 __all__ = ["BatchRunner", "ClusterError", "ResultsFile", "Row", "VerifyTask", "expand_inputs",
            "is_url", "parse_cluster", "row_exit_code", "runner_for", "verify_many",
@@ -45,7 +45,6 @@ def verify_many(workspace_root: Path, items: Iterable[str | Path], profile: str 
     an unusable cluster fails here, once, before any file."""
     root = str(Path(workspace_root).resolve())
     profile = _shippable_profile(profile)
-    detector_for(root, profile)  # fail fast on a bad profile or missing keys
     items = [str(i) for i in items]
     runner = runner_for(jobs, cluster) if len(items) > 1 or cluster else runner_for()
     for row in rows_of(runner, VerifyTask(root, profile, thumbnails), items):

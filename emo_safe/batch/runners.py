@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 from emo_safe.batch.rows import Row, error_row
-from emo_safe.batch.work import VerifyTask, emo_safe_version
+from emo_safe.batch.work import (
+    VerifyTask,
+    emo_safe_version,
+    prepare_detector,
+    raise_prepare_failure,
+)
 from emo_safe.errors import EmoSafeError, InputError, InstallationError
 
 #: Seconds to wait for a scheduler to answer and for its first worker.
@@ -26,6 +31,11 @@ class ClusterError(EmoSafeError):
 
 class BatchRunner(Protocol):
     name: str
+
+    def prepare(self, task: VerifyTask) -> None:
+        """Build the detector where the files will be verified; a bad profile or missing keys
+        raise here, before any file is sent."""
+        ...
 
     def run(self, task: VerifyTask, items: Sequence[str]) -> Iterator[Row]:
         """One row per item, in the items' order."""
@@ -55,8 +65,15 @@ def _in_order(items: Sequence[str], submit: Callable[[str], object],
         yield row
 
 
+def _prepare_here(task: VerifyTask) -> None:
+    raise_prepare_failure(prepare_detector(task.workspace_root, task.profile))
+
+
 class SerialRunner:
     name = "serial"
+
+    def prepare(self, task: VerifyTask) -> None:
+        _prepare_here(task)
 
     def run(self, task: VerifyTask, items: Sequence[str]) -> Iterator[Row]:
         for item in items:
@@ -74,6 +91,9 @@ class ProcessRunner:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self._pool = None
+
+    def prepare(self, task: VerifyTask) -> None:
+        _prepare_here(task)  # the pool's processes are forked from here and inherit it
 
     def run(self, task: VerifyTask, items: Sequence[str]) -> Iterator[Row]:
         from concurrent.futures import ProcessPoolExecutor
@@ -133,9 +153,15 @@ class DaskRunner:
         self._cluster = None
         try:
             if self.kind == "local":
-                self._cluster = LocalCluster(n_workers=self.target, threads_per_worker=1,
-                                             processes=True, dashboard_address=None,
-                                             silence_logs=logging.ERROR)
+                import dask
+
+                # The workers' statistical profiler samples the verifying thread 100 times a
+                # second: 10-15 % of a verification's CPU here (benchmarks/cluster.py), for a
+                # dashboard nobody sees.
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                        self._cluster = LocalCluster(
+                        n_workers=self.target, threads_per_worker=1, processes=True,
+                        dashboard_address=None, silence_logs=logging.ERROR)
                 self.client = Client(self._cluster)
             else:
                 self.client = Client(self.target, timeout=timeout)
@@ -166,6 +192,18 @@ class DaskRunner:
             addr, v = next(iter(other.items()))
             raise ClusterError(f"worker {addr} runs emo-safe {v}, this client {__version__}: "
                                "every worker needs the same version")
+
+    def prepare(self, task: VerifyTask) -> None:
+        """On every worker at once (the client builds no detector of its own: the workers are
+        the ones that need the workspace and keys). A worker that joins later builds its
+        detector with its first file."""
+        try:
+            results = self.client.run(prepare_detector, task.workspace_root, task.profile)
+        except Exception as exc:
+            raise ClusterError(f"the workers of {self.spec} could not build the detector "
+                               f"({type(exc).__name__})") from None
+        for addr, failure in sorted(results.items()):
+            raise_prepare_failure(failure, f"on worker {addr}: ")
 
     @property
     def threads(self) -> int:
@@ -211,6 +249,7 @@ def runner_for(jobs: int = 1, cluster: str | None = None) -> BatchRunner:
 def rows_of(runner: BatchRunner, task: VerifyTask, items: Iterable[str]) -> Iterator[Row]:
     items = list(items)
     try:
+        runner.prepare(task)
         yield from runner.run(task, items)
     finally:
         runner.close()

@@ -93,3 +93,30 @@ def test_an_unreachable_scheduler_is_one_clear_error(inbox):
     assert r.returncode == 2 and "expected local:N or tcp://HOST:PORT" in r.stderr
     r = run_cli(ws.root, "verify", str(folder), "--cluster", "local:2", "--jobs", "2")
     assert r.returncode == 2 and "exclude each other" in r.stderr
+
+
+def test_a_profile_the_workers_cannot_load_ends_the_batch_before_any_file(inbox, dask_cluster,
+                                                                          tmp_path):
+    ws, folder = inbox
+    results = tmp_path / "rows.jsonl"
+    r = run_cli(ws.root, "verify", str(folder), "--json", "--resume", str(results),
+                "--profile", str(tmp_path / "no-such-profile.toml"),
+                "--cluster", dask_cluster.scheduler.address)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "on worker tcp://" in r.stderr and "no-such-profile.toml" in r.stderr
+    assert r.stdout == "" and results.read_text() == ""
+
+
+def test_local_workers_run_without_the_statistical_profiler():
+    from emo_safe.batch.runners import DaskRunner
+
+    runner = DaskRunner("local:1")
+    try:
+        def profiler_on():
+            import dask
+
+            return dask.config.get("distributed.worker.profile.enabled")
+
+        assert list(runner.client.run(profiler_on).values()) == [False]
+    finally:
+        runner.close()
