@@ -331,41 +331,43 @@ def s3_batch(ws, files: list[Path], local_wall: float) -> list[str]:
 
 
 # -- the ledger under several generating hosts ---------------------------------------------------
-def _generation_writer(root: str, url: str, seconds: float, template: dict, start, out):
-    os.environ["EMO_SAFE_DATABASE_URL"] = url
+def _write_generations(store, template: dict) -> int:
+    """What one generation writes: its gate decision, then its generation and manifest."""
     from emo_safe.ledger.schema import ManifestRow
     from emo_safe.ledger.store import DecisionRow, GenerationRow, new_id, utcnow
-    from emo_safe.workspace import Workspace
 
-    store = Workspace(Path(root)).store()
-    start.wait()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        d = store.add_decision(DecisionRow(id=new_id(), created_at=utcnow(), allowed=True,
-                                           **template["decision"]))
-        gid = new_id()
-        store.add_generation(
-            GenerationRow(id=gid, decision_id=d.id, created_at=utcnow(),
-                          **template["generation"]),
-            ManifestRow(manifest_id=f"urn:c2pa:{new_id()}", generation_id=gid,
-                        store=bytes.fromhex(template["store"]),
-                        binding_alg=template["binding_alg"], binding_value=new_id()[:12]))
-        n += 1
-    out.put((n, time.perf_counter() - t0))
+    d = store.add_decision(DecisionRow(id=new_id(), created_at=utcnow(), allowed=True,
+                                       **template["decision"]))
+    gid = new_id()
+    store.add_generation(
+        GenerationRow(id=gid, decision_id=d.id, created_at=utcnow(), **template["generation"]),
+        ManifestRow(manifest_id=f"urn:c2pa:{new_id()}", generation_id=gid,
+                    store=bytes.fromhex(template["store"]),
+                    binding_alg=template["binding_alg"], binding_value=new_id()[:12]))
+    return 1
 
 
-def _batched_writer(root: str, url: str, seconds: float, template: dict, start, out):
-    os.environ["EMO_SAFE_DATABASE_URL"] = url
+def _write_batch(store, template: dict) -> int:
+    """100 decisions under one signed head."""
     from emo_safe.ledger.store import DecisionRow, new_id, utcnow
+
+    store.add_decisions([DecisionRow(id=new_id(), created_at=utcnow(), allowed=True,
+                                     **template["decision"]) for _ in range(100)])
+    return 100
+
+
+def _writer(kind: str, root: str, url: str, seconds: float, template: dict, start, out):
+    """One host: its own process and workspace over the shared database, writing for
+    ``seconds`` once every host is ready; puts (events written, seconds)."""
+    os.environ["EMO_SAFE_DATABASE_URL"] = url
     from emo_safe.workspace import Workspace
 
+    write = _write_generations if kind == "gen" else _write_batch
     store = Workspace(Path(root)).store()
     start.wait()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        store.add_decisions([DecisionRow(id=new_id(), created_at=utcnow(), allowed=True,
-                                         **template["decision"]) for _ in range(100)])
-        n += 100
+        n += write(store, template)
     out.put((n, time.perf_counter() - t0))
 
 
@@ -418,8 +420,8 @@ def ledger_writes(ws, tmp: Path, seconds: float) -> list[str]:
 
             before = db_bytes()
             start, out = ctx.Event(), ctx.Queue()
-            target = _generation_writer if kind == "gen" else _batched_writer
-            procs = [ctx.Process(target=target, args=(str(r), url, seconds, template, start, out))
+            procs = [ctx.Process(target=_writer,
+                                 args=(kind, str(r), url, seconds, template, start, out))
                      for r in roots]
             for p in procs:
                 p.start()

@@ -27,18 +27,22 @@ class InitReport:
 class Provisioning:
     """Mixed into :class:`~emo_safe.workspace.Workspace`: creating what is missing."""
 
-    def init(self, signer_cert: Path | None = None, signer_key: Path | None = None) -> InitReport:
-        """Create whatever is missing. Idempotent; an existing key is never overwritten."""
-        if (signer_cert is None) != (signer_key is None):
-            raise InputError("--signer-cert and --signer-key must be given together")
+    def _private_dirs(self) -> InitReport:
+        """The workspace and keys/ directories, 0700 (the database holds consent face
+        templates, keys/ the keys); a report to fill."""
         if self.root.exists() and not self.root.is_dir():
             raise WorkspaceError(f"workspace path {self.root} exists and is not a directory")
-        report = InitReport(self.root)
-        # Private: the database holds consent face templates, keys/ the keys.
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         self.keys_dir.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.keys_dir, 0o700)
+        return InitReport(self.root)
+
+    def init(self, signer_cert: Path | None = None, signer_key: Path | None = None) -> InitReport:
+        """Create whatever is missing. Idempotent; an existing key is never overwritten."""
+        if (signer_cert is None) != (signer_key is None):
+            raise InputError("--signer-cert and --signer-key must be given together")
+        report = self._private_dirs()
         passphrase = _keys.passphrase_from_env()
 
         def note(path: Path, created: bool) -> None:
@@ -120,13 +124,7 @@ class Provisioning:
             raise WorkspaceError(
                 f"{source.root} keeps its ledger in SQLite, one machine's file: replicas share "
                 "a PostgreSQL ledger (set database_url in its config.toml; docs/scale.md)")
-        if self.root.exists() and not self.root.is_dir():
-            raise WorkspaceError(f"workspace path {self.root} exists and is not a directory")
-        report = InitReport(self.root)
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
-        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self.keys_dir, 0o700)
+        report = self._private_dirs()
         secret = (source.signer_key_path, source.watermark_key_path, source.operator_key_path,
                   source.log_key_path)
         public = (source.signer_chain_path, source.operator_pub_path, source.log_pub_path,
