@@ -296,17 +296,43 @@ def iter_frames(path: str | os.PathLike, max_frames: int | None = None, stream: 
         vs = container.streams.video[stream]
         vs.thread_type = "AUTO"
         n = 0
+        for frame in _decoded_frames(container, vs, path):
+            if max_pixels is not None and frame.width * frame.height > max_pixels:
+                raise InputError(f"video {path} has {frame.width}x{frame.height} frames, "
+                                 f"over the limit of {max_pixels / 1e6:.1f} megapixels")
+            yield frame.to_ndarray(format="rgb24")
+            n += 1
+            if max_frames is not None and n >= max_frames:
+                return
+
+
+def _decoded_frames(container, vs, path: Path) -> Iterator:
+    """The stream's frames, decoded packet by packet as FFmpeg's own tools do: a packet that
+    does not decode is skipped (the decoder conceals the damage in the frames after it) and a
+    container that breaks off ends the stream. Otherwise one flipped run of bytes would turn a
+    tampered or re-encoded video into an unreadable one, and its evidence would go unheard.
+    A stream with corrupt packets of which nothing decodes is an InputError."""
+    decoded = failed = 0
+    demuxed = container.demux(vs)
+    while True:
         try:
-            for frame in container.decode(vs):
-                if max_pixels is not None and frame.width * frame.height > max_pixels:
-                    raise InputError(f"video {path} has {frame.width}x{frame.height} frames, "
-                                     f"over the limit of {max_pixels / 1e6:.1f} megapixels")
-                yield frame.to_ndarray(format="rgb24")
-                n += 1
-                if max_frames is not None and n >= max_frames:
-                    return
+            packet = next(demuxed)
+        except StopIteration:
+            break
         except av.error.FFmpegError:
+            if decoded:
+                break  # the container's structure breaks off here: what came before stands
             raise InputError(f"cannot read video {path}: corrupt video data") from None
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            failed += 1
+            continue
+        for frame in frames:
+            decoded += 1
+            yield frame
+    if failed and not decoded:
+        raise InputError(f"cannot read video {path}: corrupt video data")
 
 
 # The C2PA manifest store's box in ISO BMFF files (C2PA specification, "Embedding manifests

@@ -228,3 +228,42 @@ def test_a_copied_mark_gets_no_recovered_credential(workspace, generated, data_d
               25, None, crf=18)
     v = Detector(workspace).verify(forged)
     assert v.outcome == "inconsistent" and v.to_dict()["recovered_manifest"] is None
+
+
+def _with_garbage(src, dest, share: float, length: int = 2000):
+    """``length`` bytes of 0xFF at ``share`` of the way through the video data: packets that
+    no longer decode (found to make the whole file unreadable before packet-level decoding)."""
+    data = bytearray(src.read_bytes())
+    mdat = data.find(b"mdat")
+    pos = mdat + 8 + int((len(data) - mdat - 8 - length) * share)
+    data[pos:pos + length] = b"\xff" * length
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+@pytest.mark.parametrize("share", [0.45, 0.7])
+def test_a_run_of_corrupt_video_data_does_not_silence_the_evidence(workspace, generated,
+                                                                   tmp_path, share):
+    """Overwriting a stretch of the video data must not turn a tampered file, or a reposted
+    generation, into an unreadable one (exit 2) that escapes its verdict."""
+    result, ours = generated
+    detector = Detector(workspace)
+    tampered = _with_garbage(tmp_path / "ours.mp4", tmp_path / "tampered.mp4", share)
+    assert detector.verify(tampered).outcome == "tampered"
+    stripped = tmp_path / "reencoded.mp4"
+    write_mp4(stripped, ours, 25, None, crf=23)
+    reposted = detector.verify(_with_garbage(stripped, tmp_path / "damaged.mp4", share))
+    assert reposted.outcome == "generated-manifest-stripped"
+    assert reposted.watermark.payload == result.watermark_payload
+
+
+def test_a_video_of_which_nothing_decodes_is_still_an_input_error(tmp_path):
+    src = tmp_path / "v.mp4"
+    write_video(src, frames=30)
+    data = bytearray(src.read_bytes())
+    mdat = data.find(b"mdat")
+    data[mdat + 8:] = b"\xff" * (len(data) - mdat - 8)
+    bad = tmp_path / "garbage.mp4"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupt video data|cannot read video"):
+        list(iter_frames(bad))
