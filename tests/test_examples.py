@@ -70,6 +70,15 @@ def test_the_task_scripts_generate_verify_and_prove(tmp_path, portrait, speech, 
     assert lines[str(inbox / "ours.mp4")].startswith(f"generated\t{generation_id}")
     assert lines[str(inbox / "notes.txt")].startswith("error")
     assert ver.returncode == 2  # the unreadable file
+    rows = tmp_path / "rows.jsonl"
+    arch = run(EXAMPLES / "verify_archive.py", inbox, "--workspace", ws, "--cluster", "local:2",
+               "--results", rows)
+    assert arch.returncode == 2, arch.stderr  # the unreadable file, as verify_folder says
+    assert "2 verified, 0 already" in arch.stdout and "1 generated" in arch.stdout
+    again = run(EXAMPLES / "verify_archive.py", inbox, "--workspace", ws, "--cluster",
+                "local:2", "--results", rows)
+    assert again.returncode == 2 and "0 verified, 2 already" in again.stdout
+    assert len(rows.read_text().splitlines()) == 2
     proof = tmp_path / "proof.json"
     pr = run(EXAMPLES / "prove_generation.py", generation_id, "--workspace", ws, "-o", proof)
     assert pr.returncode == 0, pr.stderr

@@ -46,6 +46,8 @@ def verify_many(workspace_root: Path, items: Iterable[str | Path], profile: str 
     root = str(Path(workspace_root).resolve())
     profile = _shippable_profile(profile)
     items = [str(i) for i in items]
+    if not items:  # e.g. everything already had a row: no pool or cluster to start
+        return
     runner = runner_for(jobs, cluster) if len(items) > 1 or cluster else runner_for()
     for row in rows_of(runner, VerifyTask(root, profile, thumbnails), items):
         if on_row:
