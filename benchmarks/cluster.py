@@ -88,6 +88,18 @@ def make_clips(tmp: Path, n: int):
 
 
 # -- per file ----------------------------------------------------------------------------------
+def wall_and_cpu(fn, repeats: int):
+    """Wall and CPU seconds (this process, every thread) of ``repeats`` calls; the last
+    result."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return walls, cpus, result
+
+
 def per_file_cost(ws, path: Path, repeats: int = 5) -> list[str]:
     from emo_safe import Detector
 
@@ -105,13 +117,8 @@ def per_file_cost(ws, path: Path, repeats: int = 5) -> list[str]:
                 stage_wall[name].append(time.perf_counter() - t)
 
         source.gather = timed
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        v = detector.verify(path)
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-        assert v.outcome == "generated-manifest-stripped", v.outcome
+    walls, cpus, v = wall_and_cpu(lambda: detector.verify(path), repeats)
+    assert v.outcome == "generated-manifest-stripped", v.outcome
     lim = detector.profile.limits
     decode_wall, decode_cpu, decoded = [], [], 0
     for _ in range(repeats):
@@ -160,13 +167,8 @@ def upload_cost(ws, tmp: Path, repeats: int = 3) -> list[str]:
     write_mp4(path, frames * 3, 25, None, crf=23)
     del frames
     detector = Detector(ws)
-    v = detector.verify(path)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        v = detector.verify(path)
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
+    detector.verify(path)  # warm
+    walls, cpus, v = wall_and_cpu(lambda: detector.verify(path), repeats)
     decode_cpu = []
     for _ in range(repeats):
         c = time.process_time()

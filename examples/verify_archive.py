@@ -36,8 +36,8 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     try:
-        todo = [i for i in dict.fromkeys(items) if not results.has(i)]
-        codes = [results.exit_code_of(i) for i in items if results.has(i)]
+        todo, codes = results.pending(items)  # what has no row yet; the earlier rows' codes
+        earlier = len(codes)
         outcomes: Counter = Counter()
         with closing(verify_many(workspace.root, todo, args.profile,
                                  cluster=args.cluster)) as rows:
@@ -50,7 +50,7 @@ def main() -> int:
         return exc.exit_code
     finally:
         results.close()
-    print(f"{len(todo)} verified, {len(items) - len(todo)} already in {args.results}: "
+    print(f"{len(todo)} verified, {earlier} already in {args.results}: "
           + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())))
     return worst_exit_code(codes)
 

@@ -69,6 +69,13 @@ class ResultsFile:
         os.ftruncate(fd, good_end)
         os.lseek(fd, good_end, os.SEEK_SET)
 
+    def pending(self, items: list[str]) -> tuple[list[str], list[int]]:
+        """(the inputs without a row yet — each once, in order; the exit codes of the rows
+        already here for the others)."""
+        items = list(dict.fromkeys(items))  # an input given twice still gets one row
+        return ([i for i in items if not self.has(i)],
+                [self.exit_code_of(i) for i in items if self.has(i)])
+
     def has(self, item: str) -> bool:
         return row_key(item) in self.done
 

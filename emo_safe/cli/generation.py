@@ -193,12 +193,7 @@ def verify(ctx, files, profile, jobs, cluster, resume, report, as_json):
         raise click.UsageError("no files to verify")
     results = ResultsFile(resume).open() if resume else None
     try:
-        if results is not None:
-            items = list(dict.fromkeys(items))  # a file given twice still gets one row
-            todo = [i for i in items if not results.has(i)]
-            earlier = [results.exit_code_of(i) for i in items if results.has(i)]
-        else:
-            todo, earlier = items, []
+        todo, earlier = results.pending(items) if results is not None else (items, [])
         keep = report is not None or not as_json
         rows, codes = [], list(earlier)
         bar_on = not as_json and len(todo) > 1 and sys.stderr.isatty()
@@ -231,8 +226,8 @@ def verify(ctx, files, profile, jobs, cluster, resume, report, as_json):
                  f"{r.data['watermark']['p_value']:.1e}" if r.data.get("watermark") else "-",
                  (r.data.get("ledger") or {}).get("id", "-")) for r in rows])
         if earlier:
-            say("resumed: {} of {} files already had a row in {}", len(earlier), len(items),
-                resume)
+            say("resumed: {} of {} files already had a row in {}", len(earlier),
+                len(earlier) + len(todo), resume)
     if report is not None:
         from emo_safe.report import verdicts_html
 
