@@ -157,8 +157,11 @@ class DaskRunner:
 
                 # The workers' statistical profiler samples the verifying thread 100 times a
                 # second: 10-15 % of a verification's CPU here (benchmarks/cluster.py), for a
-                # dashboard nobody sees.
-                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                # dashboard nobody sees. Workers are forked, as a --jobs pool's are, so they
+                # start with emo-safe imported instead of importing it afresh (about 2 s of a
+                # batch's start; the ledger's connections are not inherited).
+                with dask.config.set({"distributed.worker.profile.enabled": False,
+                                      "distributed.worker.multiprocessing-method": "fork"}):
                         self._cluster = LocalCluster(
                         n_workers=self.target, threads_per_worker=1, processes=True,
                         dashboard_address=None, silence_logs=logging.ERROR)

@@ -311,6 +311,17 @@ class LedgerStore:
         return SqlLogReader(s)
 
 
+def _forget_inherited_connections() -> None:
+    """In a forked child (a ``--jobs`` pool process, a forked cluster worker): the parent's
+    pooled connections are the parent's — a PostgreSQL socket or an SQLite handle used from two
+    processes at once corrupts both. The child drops them unclosed and opens its own."""
+    for engine in LedgerStore._engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
 def _require_existing_sqlite(url: str) -> None:
     """A reader's SQLite URL must name a database that exists (SQLite would create it)."""
     try:
