@@ -224,3 +224,18 @@ def postgres_workspace(root: Path, database_url: str):
     ws = Workspace(root)
     ws.init()
     return ws
+
+
+# A generating host or worker as its own process: python -c GENERATING_PROCESS WORKSPACE
+# PHOTO AUDIO OUT makes two `still` generations, OUT-0.mp4 and OUT-1.mp4.
+GENERATING_PROCESS = """
+import sys
+from pathlib import Path
+from emo_safe import SafeGenerator
+from emo_safe.workspace import Workspace
+ws, portrait, speech, out = Workspace(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), \\
+    sys.argv[4]
+gen = SafeGenerator(ws, generator="still")
+for i in range(2):
+    gen.generate(portrait, speech, Path(f"{out}-{i}.mp4"))
+"""

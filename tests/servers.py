@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,28 @@ import httpx
 def clean_env() -> dict:
     """This environment without emo-safe's own settings (a passphrase, a database URL)."""
     return {k: v for k, v in os.environ.items() if not k.startswith("EMO_SAFE_")}
+
+
+@contextmanager
+def emo_safe_settings_removed() -> Iterator[None]:
+    """Inside: this process as :func:`clean_env` leaves the CLI processes it starts, so a
+    module fixture's workspace matches what those processes see."""
+    old = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("EMO_SAFE_")}
+    try:
+        yield
+    finally:
+        os.environ.update(old)
+
+
+def consented_sample_workspace(root: Path):
+    """An initialised workspace at ``root`` with the bundled sample portrait consented."""
+    from emo_safe import ConsentRegistry, Workspace
+    from emo_safe._resources import sample_path
+
+    ws = Workspace(root)
+    ws.init()
+    ConsentRegistry.for_workspace(ws).add("sample", sample_path("portrait.jpg"))
+    return ws
 
 
 def cli_argv(workspace_root: Path, *args: str) -> list[str]:

@@ -3,11 +3,11 @@ workspace, made once per module, and a real Dask LocalCluster of two worker proc
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
 from factories import write_video
+from servers import consented_sample_workspace, emo_safe_settings_removed
 
 from emo_safe._resources import sample_path
 
@@ -16,24 +16,19 @@ from emo_safe._resources import sample_path
 def inbox(tmp_path_factory):
     """(workspace, folder): 3 generations, each also re-encoded (manifest stripped), one
     tampered, 2 unrelated videos and 4 hostile files: 13 inputs."""
-    from emo_safe import ConsentRegistry, SafeGenerator, Workspace
+    from emo_safe import SafeGenerator
     from emo_safe.media import iter_frames, write_mp4
 
     root = tmp_path_factory.mktemp("batch")
-    old = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("EMO_SAFE_")}
-    try:
-        ws = Workspace(root / "ws")
-        ws.init()
-        ConsentRegistry.for_workspace(ws).add("sample", sample_path("portrait.jpg"))
-        folder = root / "inbox"
-        folder.mkdir()
+    folder = root / "inbox"
+    folder.mkdir()
+    with emo_safe_settings_removed():
+        ws = consented_sample_workspace(root / "ws")
         for i in range(3):
             out = folder / f"ours-{i}.mp4"
             SafeGenerator(ws, generator="still").generate(sample_path("portrait.jpg"),
                                                           sample_path("speech.m4a"), out)
             write_mp4(folder / f"reposted-{i}.mp4", list(iter_frames(out)), 25, None, crf=26)
-    finally:
-        os.environ.update(old)
     data = bytearray((folder / "ours-0.mp4").read_bytes())
     mdat = data.find(b"mdat")
     data[mdat + (len(data) - mdat) // 2] ^= 0x80

@@ -8,6 +8,7 @@ import sys
 import uuid
 
 import pytest
+from factories import GENERATING_PROCESS
 from sqlalchemy import select, text
 
 from emo_safe import SafeGenerator
@@ -317,24 +318,11 @@ def test_key_and_policy_changes_are_in_the_log(workspace, history, tmp_path, por
     assert verify(workspace).ok
 
 
-GENERATING_WORKER = """
-import sys
-from pathlib import Path
-from emo_safe import SafeGenerator
-from emo_safe.workspace import Workspace
-ws, portrait, speech, out = Workspace(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), \
-    sys.argv[4]
-gen = SafeGenerator(ws, generator="still")
-for i in range(2):
-    gen.generate(portrait, speech, Path(f"{out}-{i}.mp4"))
-"""
-
-
 def test_processes_generating_at_once_through_the_whole_pipeline(workspace, consented, portrait,
                                                                  speech, tmp_path):
     """Real generations (gate, policy event, decision, mark, sign, record) from three processes
     at once: one consistent log, and the policy's text logged exactly once."""
-    procs = [subprocess.Popen([sys.executable, "-c", GENERATING_WORKER, str(workspace.root),
+    procs = [subprocess.Popen([sys.executable, "-c", GENERATING_PROCESS, str(workspace.root),
                                str(portrait), str(speech), str(tmp_path / f"w{k}")])
              for k in range(3)]
     assert [p.wait(timeout=600) for p in procs] == [0, 0, 0]

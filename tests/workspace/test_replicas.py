@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from factories import postgres_workspace
+from factories import GENERATING_PROCESS, postgres_workspace
 from servers import run_cli
 
 from emo_safe import ConsentRegistry, Workspace
@@ -63,18 +63,6 @@ def test_a_sqlite_workspace_cannot_have_replicas(clean_env, tmp_path):
     assert not (tmp_path / "b" / "keys").exists()
 
 
-GENERATING_HOST = """
-import sys
-from pathlib import Path
-from emo_safe import SafeGenerator, Workspace
-ws, portrait, speech, out = Workspace(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), \\
-    sys.argv[4]
-gen = SafeGenerator(ws, generator="still")
-for i in range(2):
-    gen.generate(portrait, speech, Path(f"{out}-{i}.mp4"))
-"""
-
-
 def test_hosts_generating_at_once_keep_one_consistent_log(clean_env, postgres_url, tmp_path,
                                                           portrait, speech):
     a = postgres_workspace(tmp_path / "a", postgres_url)
@@ -83,7 +71,7 @@ def test_hosts_generating_at_once_keep_one_consistent_log(clean_env, postgres_ur
     for host in hosts[1:]:
         host.init_replica(a)
     before = verify_log(a.store().log, a.log_public_key()).size
-    procs = [subprocess.Popen([sys.executable, "-c", GENERATING_HOST, str(host.root),
+    procs = [subprocess.Popen([sys.executable, "-c", GENERATING_PROCESS, str(host.root),
                                str(portrait), str(speech), str(tmp_path / f"out{k}")])
              for k, host in enumerate(hosts)]
     assert [p.wait(timeout=600) for p in procs] == [0, 0, 0]
