@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from emo_safe.errors import InputError, KeyFileError, read_file_bytes
 
@@ -120,30 +120,70 @@ def make_dev_ca(common_name: str = "emo-safe development root CA"):
     return key, cert
 
 
-def issue_signer_cert(ca_key, ca_cert: x509.Certificate, common_name: str = "emo-safe signer",
-                      days: int = 825):
-    """An end-entity P-256 certificate that c2pa-rs accepts for claim signing."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
-    cert = (
+def issue_cert(ca_key, ca_cert: x509.Certificate, common_name: str, eku,
+               days: int = 825, public_key=None, ocsp_url: str | None = None,
+               eku_critical: bool = False, not_before: _dt.datetime | None = None):
+    """An end-entity certificate issued by the CA: ``(private key or None, certificate)``.
+
+    A fresh P-256 key is made unless ``public_key`` is given (a key that lives in an HSM:
+    then no private key is returned). ``eku``: the one extended key usage (claim signing,
+    timeStamping, OCSPSigning). ``ocsp_url``: where relying parties ask for its revocation
+    status (an Authority Information Access entry)."""
+    key = None
+    if public_key is None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        public_key = key.public_key()
+    start = not_before or (_now() - _dt.timedelta(minutes=5))
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _dt.timedelta(minutes=5))
-        .not_valid_after(now + _dt.timedelta(days=days))
+        .not_valid_before(start)
+        .not_valid_after(start + _dt.timedelta(minutes=5) + _dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(ca=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([C2PA_SIGNER_EKU]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([eku]), critical=eku_critical)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
             critical=False,
         )
-        .sign(ca_key, hashes.SHA256())
     )
-    return key, cert
+    if ocsp_url:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([
+            x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                   x509.UniformResourceIdentifier(ocsp_url))]), critical=False)
+    return key, builder.sign(ca_key, hashes.SHA256())
+
+
+def issue_signer_cert(ca_key, ca_cert: x509.Certificate, common_name: str = "emo-safe signer",
+                      days: int = 825, public_key=None, ocsp_url: str | None = None):
+    """An end-entity P-256 certificate that c2pa-rs accepts for claim signing."""
+    return issue_cert(ca_key, ca_cert, common_name, C2PA_SIGNER_EKU, days,
+                      public_key=public_key, ocsp_url=ocsp_url)
+
+
+def issue_tsa_cert(ca_key, ca_cert: x509.Certificate, days: int = 3650):
+    """The development time-stamping authority's certificate: RFC 3161 asks for the one
+    extended key usage timeStamping, marked critical."""
+    return issue_cert(ca_key, ca_cert, "emo-safe development TSA",
+                      ExtendedKeyUsageOID.TIME_STAMPING, days, eku_critical=True)
+
+
+def issue_ocsp_cert(ca_key, ca_cert: x509.Certificate, days: int = 3650):
+    """The development OCSP responder's certificate (delegated by the CA: OCSPSigning)."""
+    return issue_cert(ca_key, ca_cert, "emo-safe development OCSP responder",
+                      ExtendedKeyUsageOID.OCSP_SIGNING, days)
+
+
+def load_ca(key_path: Path, cert_path: Path):
+    """The development CA's key and certificate, for issuing."""
+    if not key_path.exists():
+        raise KeyFileError(f"{key_path} is absent: this workspace's chain was imported, so "
+                           "its certificates are issued by the operator's CA, not here")
+    return load_private_key(key_path), load_cert_chain(cert_path)[0]
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
@@ -151,12 +191,14 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def load_cert_chain(path: Path) -> list[x509.Certificate]:
-    data = read_file_bytes(path, "certificate", InputError)
+    return load_cert_chain_bytes(read_file_bytes(path, "certificate", InputError), path)
+
+
+def load_cert_chain_bytes(data: bytes, source: object = "the chain") -> list[x509.Certificate]:
     try:
-        certs = x509.load_pem_x509_certificates(data)
+        return x509.load_pem_x509_certificates(data)
     except ValueError:
-        raise InputError(f"{path} holds no PEM certificate") from None
-    return certs
+        raise InputError(f"{source} holds no PEM certificate") from None
 
 
 def write_new_keypair(key_path: Path, key, passphrase: bytes | None) -> None:
@@ -242,6 +284,12 @@ class SignerKey:
         return f"SignerKey(alg={self.alg!r})"
 
     __str__ = __repr__
+
+    def describe(self) -> dict:
+        return {"kind": "file"}
+
+    def check(self) -> None:
+        """A loaded key file can always sign."""
 
     def sign(self, data: bytes) -> bytes:
         """Raw signature as C2PA's COSE layer expects it (r||s for ECDSA)."""

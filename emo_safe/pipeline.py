@@ -34,7 +34,13 @@ from emo_safe.ledger.schema import ManifestRow
 from emo_safe.ledger.store import GenerationRow, utcnow
 from emo_safe.media import sha256_file, write_mp4
 from emo_safe.provenance.read import TRUSTED, read_manifest
-from emo_safe.provenance.sign import GenerationClaim, build_manifest, sign_mp4
+from emo_safe.provenance.sign import (
+    GenerationClaim,
+    TimestampUnavailable,
+    build_manifest,
+    fetch_certificate_status,
+    sign_mp4,
+)
 from emo_safe.watermark import PAYLOAD_BYTES, WorkspaceMarker
 from emo_safe.workspace import Workspace
 
@@ -134,6 +140,9 @@ class SafeGenerator:
                              "needs one to animate")
         label = visible_label if visible_label is not None else \
             decision.visible_label_required
+        # Before any work: a wrong PIN, a missing token or a revoked signer ends it here.
+        signer = self.workspace.load_signer()
+        certificate_status = fetch_certificate_status(signer.chain_pem)
 
         generation_id = secrets.token_hex(PAYLOAD_BYTES)  # the watermark payload
         payload = bytes.fromhex(generation_id)
@@ -171,10 +180,15 @@ class SafeGenerator:
                 settings=video.settings,
                 input_sha256={"photo": request.photo_sha256, "audio": request.audio_sha256},
                 watermark=watermark,
+                duration_ms=round(1000 * n / video.fps) if video.fps else None,
+                input_types={"photo": _media_type(request.photo_path, "image/jpeg"),
+                             "audio": _media_type(Path(audio), "audio/mp4")},
             )
             signed = tmpdir / "signed.mp4"
-            manifest = build_manifest(claim, self.workspace.assertion_label)
-            store = sign_mp4(raw, signed, manifest, self.workspace.load_signer())
+            manifest = build_manifest(claim, self.workspace.assertion_label,
+                                      certificate_status=[certificate_status]
+                                      if certificate_status else [])
+            store = self._sign(raw, signed, manifest, signer)
             evidence = read_manifest(signed, self.workspace.trust_anchors_pem(),
                                      self.workspace.assertion_label)
             if evidence.state != TRUSTED:  # never publish what we could not verify ourselves
@@ -218,6 +232,25 @@ class SafeGenerator:
             generator=self.generator.name,
             watermark_payload=payload.hex(),
         )
+
+
+    def _sign(self, raw: Path, signed: Path, manifest: dict, signer) -> bytes:
+        """Sign with the workspace's TSA; without it only where the config allows."""
+        tsa_url = self.workspace.tsa_url
+        try:
+            return sign_mp4(raw, signed, manifest, signer, tsa_url)
+        except TimestampUnavailable:
+            if self.workspace.tsa_required:
+                raise
+            signed.unlink(missing_ok=True)
+            return sign_mp4(raw, signed, manifest, signer, None)
+
+
+def _media_type(path: Path, fallback: str) -> str:
+    import mimetypes
+
+    guessed, _ = mimetypes.guess_type(path.name)
+    return guessed or fallback
 
 
 def _counted(frames: Iterable[np.ndarray], total: int, name: str,

@@ -70,6 +70,8 @@ HEADLINES = {
                                    "but its invisible watermark says which generation it is.",
     "tampered": "This video carries a Content Credential that no longer matches it: the video "
                 "or its credential was changed after signing.",
+    "signer-revoked": "This video carries a Content Credential whose signing certificate has "
+                      "been revoked by this deployment: what that key signed is not credited.",
     "inconsistent": "This video carries this deployment's watermark, but it does not look like "
                     "the generation the watermark names: the watermark was probably copied onto "
                     "other footage.",
@@ -79,7 +81,7 @@ HEADLINES = {
 }
 VERDICT_CSS = ("section{border-top:1px solid #d0d7de;padding:1em 0}.outcome{font-size:1.4em;"
                "font-weight:bold}.o-generated,.o-generated-manifest-stripped{color:#1a7f37}"
-               ".o-tampered,.o-inconsistent,.o-error{color:#cf222e}.o-no-evidence{color:#9a6700}"
+               ".o-tampered,.o-inconsistent,.o-signer-revoked,.o-error{color:#cf222e}.o-no-evidence{color:#9a6700}"
                "th{text-align:left;padding-right:1em}.frames img{margin-right:8px}")
 
 

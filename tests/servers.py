@@ -117,3 +117,61 @@ def stop_server(server: Server) -> int:
     except subprocess.TimeoutExpired:
         server.proc.kill()
         raise
+
+
+def run_cli_with(workspace_root: Path, env: dict, *args: str,
+                 prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`emo-safe` in its own process with ``env`` added to :func:`clean_env` (a PIN, a token
+    configuration), behind ``prefix`` (e.g. ``faketime +3d``)."""
+    return subprocess.run([*prefix, *cli_argv(workspace_root, *args)], capture_output=True,
+                          text=True, timeout=600, env={**clean_env(), **env})
+
+
+@dataclass
+class DevAuthorities:
+    """A running `emo-safe tsa serve`: the development TSA and OCSP responder."""
+
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def tsa_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/tsa"
+
+    @property
+    def ocsp_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ocsp/"
+
+
+def reserve_dev_authorities_port() -> int:
+    """The port a workspace's certificates will name before its responder runs."""
+    return free_port()
+
+
+def start_dev_authorities(workspace_root: Path, folder: Path, port: int) -> DevAuthorities:
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "tsa.log"
+    proc = subprocess.Popen(cli_argv(workspace_root, "tsa", "serve", "--port", str(port)),
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=clean_env())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return DevAuthorities(port, proc, log)
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"tsa serve did not start: {log.read_text()[-2000:]}")
+
+
+def stop_dev_authorities(authorities: DevAuthorities) -> int:
+    authorities.proc.send_signal(signal.SIGTERM)
+    try:
+        return authorities.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        authorities.proc.kill()
+        raise

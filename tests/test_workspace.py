@@ -9,7 +9,8 @@ from emo_safe import keys
 from emo_safe.errors import KeyFileError, WorkspaceError
 from emo_safe.workspace import Workspace
 
-KEY_FILES = ("ca.key", "signer.key", "watermark.key", "operator.key", "log.key")
+KEY_FILES = ("ca.key", "signer.key", "watermark.key", "operator.key", "log.key", "tsa.key",
+             "ocsp.key")
 
 
 def mode(path):

@@ -12,7 +12,8 @@ _SEVERITY = {3: 4, 2: 3, 1: 2, 0: 1}
 # A verdict row's exit code, from its outcome (verify/decide.py: Outcome.exit_code); an error
 # row carries its own.
 _OUTCOME_EXIT = {"generated": 0, "generated-manifest-stripped": 0, "no-evidence": 1,
-                 "tampered": 3, "inconsistent": 3}
+                 "tampered": 3, "inconsistent": 3,
+                 "signer-revoked": 3}
 
 
 @dataclass(frozen=True)

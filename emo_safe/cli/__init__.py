@@ -6,13 +6,14 @@ Exit codes: 0 success (for ``verify``: evidence that the file came from this dep
 stopped by signal N (130 Ctrl-C, 143 SIGTERM), after cleaning up.
 
 ``_app`` holds the group and the shared rendering; the commands live by subject in
-``people``, ``generation``, ``audit`` and ``service``. This package is the only part of
+``people``, ``generation``, ``keys``, ``audit`` and ``service``. This package is the only part of
 emo-safe that knows about terminals.
 """
 
 from emo_safe.cli import (  # noqa: F401 - importing them registers the commands
     audit,
     generation,
+    keys,
     people,
     service,
 )

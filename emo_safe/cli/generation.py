@@ -142,7 +142,8 @@ def _generate(ctx, photo, audio, output, as_json, *, policy, generator, timeout=
 # ---------------------------------------------------------------------------------------------
 def _render_verdict(file: str, v) -> None:
     colour = {"generated": "green", "generated-manifest-stripped": "green",
-              "tampered": "red", "inconsistent": "red"}.get(v.outcome, "yellow")
+              "tampered": "red", "inconsistent": "red",
+              "signer-revoked": "red"}.get(v.outcome, "yellow")
     say(f"[bold]{{}}[/]: [{colour}]{{}}[/]", file, v.outcome)
     for r in v.reasons:
         say("  - {}", r)

@@ -27,26 +27,42 @@ from emo_safe.cli._app import (
                    "dev CA.")
 @click.option("--signer-key", type=click.Path(dir_okay=False, path_type=Path),
               help="The private key of --signer-cert (PEM).")
+@click.option("--signer", "signer_spec", metavar="SIGNER",
+              help="Where the C2PA signing key lives: file (default), "
+                   "pkcs11:token=T;object=O?module-path=LIB (an HSM; the key is made in the "
+                   "token if absent; PIN from EMO_SAFE_PKCS11_PIN) or command:PROGRAM (a KMS: "
+                   "bytes on stdin, signature on stdout; needs --signer-cert).")
+@click.option("--tsa-url", metavar="URL",
+              help="RFC 3161 timestamp authority for every signature (e.g. the development "
+                   "TSA of `emo-safe tsa serve`: http://127.0.0.1:3161/tsa).")
+@click.option("--tsa-optional", is_flag=True,
+              help="Sign without a timestamp when the TSA does not answer (default: fail).")
+@click.option("--ocsp-url", metavar="URL",
+              help="OCSP responder to name in the signer certificates the development CA "
+                   "issues (e.g. http://127.0.0.1:3161/ocsp/).")
 @click.option("--replica-of", type=click.Path(file_okay=False, path_type=Path),
               metavar="WORKSPACE",
               help="Make this workspace another host of WORKSPACE's deployment (its keys, "
                    "chain, policies, gallery and PostgreSQL ledger; not its CA key). Run again "
                    "to refresh the policies and gallery.")
-def init(ctx, signer_cert, signer_key, replica_of, as_json):
+def init(ctx, signer_cert, signer_key, signer_spec, tsa_url, tsa_optional, ocsp_url,
+         replica_of, as_json):
     """Create the workspace: dev CA and signer, watermark key, database, default policy.
 
-    Idempotent: what exists is kept; a key is never overwritten. Set EMO_SAFE_KEY_PASSPHRASE to
-    encrypt the private keys (the watermark key included) at rest.
+    Idempotent: what exists is kept; a key is never overwritten (rotate with `emo-safe keys
+    rotate`). Run again with --tsa-url or --ocsp-url to set them. Set EMO_SAFE_KEY_PASSPHRASE
+    to encrypt the private keys (the watermark key included) at rest.
     """
     from emo_safe.workspace import Workspace
 
     ws = _workspace(ctx)
     if replica_of is not None:
-        if signer_cert or signer_key:
+        if signer_cert or signer_key or signer_spec:
             raise click.UsageError("--replica-of takes the source's signer; no --signer-*")
         report = ws.init_replica(Workspace.locate(replica_of))
     else:
-        report = ws.init(signer_cert, signer_key)
+        report = ws.init(signer_cert, signer_key, signer=signer_spec, tsa_url=tsa_url,
+                         ocsp_url=ocsp_url, tsa_required=False if tsa_optional else None)
     if as_json:
         return emit({"workspace": str(report.root), "created": report.created,
                      "kept": report.kept})

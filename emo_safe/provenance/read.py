@@ -18,12 +18,23 @@ class ManifestState(enum.StrEnum):
     TRUSTED = "trusted"  # valid, and signed by a certificate chaining to a trust anchor
     VALID_UNTRUSTED = "valid-untrusted"  # valid, but the signer is not trusted here
     INVALID = "invalid"  # present but does not validate: content or claim changed
+    REVOKED = "revoked"  # valid, but its signer's certificate was revoked (OCSP)
     ABSENT = "absent"  # no manifest
 
 
 TRUSTED = ManifestState.TRUSTED
 VALID_UNTRUSTED = ManifestState.VALID_UNTRUSTED
 INVALID = ManifestState.INVALID
+REVOKED = ManifestState.REVOKED
+
+# c2pa-rs's validation codes this module reads (C2PA 2.x section 15).
+CODE_REVOKED = "signingCredential.ocsp.revoked"
+CODE_EXPIRED = "signingCredential.expired"
+CODE_UNTRUSTED = "signingCredential.untrusted"
+CODE_TIMESTAMP_TRUSTED = "timeStamp.trusted"
+CODE_NOT_REVOKED = "signingCredential.ocsp.notRevoked"
+# The signature itself holds, only the credential is not (or no longer) good here.
+CREDENTIAL_ONLY_CODES = frozenset({CODE_UNTRUSTED, CODE_EXPIRED})
 ABSENT = ManifestState.ABSENT
 
 
@@ -40,14 +51,26 @@ class ManifestEvidence:
     soft_binding: dict | None = None
     claim_generator: str | None = None
     signer_issuer: str | None = None
+    signer_serial: str | None = None  # hex, as `emo-safe keys list` shows it
+    signed_at: str | None = None  # the trusted timestamp's time (RFC 3161), if any
+    timestamp_trusted: bool = False
+    not_revoked: bool = False  # an OCSP answer (recorded or fetched) said "good"
     error: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return CODE_REVOKED in self.failure_codes
+
+    @property
+    def expired(self) -> bool:
+        return CODE_EXPIRED in self.failure_codes
 
     @property
     def hard_binding_ok(self) -> bool | None:
         """Does the manifest's hash of the content still match? None without a manifest."""
         if self.state == ABSENT:
             return None
-        return self.state in (TRUSTED, VALID_UNTRUSTED) or not any(
+        return self.state in (TRUSTED, VALID_UNTRUSTED, REVOKED) or not any(
             "hash" in c.lower() and "mismatch" in c.lower() for c in self.failure_codes
         )
 
@@ -62,13 +85,20 @@ class ManifestEvidence:
             "soft_binding": self.soft_binding,
             "claim_generator": self.claim_generator,
             "signer_issuer": self.signer_issuer,
+            "signer_serial": self.signer_serial,
+            "signed_at": self.signed_at,
+            "timestamp_trusted": self.timestamp_trusted,
+            "revocation": "revoked" if self.revoked else
+                          "not-revoked" if self.not_revoked else "unknown",
             "hard_binding_ok": self.hard_binding_ok,
             **({"error": self.error} if self.error else {}),
         }
 
 
-def _settings(trust_anchors_pem: str) -> dict:
-    settings: dict = {"verify": {"verify_trust": True}}
+def _settings(trust_anchors_pem: str, ocsp_fetch: bool = False) -> dict:
+    """``ocsp_fetch``: ask the OCSP responder each signer certificate names (network), instead
+    of relying on the answers recorded in the manifest."""
+    settings: dict = {"verify": {"verify_trust": True, "ocsp_fetch": bool(ocsp_fetch)}}
     if trust_anchors_pem.strip():
         settings["trust"] = {"trust_anchors": trust_anchors_pem}
     return settings
@@ -82,7 +112,8 @@ HARD_BINDING_CODES = frozenset({"assertion.bmffHash.mismatch", "assertion.dataHa
 
 
 def read_manifest_store(store: bytes, trust_anchors_pem: str = "",
-                        assertion_label: str = "org.emo-safe.generation") -> ManifestEvidence:
+                        assertion_label: str = "org.emo-safe.generation",
+                        ocsp_fetch: bool = False) -> ManifestEvidence:
     """Validate a detached manifest store (``application/c2pa``, e.g. from a manifest
     repository) against the trust anchors. It has no asset beside it, so its hard binding
     cannot match: that failure alone leaves the state ``trusted`` or ``valid-untrusted``, and
@@ -90,7 +121,7 @@ def read_manifest_store(store: bytes, trust_anchors_pem: str = "",
     import io
 
     try:
-        with c2pa.Context.from_dict(_settings(trust_anchors_pem)) as context, \
+        with c2pa.Context.from_dict(_settings(trust_anchors_pem, ocsp_fetch)) as context, \
                 c2pa.Reader("application/c2pa", io.BytesIO(store), context=context) as reader:
             data = json.loads(reader.json())
     except c2pa.C2paError as exc:
@@ -101,7 +132,7 @@ def read_manifest_store(store: bytes, trust_anchors_pem: str = "",
 
 def read_manifest(path: str | Path, trust_anchors_pem: str = "",
                   assertion_label: str = "org.emo-safe.generation",
-                  container: str | None = None) -> ManifestEvidence:
+                  container: str | None = None, ocsp_fetch: bool = False) -> ManifestEvidence:
     """``container``: FFmpeg's format name from a probe. Manifests are read from the ISO BMFF
     family (MP4/MOV) only; other containers (WebM, Matroska...) carry none we can read."""
     path = Path(path)
@@ -109,7 +140,7 @@ def read_manifest(path: str | Path, trust_anchors_pem: str = "",
         return ManifestEvidence(ABSENT, error=f"no C2PA manifest is read from {container} files")
     try:
         # Every c2pa object is closed when the block ends, not whenever it is collected.
-        with c2pa.Context.from_dict(_settings(trust_anchors_pem)) as context, \
+        with c2pa.Context.from_dict(_settings(trust_anchors_pem, ocsp_fetch)) as context, \
                 open(path, "rb") as fh, c2pa.Reader("video/mp4", fh, context=context) as reader:
             store = json.loads(reader.json())
     except c2pa.C2paError.ManifestNotFound:
@@ -137,15 +168,19 @@ def _evidence(store: dict, assertion_label: str,
 
     serious = [c for c in failures if c not in ignore]
     successes = {s.get("code", "") for s in active.get("success", [])}
-    if state_raw == "trusted":
+    signature_holds = "claimSignature.validated" in successes
+    if CODE_REVOKED in serious and signature_holds and \
+            all(c in CREDENTIAL_ONLY_CODES or c == CODE_REVOKED for c in serious):
+        state = REVOKED
+    elif state_raw == "trusted":
         state = TRUSTED
     elif state_raw == "valid":
         state = VALID_UNTRUSTED
-    elif ignore and not serious and "claimSignature.validated" in successes:
+    elif ignore and not serious and signature_holds:
         state = TRUSTED if "signingCredential.trusted" in successes else VALID_UNTRUSTED
     else:
-        untrusted_only = serious and all(c == "signingCredential.untrusted" for c in serious)
-        state = VALID_UNTRUSTED if untrusted_only else INVALID
+        credential_only = serious and all(c in CREDENTIAL_ONLY_CODES for c in serious)
+        state = VALID_UNTRUSTED if credential_only else INVALID
 
     found: dict = {"ai_generated": False, "generator": None, "generation": None,
                    "soft_binding": None}
@@ -164,7 +199,37 @@ def _evidence(store: dict, assertion_label: str,
         elif lab == assertion_label:
             found["generation"] = data
         elif lab.startswith("c2pa.soft-binding"):
-            found["soft_binding"] = data
+            found["soft_binding"] = soft_binding_view(data)
+    serial = sig.get("cert_serial_number")
+    try:
+        serial = format(int(serial), "x") if serial is not None else None
+    except (TypeError, ValueError):
+        serial = None
+    timestamp_trusted = CODE_TIMESTAMP_TRUSTED in successes
     return ManifestEvidence(state=state, failure_codes=tuple(failures), manifest_label=label,
                             claim_generator=claim_generator, signer_issuer=sig.get("issuer"),
-                            **found)
+                            signer_serial=serial,
+                            signed_at=sig.get("time") if timestamp_trusted else None,
+                            timestamp_trusted=timestamp_trusted,
+                            not_revoked=CODE_NOT_REVOKED in successes, **found)
+
+
+def soft_binding_view(data: dict) -> dict:
+    """The soft-binding assertion with each block's value as lowercase hex. C2PA writes the
+    value as a byte string (the reader's JSON shows it as base64); manifests of emo-safe 0.x
+    wrote the payload's hex as text (lowercase), which is kept as it was."""
+    import base64
+    import binascii
+
+    blocks = []
+    for block in data.get("blocks") or []:
+        value = block.get("value")
+        if isinstance(value, list) and all(isinstance(v, int) for v in value):
+            value = bytes(v & 0xFF for v in value).hex()
+        elif isinstance(value, str) and not all(c in "0123456789abcdef" for c in value):
+            try:
+                value = base64.b64decode(value, validate=True).hex()
+            except (binascii.Error, ValueError):
+                pass
+        blocks.append({**block, "value": value.lower() if isinstance(value, str) else value})
+    return {**data, "blocks": blocks}

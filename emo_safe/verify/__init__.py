@@ -15,9 +15,11 @@ from emo_safe.verify.profile import DetectorProfile, load_profile
 GENERATED = Outcome.GENERATED
 GENERATED_MANIFEST_STRIPPED = Outcome.GENERATED_MANIFEST_STRIPPED
 TAMPERED = Outcome.TAMPERED
+SIGNER_REVOKED = Outcome.SIGNER_REVOKED
 INCONSISTENT = Outcome.INCONSISTENT
 NO_EVIDENCE = Outcome.NO_EVIDENCE
 
-__all__ = ["GENERATED", "GENERATED_MANIFEST_STRIPPED", "INCONSISTENT", "NO_EVIDENCE", "SOURCES",
-           "TAMPERED", "Detector", "DetectorProfile", "Evidence", "LedgerMatch", "Outcome",
-           "TrackEvidence", "Verdict", "decide", "load_profile"]
+__all__ = ["GENERATED", "GENERATED_MANIFEST_STRIPPED", "INCONSISTENT", "NO_EVIDENCE",
+           "SIGNER_REVOKED",
+           "SOURCES", "TAMPERED", "Detector", "DetectorProfile", "Evidence", "LedgerMatch",
+           "Outcome", "TrackEvidence", "Verdict", "decide", "load_profile"]

@@ -8,6 +8,9 @@ Outcomes (a small fixed set; a verdict never claims that a video is real):
   carries a payload, and the generation it names (if the ledger is at hand) looks like the
   video;
 - ``tampered``: a manifest is present but does not validate (content or claim changed);
+- ``signer-revoked``: the manifest's signature holds, but its signer's certificate was revoked
+  (an OCSP answer, recorded in the manifest or fetched when the profile allows): whatever it
+  signed is not credited;
 - ``inconsistent``: the watermark names a generation whose recorded fingerprint does not match
   the video: a watermark copied onto other footage (forgery suspected);
 - ``no-evidence``: nothing links the video to this deployment. That includes a watermark whose
@@ -28,13 +31,15 @@ class Outcome(enum.StrEnum):
     GENERATED = "generated"
     GENERATED_MANIFEST_STRIPPED = "generated-manifest-stripped"
     TAMPERED = "tampered"
+    SIGNER_REVOKED = "signer-revoked"
     INCONSISTENT = "inconsistent"
     NO_EVIDENCE = "no-evidence"
 
     @property
     def exit_code(self) -> int:
         """0: evidence the file came from this deployment; 1: none; 3: integrity failure."""
-        return {Outcome.TAMPERED: 3, Outcome.INCONSISTENT: 3, Outcome.NO_EVIDENCE: 1}.get(self, 0)
+        return {Outcome.TAMPERED: 3, Outcome.INCONSISTENT: 3, Outcome.SIGNER_REVOKED: 3,
+                Outcome.NO_EVIDENCE: 1}.get(self, 0)
 
 
 def _p(p: float) -> str:
@@ -53,10 +58,20 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         codes = ", ".join(ev.failure_codes) or "unknown"
         reasons.append(f"a C2PA manifest is present but does not validate ({codes}): the "
                        "content or the manifest was changed after signing")
+    elif ev.state == ManifestState.REVOKED:
+        outcome = Outcome.SIGNER_REVOKED
+        serial = f" (serial {ev.signer_serial})" if ev.signer_serial else ""
+        reasons.append(f"the C2PA manifest's signature holds, but its signer certificate"
+                       f"{serial} has been revoked (OCSP signingCredential.ocsp.revoked): "
+                       "what it signed is not credited")
     elif ev.state == ManifestState.TRUSTED:
         outcome = Outcome.GENERATED
         reasons.append("a C2PA manifest signed by a trusted signer of this deployment is "
                        "present and the video data still matches it")
+        if ev.timestamp_trusted:
+            reasons.append(f"its signature carries a trusted RFC 3161 timestamp "
+                           f"({ev.signed_at}), so it keeps validating after the signer "
+                           "certificate expires")
         if ev.ai_generated:
             reasons.append("the manifest declares the video AI-generated "
                            "(digitalSourceType trainedAlgorithmicMedia)")
@@ -95,6 +110,10 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         if wm is not None:
             reasons.append(f"this deployment's watermark was not detected "
                            f"(p = {wm.p_value:.2g}, threshold {max_p_value:.0e})")
+    if ev.expired:
+        reasons.append("the manifest's signer certificate has expired and its signature "
+                       "carries no trusted timestamp from while it was valid, so the manifest "
+                       "is not trusted any more")
     if detected and outcome == Outcome.GENERATED:
         reasons.append(f"this deployment's watermark is present (p = {_p(wm.p_value)})")
     credited = outcome in (Outcome.GENERATED, Outcome.GENERATED_MANIFEST_STRIPPED)

@@ -106,7 +106,8 @@ class Detector:
         for name in p.evidence.sources:
             if name == "c2pa":
                 built.append(C2paSource(anchors, workspace.assertion_label,
-                                        int(lim.max_manifest_mb * 1e6)))
+                                        int(lim.max_manifest_mb * 1e6),
+                                        ocsp_fetch=p.trust.revocation == "online"))
             elif name == "watermark":
                 key = self._watermark_key(base, need_workspace)
                 if key is None:
@@ -127,7 +128,8 @@ class Detector:
             elif name == "repository":
                 store = store or self._ledger(base, initialized)
                 if store is not None:
-                    built.append(RepositorySource(store, anchors, workspace.assertion_label))
+                    built.append(RepositorySource(store, anchors, workspace.assertion_label,
+                                                  ocsp_fetch=p.trust.revocation == "online"))
         return built
 
     def _anchors(self, base: Path) -> str:

@@ -136,16 +136,18 @@ class C2paSource:
 
     name = "c2pa"
 
-    def __init__(self, anchors_pem: str, assertion_label: str, max_manifest_bytes: int) -> None:
+    def __init__(self, anchors_pem: str, assertion_label: str, max_manifest_bytes: int,
+                 ocsp_fetch: bool = False) -> None:
         self.anchors_pem = anchors_pem
         self.assertion_label = assertion_label
         self.max_manifest_bytes = max_manifest_bytes
+        self.ocsp_fetch = ocsp_fetch
 
     def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
         if any(k in file.info.format for k in ("mp4", "mov")):
             check_manifest_box(file.path, self.max_manifest_bytes)
         manifest = read_manifest(file.path, self.anchors_pem, self.assertion_label,
-                                 file.info.format)
+                                 file.info.format, ocsp_fetch=self.ocsp_fetch)
         return dataclasses.replace(evidence, manifest=manifest)
 
 
@@ -244,10 +246,12 @@ class RepositorySource:
 
     name = "repository"
 
-    def __init__(self, store, anchors_pem: str, assertion_label: str) -> None:
+    def __init__(self, store, anchors_pem: str, assertion_label: str,
+                 ocsp_fetch: bool = False) -> None:
         self.store = store
         self.anchors_pem = anchors_pem
         self.assertion_label = assertion_label
+        self.ocsp_fetch = ocsp_fetch
 
     def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
         match, wm = evidence.ledger, evidence.watermark
@@ -257,7 +261,8 @@ class RepositorySource:
         row = self.store.manifest_for_generation(match.generation["id"])
         if row is None:
             return evidence
-        ev = read_manifest_store(row.store, self.anchors_pem, self.assertion_label)
+        ev = read_manifest_store(row.store, self.anchors_pem, self.assertion_label,
+                                 ocsp_fetch=self.ocsp_fetch)
         blocks = (ev.soft_binding or {}).get("blocks") or []
         problem = None
         if ev.state != ManifestState.TRUSTED:

@@ -8,6 +8,7 @@ profile means the same wherever it is run from.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -21,6 +22,10 @@ EVIDENCE_SOURCES_DEFAULT = ("c2pa", "watermark", "ledger", "repository")
 
 class TrustSection(StrictModel):
     anchors: list[str] = Field(default_factory=lambda: ["workspace"])
+    # Where a signer's revocation status comes from: "recorded", the OCSP answer the manifest
+    # carries from signing time (no network); "online", the OCSP responder the signer
+    # certificate names, asked at verification time (a revocation after signing shows).
+    revocation: Literal["recorded", "online"] = "recorded"
 
 
 class WatermarkSection(StrictModel):

@@ -14,21 +14,23 @@ from emo_safe import keys as _keys
 from emo_safe.errors import WorkspaceError
 from emo_safe.workspace.layout import HOME_ENV, WorkspaceLayout, default_location
 from emo_safe.workspace.provision import DEFAULT_ASSERTION_LABEL, InitReport, Provisioning
+from emo_safe.workspace.signing import Rotation, SigningSetup
 
-__all__ = ["DEFAULT_ASSERTION_LABEL", "HOME_ENV", "InitReport", "Workspace", "default_location"]
+__all__ = ["DEFAULT_ASSERTION_LABEL", "HOME_ENV", "InitReport", "Rotation", "Workspace",
+           "default_location"]
 
 
-class Workspace(WorkspaceLayout, Provisioning):
+class Workspace(WorkspaceLayout, Provisioning, SigningSetup):
     """A workspace directory. Construct with :meth:`locate`; call :meth:`init` to create it."""
 
     def is_initialized(self) -> bool:
-        return all(
-            p.exists()
-            for p in (self.config_path, self.signer_key_path, self.signer_chain_path,
-                      self.watermark_key_path, self.trust_anchors_path,
-                      self.operator_key_path, self.operator_pub_path,
-                      self.log_key_path, self.log_pub_path)
-        )
+        needed = [self.config_path, self.signer_chain_path, self.watermark_key_path,
+                  self.trust_anchors_path, self.operator_key_path, self.operator_pub_path,
+                  self.log_key_path, self.log_pub_path]
+        if all(p.exists() for p in needed):
+            # A key file only for a file signer (an HSM or KMS holds the others).
+            return self.signer_spec != "file" or self.signer_key_path.exists()
+        return False
 
     def require(self) -> Workspace:
         if not self.is_initialized():
@@ -74,12 +76,6 @@ class Workspace(WorkspaceLayout, Provisioning):
         return self.config.get("assertion_label", DEFAULT_ASSERTION_LABEL)
 
     # creation ----------------------------------------------------------------------------
-    def load_signer(self) -> _keys.SignerKey:
-        self.require()
-        key = _keys.load_private_key(self.signer_key_path)
-        chain = self.signer_chain_path.read_text()
-        return _keys.SignerKey(key, chain, _keys.signer_alg_for(key))
-
     def watermark_key(self) -> bytes:
         self.require()
         return _keys.load_secret_key(self.watermark_key_path)

@@ -5,9 +5,15 @@ Private keys are encrypted at rest when ``EMO_SAFE_KEY_PASSPHRASE`` is set.
 
 Layout::
 
-    config.toml            database URL, assertion label namespace, [policies] allow-list
+    config.toml            database URL, assertion label namespace, signer, tsa_url,
+                           ocsp_url, [policies] allow-list
     keys/ca.key            dev root CA key (0600; absent when an operator chain was imported)
     keys/ca.pem            dev root CA certificate
+    keys/ca-index.json     what the dev CA issued and revoked (read by its OCSP responder)
+    keys/tsa.key, tsa.pem  the development TSA's key (0600) and certificate (timeStamping)
+    keys/ocsp.key, ocsp.pem  the development OCSP responder's key (0600) and certificate
+    keys/retired/          certificates and public keys replaced by `keys rotate` (kept so
+                           that what they signed keeps verifying)
     keys/signer.key        C2PA signer key (0600; encrypted when EMO_SAFE_KEY_PASSPHRASE is set)
     keys/signer.pem        signer certificate chain (leaf first)
     keys/watermark.key     256-bit watermark key (0600; encrypted like the others)
@@ -67,6 +73,30 @@ class WorkspaceLayout:
     @property
     def ca_cert_path(self) -> Path:
         return self.keys_dir / "ca.pem"
+
+    @property
+    def ca_index_path(self) -> Path:
+        return self.keys_dir / "ca-index.json"
+
+    @property
+    def tsa_key_path(self) -> Path:
+        return self.keys_dir / "tsa.key"
+
+    @property
+    def tsa_cert_path(self) -> Path:
+        return self.keys_dir / "tsa.pem"
+
+    @property
+    def ocsp_key_path(self) -> Path:
+        return self.keys_dir / "ocsp.key"
+
+    @property
+    def ocsp_cert_path(self) -> Path:
+        return self.keys_dir / "ocsp.pem"
+
+    @property
+    def retired_dir(self) -> Path:
+        return self.keys_dir / "retired"
 
     @property
     def signer_key_path(self) -> Path:

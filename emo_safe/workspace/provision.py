@@ -38,29 +38,78 @@ class Provisioning:
         os.chmod(self.keys_dir, 0o700)
         return InitReport(self.root)
 
-    def init(self, signer_cert: Path | None = None, signer_key: Path | None = None) -> InitReport:
-        """Create whatever is missing. Idempotent; an existing key is never overwritten."""
-        if (signer_cert is None) != (signer_key is None):
+    def init(self, signer_cert: Path | None = None, signer_key: Path | None = None, *,
+             signer: str | None = None, tsa_url: str | None = None,
+             ocsp_url: str | None = None, tsa_required: bool | None = None) -> InitReport:
+        """Create whatever is missing. Idempotent; an existing key is never overwritten.
+
+        ``signer``: ``file`` (default), ``pkcs11:URI`` (a key in a token; generated there if
+        the URI's object does not exist yet) or ``command:PROGRAM``; ``signer_cert`` imports
+        a chain (with ``signer_key`` for a file signer) instead of the development CA's.
+        ``tsa_url``/``ocsp_url``/``tsa_required`` go into ``config.toml`` (see
+        :mod:`emo_safe.workspace.signing`)."""
+        from emo_safe.provenance.signers import signer_kind
+
+        kind = signer_kind(signer) if signer else "file"
+        if kind == "file" and (signer_cert is None) != (signer_key is None):
             raise InputError("--signer-cert and --signer-key must be given together")
+        if kind != "file" and signer_key is not None:
+            raise InputError(f"a {kind} signer keeps its key outside the workspace: no "
+                             "--signer-key")
+        if kind == "command" and signer_cert is None:
+            raise InputError("a command signer needs --signer-cert (the chain of its key)")
+        for name, url in (("--tsa-url", tsa_url), ("--ocsp-url", ocsp_url)):
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise InputError(f"{name} must be an http:// or https:// URL")
         report = self._private_dirs()
         passphrase = _keys.passphrase_from_env()
 
         def note(path: Path, created: bool) -> None:
             (report.created if created else report.kept).append(str(path.relative_to(self.root)))
 
+        if not self.config_path.exists():
+            _fs.write_atomic(
+                self.config_path,
+                "# emo-safe workspace configuration\n"
+                "# database_url = \"postgresql+psycopg://user@localhost/emo_safe\"\n"
+                f"assertion_label = \"{DEFAULT_ASSERTION_LABEL}\"\n"
+                "# The claim signer: file, pkcs11:URI or command:PROGRAM (docs/provenance.md)\n"
+                "# signer = \"file\"\n"
+                "# An RFC 3161 timestamp authority for every signature, and whether signing\n"
+                "# may go ahead without it:\n"
+                "# tsa_url = \"http://127.0.0.1:3161/tsa\"\n"
+                "# tsa_required = true\n"
+                "# The OCSP responder named in signer certificates the development CA issues:\n"
+                "# ocsp_url = \"http://127.0.0.1:3161/ocsp/\"\n"
+                "# Policy files allowed besides policies/ and the bundled ones, by sha256:\n"
+                "# [policies]\n"
+                "# allowed_sha256 = []\n"
+            )
+            note(self.config_path, True)
+        settings = {k: v for k, v in (("tsa_url", tsa_url), ("ocsp_url", ocsp_url),
+                                      ("tsa_required", tsa_required)) if v is not None}
+        if settings:
+            self.set_config_values(settings)
+
         if self.signer_key_path.exists() or self.signer_chain_path.exists():
-            if signer_cert is not None:
+            if signer_cert is not None or signer is not None:
                 raise WorkspaceError(
-                    f"{self.root} already has a signer; refusing to replace it with an imported one"
-                )
-            note(self.signer_key_path, False)
-        elif signer_cert is not None:
+                    f"{self.root} already has a signer; refusing to replace it (use "
+                    "`emo-safe keys rotate`)")
+            note(self.signer_key_path if self.signer_key_path.exists()
+                 else self.signer_chain_path, False)
+        elif signer_cert is not None and kind == "file":
             self._import_signer(signer_cert, signer_key, passphrase)
             note(self.signer_key_path, True)
+        elif kind != "file":
+            self._external_signer(signer, signer_cert, passphrase)
+            note(self.signer_chain_path, True)
         else:
             self._create_dev_signer(passphrase)
             note(self.ca_cert_path, True)
             note(self.signer_key_path, True)
+        for created in self.ensure_dev_authorities():
+            report.created.append(created)
 
         if self.watermark_key_path.exists():
             note(self.watermark_key_path, False)
@@ -85,18 +134,6 @@ class Provisioning:
             self.policies_dir.mkdir(exist_ok=True)
             shutil.copyfile(bundled_dir("policies") / "default.toml", default_policy)
             note(default_policy, True)
-
-        if not self.config_path.exists():
-            _fs.write_atomic(
-                self.config_path,
-                "# emo-safe workspace configuration\n"
-                "# database_url = \"postgresql+psycopg://user@localhost/emo_safe\"\n"
-                f"assertion_label = \"{DEFAULT_ASSERTION_LABEL}\"\n"
-                "# Policy files allowed besides policies/ and the bundled ones, by sha256:\n"
-                "# [policies]\n"
-                "# allowed_sha256 = []\n"
-            )
-            note(self.config_path, True)
 
         from emo_safe.ledger.store import LedgerStore  # local: avoid a cycle at import time
 
@@ -181,14 +218,41 @@ class Provisioning:
             "watermark_key_id": key_id(self.watermark_key()),
         }
 
-    def _create_dev_signer(self, passphrase: bytes | None) -> None:
-        ca_key, ca_cert = _keys.make_dev_ca()
-        signer_key, signer_cert = _keys.issue_signer_cert(ca_key, ca_cert)
+    def _external_signer(self, spec: str, cert_path: Path | None,
+                         passphrase: bytes | None) -> None:
+        """A signer whose key lives in a token or a KMS: its certificate chain imported, or
+        (PKCS#11 only) issued by the development CA for the token's public key."""
+        from emo_safe.provenance.signers import pkcs11_public_key, signer_kind
+
+        if cert_path is not None:
+            chain = _keys.load_cert_chain(Path(cert_path))
+            if signer_kind(spec) == "pkcs11":
+                from emo_safe.workspace.signing import _same_public_key
+
+                if not _same_public_key(pkcs11_public_key(spec), chain[0].public_key()):
+                    raise KeyFileError(f"{cert_path} is not the certificate of the token's key")
+            _fs.write_atomic(self.signer_chain_path, b"".join(_keys.cert_pem(c) for c in chain))
+            self.trust_anchors_path.parent.mkdir(exist_ok=True)
+            _fs.write_atomic(self.trust_anchors_path, _keys.cert_pem(chain[-1]))
+        else:
+            public = pkcs11_public_key(spec, create=True)
+            self._create_dev_signer(passphrase, public_key=public)
+        self.set_config_values({"signer": spec})
+
+    def _create_dev_signer(self, passphrase: bytes | None, public_key=None) -> None:
+        if self.ca_key_path.exists():  # a CA left by an earlier, interrupted init
+            ca_key, ca_cert = _keys.load_ca(self.ca_key_path, self.ca_cert_path)
+        else:
+            ca_key, ca_cert = _keys.make_dev_ca()
+        signer_key, signer_cert = _keys.issue_signer_cert(
+            ca_key, ca_cert, public_key=public_key, ocsp_url=self.ocsp_url)
         # Keys first (O_EXCL), then the public parts; a crash leaves an incomplete workspace
         # that `init` reports as such instead of silently mixing two CAs.
-        _keys.write_new_keypair(self.ca_key_path, ca_key, passphrase)
-        _keys.write_new_keypair(self.signer_key_path, signer_key, passphrase)
-        _fs.write_atomic(self.ca_cert_path, _keys.cert_pem(ca_cert))
+        if not self.ca_key_path.exists():
+            _keys.write_new_keypair(self.ca_key_path, ca_key, passphrase)
+            _fs.write_atomic(self.ca_cert_path, _keys.cert_pem(ca_cert))
+        if signer_key is not None:  # None: the key lives in a token
+            _keys.write_new_keypair(self.signer_key_path, signer_key, passphrase)
         _fs.write_atomic(self.signer_chain_path,
                          _keys.cert_pem(signer_cert) + _keys.cert_pem(ca_cert))
         self.trust_anchors_path.parent.mkdir(exist_ok=True)

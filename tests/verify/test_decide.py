@@ -82,5 +82,5 @@ def test_the_reason_states_the_threshold_the_profile_set():
 
 def test_outcomes_keep_their_json_spelling_and_exit_codes():
     assert [str(o) for o in Outcome] == ["generated", "generated-manifest-stripped", "tampered",
-                                         "inconsistent", "no-evidence"]
-    assert [o.exit_code for o in Outcome] == [0, 0, 3, 3, 1]
+                                         "signer-revoked", "inconsistent", "no-evidence"]
+    assert [o.exit_code for o in Outcome] == [0, 0, 3, 3, 3, 1]
