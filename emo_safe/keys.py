@@ -178,6 +178,17 @@ def issue_ocsp_cert(ca_key, ca_cert: x509.Certificate, days: int = 3650):
                       ExtendedKeyUsageOID.OCSP_SIGNING, days)
 
 
+def ocsp_urls(cert: x509.Certificate) -> list[str]:
+    """The OCSP responders a certificate names (Authority Information Access)."""
+    try:
+        aia = cert.extensions.get_extension_for_oid(
+            x509.oid.ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value
+    except x509.ExtensionNotFound:
+        return []
+    return [d.access_location.value for d in aia
+            if d.access_method == AuthorityInformationAccessOID.OCSP]
+
+
 def load_ca(key_path: Path, cert_path: Path):
     """The development CA's key and certificate, for issuing."""
     if not key_path.exists():
@@ -368,6 +379,34 @@ class OperatorKey:
     @property
     def public_key(self) -> ed25519.Ed25519PublicKey:
         return self._key.public_key()
+
+
+class PublicKeyRing:
+    """The current Ed25519 public key and the ones it replaced (``keys rotate``), by key id:
+    what the old key signed keeps verifying. Accepted wherever one public key is."""
+
+    def __init__(self, current: ed25519.Ed25519PublicKey,
+                 retired: list[ed25519.Ed25519PublicKey] = ()) -> None:
+        self.current = current
+        self.current_id = public_key_id(current)
+        self._by_id = {public_key_id(k): k for k in retired}
+        self._by_id[self.current_id] = current
+
+    def __repr__(self) -> str:
+        return f"PublicKeyRing(current={self.current_id!r}, known={sorted(self._by_id)!r})"
+
+    def get(self, key_id: str | None):
+        """The key with this id (the current one for an empty id: heads and records of
+        emo-safe 0.1 carry none); None if unknown."""
+        return self.current if not key_id else self._by_id.get(key_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self._by_id)
+
+
+def as_key_ring(key) -> PublicKeyRing:
+    return key if isinstance(key, PublicKeyRing) else PublicKeyRing(key)
 
 
 def verify_ed25519(public_key: ed25519.Ed25519PublicKey, signature: bytes, data: bytes) -> bool:

@@ -23,7 +23,7 @@ def main() -> int:
 
     ws = Workspace.locate(args.workspace).require()
     log = ws.store().log
-    intact = verify_log(log, ws.log_public_key())
+    intact = verify_log(log, ws.log_public_keys())  # the log key and any it replaced
     print(f"log: {'intact' if intact.ok else 'TAMPERED'}, {intact.size} entries")
     proof = prove(log, args.generation_id)
     if proof is None:

@@ -84,3 +84,13 @@ def test_the_task_scripts_generate_verify_and_prove(tmp_path, portrait, speech, 
     assert pr.returncode == 0, pr.stderr
     assert "log: intact" in pr.stdout and "valid" in pr.stdout
     assert json.loads(proof.read_text())["format"] == "emo-safe inclusion proof v1"
+
+
+def test_durable_credentials_timestamps_and_records_revocation_status(tmp_path, portrait):
+    from factories import write_tone
+
+    audio = write_tone(tmp_path / "tone.wav", seconds=1.0)
+    r = run(EXAMPLES / "durable_credentials.py", "--workspace", tmp_path / "ws", "--photo",
+            portrait, "--audio", audio, "-o", tmp_path / "out.mp4")
+    assert r.returncode == 0, r.stderr
+    assert "generated; timestamped 20" in r.stdout and "revocation: not-revoked" in r.stdout

@@ -6,7 +6,7 @@ import pytest
 from cryptography import x509
 
 from emo_safe import keys
-from emo_safe.errors import KeyFileError, WorkspaceError
+from emo_safe.errors import InputError, KeyFileError, WorkspaceError
 from emo_safe.workspace import Workspace
 
 KEY_FILES = ("ca.key", "signer.key", "watermark.key", "operator.key", "log.key", "tsa.key",
@@ -135,3 +135,29 @@ def test_the_watermark_key_is_encrypted_with_the_passphrase_too(tmp_path, monkey
     monkeypatch.setenv("EMO_SAFE_KEY_PASSPHRASE", "wrong")
     with pytest.raises(KeyFileError, match="wrong passphrase"):
         ws.watermark_key()
+
+
+def test_config_values_are_set_in_place_keeping_comments_and_sections(workspace):
+    workspace.set_config_values({"tsa_url": "http://tsa.example/tsa", "tsa_required": False})
+    text = workspace.config_path.read_text()
+    assert 'tsa_url = "http://tsa.example/tsa"' in text and "tsa_required = false" in text
+    assert "# [policies]" in text  # the commented section stays
+    assert workspace.tsa_url == "http://tsa.example/tsa" and workspace.tsa_required is False
+    workspace.set_config_values({"tsa_url": "http://other.example/tsa"})
+    assert workspace.config_path.read_text().count("tsa_url =") == 1
+    workspace.config_path.write_text(workspace.config_path.read_text() +
+                                     '\n[policies]\nallowed_sha256 = []\n')
+    workspace.set_config_values({"ocsp_url": "http://ocsp.example/"})
+    import tomllib
+
+    parsed = tomllib.loads(workspace.config_path.read_text())
+    assert parsed["ocsp_url"] == "http://ocsp.example/" and parsed["policies"] == \
+        {"allowed_sha256": []}
+
+
+def test_a_tsa_url_that_is_not_http_is_refused(workspace):
+    with pytest.raises(InputError, match="--tsa-url"):
+        workspace.init(tsa_url="ftp://tsa.example")
+    workspace.set_config_values({"tsa_url": "file:///etc/passwd"})
+    with pytest.raises(WorkspaceError, match="tsa_url must be an http"):
+        assert workspace.tsa_url

@@ -42,12 +42,15 @@ def audit_verify(ctx, head_file, as_json):
     known = TreeHead.load(head_file, signed=False) if head_file is not None else None
     with _progress("verifying the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("verify", total=None)
-        result = verify_log(ws.store().log, ws.log_public_key(), known,
+        result = verify_log(ws.store().log, ws.log_public_keys(), known,
                             progress=lambda n: bar.update(task, completed=n))
     if as_json:
         emit(result.to_dict())
     elif result.ok:
         say("[green]intact[/]: {} entries, root {}", result.size, result.root)
+        for period in result.key_periods:
+            say("  heads {}-{} ({}) signed by log key {}", period["first_head_size"],
+                period["last_head_size"], period["heads"], period["key_id"])
     else:
         say("[red]tampered[/]: {}", result.problems[0])
     sys.exit(0 if result.ok else 3)
@@ -90,7 +93,7 @@ def audit_report(ctx, output, since, until, as_json):
     ws = _workspace(ctx).require()
     with _progress("reading the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("report", total=None)
-        summary = summarize(ws.store().log, ws.log_public_key(), _utc_iso(since),
+        summary = summarize(ws.store().log, ws.log_public_keys(), _utc_iso(since),
                             _utc_iso(until), progress=lambda n: bar.update(task, completed=n))
     _fs.write_atomic(output, audit_html(summary))
     integrity = summary.integrity
@@ -165,7 +168,8 @@ def audit_check_proof(ctx, proof_file, public_key):
     from emo_safe.ledger.types import load_json_document
 
     proof = load_json_document(proof_file, "proof")
-    key = load_public_key(public_key) if public_key else _workspace(ctx).require().log_public_key()
+    key = load_public_key(public_key) if public_key else \
+        _workspace(ctx).require().log_public_keys()
     ok, message = check_proof(proof, key)
     say(("[green]valid[/]: " if ok else "[red]invalid[/]: ") + "{}", message)
     sys.exit(0 if ok else 3)

@@ -59,21 +59,33 @@ def keys_revoke(ctx, serial, reason, as_json):
 
 
 @command(keys, "rotate")
+@click.option("--key", "which", type=click.Choice(["signer", "operator", "log"]),
+              default="signer", show_default=True,
+              help="Which key: the C2PA signer, the operator key (consent records) or the log "
+                   "key (tree heads).")
 @click.option("--signer", "signer_spec", metavar="SIGNER",
               help="Rotate to this signer (e.g. a new pkcs11: object label); default: the "
                    "current kind, with a new key.")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path),
               help="Import this certificate chain (PEM, leaf first) instead of issuing one.")
-@click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--cert-key", "key", type=click.Path(dir_okay=False, path_type=Path),
               help="The private key of --cert, for a file signer.")
-def keys_rotate(ctx, signer_spec, cert, key, as_json):
-    """Replace the signer certificate (and key). The old certificate is kept in
-    keys/retired/ and what it signed keeps verifying; the change is logged in the audit log."""
-    rotation = _workspace(ctx).require().rotate_signer(signer_spec, cert, key)
+def keys_rotate(ctx, which, signer_spec, cert, key, as_json):
+    """Replace a key. For the signer: a new certificate (and key); the old certificate is
+    kept in keys/retired/ and what it signed keeps verifying. For the operator or log key: a
+    new Ed25519 key; the old public key is kept so that consent records and tree heads it
+    signed still verify. Every rotation is logged in the audit log."""
+    ws = _workspace(ctx).require()
+    if which == "signer":
+        rotation = ws.rotate_signer(signer_spec, cert, key)
+    elif signer_spec or cert or key:
+        raise click.UsageError("--signer, --cert and --cert-key are for --key signer")
+    else:
+        rotation = ws.rotate_ed25519_key(which)
     if as_json:
         return emit(rotation.to_dict())
-    say("signer rotated: {} -> [bold]{}[/] (old certificate kept in {})", rotation.old_id,
-        rotation.new_id, rotation.retired)
+    say("{} key rotated: {} -> [bold]{}[/] (the old one kept in {})", rotation.key,
+        rotation.old_id, rotation.new_id, rotation.retired)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -65,12 +65,14 @@ def init(ctx, signer_cert, signer_key, signer_spec, tsa_url, tsa_optional, ocsp_
                          ocsp_url=ocsp_url, tsa_required=False if tsa_optional else None)
     if as_json:
         return emit({"workspace": str(report.root), "created": report.created,
-                     "kept": report.kept})
+                     "kept": report.kept, "notes": report.notes})
     say("workspace: [bold]{}[/]", report.root)
     for item in report.created:
         say("  created {}", item)
     for item in report.kept:
         say("  kept    {}", item)
+    for note in report.notes:
+        say("[yellow]note[/]: {}", note)
 
 
 # ---------------------------------------------------------------------------------------------

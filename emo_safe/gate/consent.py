@@ -27,7 +27,7 @@ import numpy as np
 
 from emo_safe.errors import ConsentError, InputError, IntegrityError
 from emo_safe.faces import FaceAnalyzer
-from emo_safe.keys import OperatorKey, public_key_id, verify_ed25519
+from emo_safe.keys import OperatorKey, as_key_ring, verify_ed25519
 from emo_safe.ledger.events import iso
 from emo_safe.ledger.store import ConsentRow, LedgerStore, RevocationIndex, as_utc, new_id, utcnow
 from emo_safe.media import ImageLimits, load_image, sha256_file
@@ -174,15 +174,16 @@ class ConsentRegistry:
                  load_signer: Callable[[], OperatorKey] | None = None,
                  log_public_key=None) -> None:
         self.store = store
-        self.public_key = public_key
+        self.keys = as_key_ring(public_key)  # the operator's key and any it replaced
+        self.public_key = self.keys.current
         self.log_public_key = log_public_key
-        self.issuer = public_key_id(public_key)
+        self.issuer = self.keys.current_id
         self._load_signer = load_signer
 
     @classmethod
     def for_workspace(cls, workspace) -> ConsentRegistry:
-        return cls(workspace.store(), workspace.operator_public_key(), workspace.operator_key,
-                   workspace.log_public_key())
+        return cls(workspace.store(), workspace.operator_public_keys(), workspace.operator_key,
+                   workspace.log_public_keys())
 
     def _signer(self) -> OperatorKey:
         if self._load_signer is None:
@@ -270,19 +271,22 @@ class ConsentRegistry:
     # ---------------------------------------------------------------------------------------
     def verify(self, record: ConsentRecord) -> bool:
         """True when the record is exactly what the operator signed (and, if revoked, the
-        revocation is signed too)."""
-        if record.issuer != self.issuer:
+        revocation is signed too), by the operator key of its ``issuer`` id (the current one
+        or one it replaced: a rotation keeps earlier records valid). A revocation is signed by
+        whichever operator key was current then."""
+        key = self.keys.get(record.issuer) if record.issuer else None
+        if key is None:
             return False
         try:
-            ok = verify_ed25519(self.public_key, bytes.fromhex(record.signature or ""),
+            ok = verify_ed25519(key, bytes.fromhex(record.signature or ""),
                                 record.signed_bytes())
             if ok and record.revoked_at is not None:
-                ok = verify_ed25519(self.public_key,
-                                    bytes.fromhex(record.revocation_signature or ""),
-                                    record.revocation_bytes())
+                ok = any(verify_ed25519(k, bytes.fromhex(record.revocation_signature or ""),
+                                        record.revocation_bytes())
+                         for k in (self.keys.get(i) for i in self.keys.ids))
+            return ok
         except ValueError:  # not hex
             return False
-        return ok
 
     def revocation_index(self) -> RevocationIndex | None:
         """The signed log's revoked ids (None when opened without the log key). Raises

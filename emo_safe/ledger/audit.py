@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emo_safe.errors import InputError, IntegrityError
-from emo_safe.keys import public_key_id, verify_ed25519
+from emo_safe.keys import as_key_ring, verify_ed25519
 from emo_safe.ledger import events, merkle
 from emo_safe.ledger.log import AuditLog, canonical, extend_chain, revocation_state
 from emo_safe.ledger.types import (
@@ -44,19 +44,35 @@ class AuditResult:
     first_bad: int | None = None  # sequence number of the first bad entry
     # key id -> number of heads it signed (which key signed what, for rotations)
     signers: dict = field(default_factory=dict)
+    # which log key signed which heads, in log order: one row per key in force
+    # ({"key_id", "first_head_size", "last_head_size", "heads"})
+    key_periods: tuple = ()
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "size": self.size, "root": self.root, "first_bad": self.first_bad,
-                "problems": list(self.problems), "signers": dict(self.signers)}
+                "problems": list(self.problems), "signers": dict(self.signers),
+                "key_periods": [dict(p) for p in self.key_periods]}
 
 
 def _head_signed(public_key, head: TreeHead) -> bool:
-    """Is this tree head signed by the log key? (stored heads and heads in proofs alike)"""
+    """Is this tree head signed by the log key it names? (stored heads and heads in proofs
+    alike; ``public_key``: the log key or a ring of it and the keys it replaced)"""
+    key = as_key_ring(public_key).get(head.key_id)
+    if key is None:
+        return False
     try:
-        return verify_ed25519(public_key, bytes.fromhex(head.signature or ""),
-                              head.signed_bytes())
+        return verify_ed25519(key, bytes.fromhex(head.signature or ""), head.signed_bytes())
     except ValueError:
         return False
+
+
+def _log_key_rotation(event: dict) -> str | None:
+    """The new log key's id, when ``event`` is a log key rotation."""
+    data = event.get("data") if event.get("kind") == "keys" else None
+    rotated = data.get("rotated") if isinstance(data, dict) else None
+    if isinstance(rotated, dict) and rotated.get("key") == "log":
+        return str(rotated.get("new_id"))
+    return None
 
 
 def _digest(data: dict) -> bytes:
@@ -68,6 +84,10 @@ def verify_log(log: AuditLog, public_key, known_head: TreeHead | None = None,
     """Recompute the log from its entries and check it against every signed tree head (root,
     signature, and for version 2 heads the revocation index they sign), then check every data
     row against its latest logged state, re-derived at the event version it was logged with.
+    ``public_key``: the log key, or a ring of it and the keys it replaced. Every head is
+    signed by the key in force: the first head's, until a logged rotation names the next
+    (the head covering the rotation is still the old key's); ``signers`` counts the heads per
+    key id.
     Streams over one snapshot: memory grows with the number of heads and rows (a digest each),
     not with the entries' size. ``progress`` is called with the number of entries checked."""
     frontier = merkle.Frontier()
@@ -78,10 +98,15 @@ def verify_log(log: AuditLog, public_key, known_head: TreeHead | None = None,
     revoked_set: set[str] = set()
     chain = _EMPTY_CHAIN
     signers: dict[str, int] = {}
+    ring = as_key_ring(public_key)
+    in_force: str | None = None  # the key id that must sign the next head
+    next_key: str | None = None  # named by a rotation entry the next head covers
+
+    periods: list[dict] = []
 
     def bad(seq: int | None, problem: str) -> AuditResult:
         return AuditResult(False, frontier.size, frontier.root().hex(), (problem,), seq,
-                           signers)
+                           signers, tuple(periods))
 
     with log.reader() as r:
         heads = r.heads()
@@ -102,6 +127,7 @@ def verify_log(log: AuditLog, public_key, known_head: TreeHead | None = None,
             if h.hex() != entry.leaf_hash:
                 return bad(expected, f"entry {expected} was edited: its hash does not match")
             frontier.append(h)
+            next_key = _log_key_rotation(event) or next_key
             data = event.get("data") or {}
             if event.get("kind") == "consent-revoked" and isinstance(data, dict) \
                     and data.get("id") not in revoked_set:
@@ -117,14 +143,25 @@ def verify_log(log: AuditLog, public_key, known_head: TreeHead | None = None,
                     return bad(first, f"the signed head for size {frontier.size} does not match "
                                       f"the recomputed tree ({where} edited, inserted, removed "
                                       "or reordered)")
-                if not _head_signed(public_key, head):
+                key_id = head.key_id or ring.current_id
+                if in_force is not None and key_id != in_force:
+                    return bad(first, f"the tree head for size {frontier.size} is signed by "
+                                      f"log key {key_id}, not by {in_force}, the key in force "
+                                      f"there ({where}: a rotation forged or removed)")
+                if not _head_signed(ring, head):
                     return bad(first, f"the tree head for size {frontier.size} is not signed by "
                                       f"the log key ({where} re-hashed or forged without the "
                                       "key)")
+                in_force, next_key = (next_key or key_id), None
                 if head.version >= 2 and head.revocations != f"{len(revoked)}:{chain}":
                     return bad(first, f"the tree head for size {frontier.size} signs another "
                                       f"set of revoked consents than the log holds ({where})")
                 signers[head.key_id] = signers.get(head.key_id, 0) + 1
+                if not periods or periods[-1]["key_id"] != key_id:
+                    periods.append({"key_id": key_id, "first_head_size": head.size,
+                                    "last_head_size": head.size, "heads": 0})
+                periods[-1]["last_head_size"] = head.size
+                periods[-1]["heads"] += 1
                 last_covered = frontier.size
             if known_head is not None and frontier.size == known_head.size:
                 kept_root = frontier.root().hex()
@@ -139,6 +176,10 @@ def verify_log(log: AuditLog, public_key, known_head: TreeHead | None = None,
         if any(size > frontier.size for size in heads):
             return bad(frontier.size, f"signed heads exist beyond the log's {frontier.size} "
                                       "entries (entries deleted from the end)")
+        if in_force is not None and in_force != ring.current_id:
+            return bad(None, f"the log's latest heads leave log key {in_force} in force, not "
+                             f"the current key {ring.current_id} (a rotation was removed, or "
+                             "the log was re-signed with a retired key)")
         if known_head is not None:
             if known_head.size > frontier.size:
                 return bad(frontier.size, f"the log has {frontier.size} entries but a kept head "
@@ -165,7 +206,8 @@ def verify_log(log: AuditLog, public_key, known_head: TreeHead | None = None,
                 return bad(None, f"{table} row {row_id} differs from its logged state (edited)")
     for (table, row_id) in latest:
         return bad(None, f"{table} row {row_id} is logged but missing (deleted)")
-    return AuditResult(True, frontier.size, frontier.root().hex(), signers=signers)
+    return AuditResult(True, frontier.size, frontier.root().hex(), signers=signers,
+                       key_periods=tuple(periods))
 
 
 def latest_head(log: AuditLog) -> TreeHead | None:
@@ -210,7 +252,7 @@ def prove_consistency(log: AuditLog, old_head: TreeHead,
 
 
 def _check_head(head: TreeHead, public_key, which: str) -> str | None:
-    if head.key_id and head.key_id != public_key_id(public_key):
+    if head.key_id and as_key_ring(public_key).get(head.key_id) is None:
         return f"the {which} tree head was signed by another key"
     if not _head_signed(public_key, head):
         return f"the {which} tree head's signature does not verify"

@@ -100,9 +100,11 @@ class SqlAuditLog:
     ``revocations`` (the revoked-consent index the heads sign)."""
 
     def __init__(self, store: LedgerStore,
-                 signer_loader: Callable[[], object] | None = None) -> None:
+                 signer_loader: Callable[[], object] | None = None,
+                 public_keys: Callable[[], object] | None = None) -> None:
         self.store = store
         self._signer_loader = signer_loader
+        self._public_keys = public_keys
         self._signer = None
 
     def _load_signer(self):
@@ -132,7 +134,12 @@ class SqlAuditLog:
             self.store.lock_log(s)
         signer = self._load_signer()
         head = s.scalars(select(TreeHeadRow).order_by(TreeHeadRow.size.desc()).limit(1)).first()
-        frontier = self._checked_frontier(s, head, signer.public_key)
+        key = signer.public_key
+        if head is not None and head.key_id and head.key_id != signer.key_id \
+                and self._public_keys is not None:
+            # The latest head was signed by the key this one replaced (`keys rotate`).
+            key = self._public_keys().get(head.key_id) or key
+        frontier = self._checked_frontier(s, head, key)
         revoked = self._checked_revocations(s, head)
         chain = next(reversed(revoked.values())) if revoked else _EMPTY_CHAIN
         chain_count, known = len(revoked), set(revoked)

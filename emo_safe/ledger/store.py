@@ -75,11 +75,14 @@ class LedgerStore:
     _engines: dict[str, object] = {}
 
     def __init__(self, url: str, log_signer: Callable[[], object] | None = None,
-                 create: bool = True) -> None:
+                 create: bool = True,
+                 log_public_keys: Callable[[], object] | None = None) -> None:
         """``log_signer``: a callable returning the key that signs tree heads (loaded on the
-        first append only, so reading never needs the passphrase)."""
+        first append only, so reading never needs the passphrase). ``log_public_keys``: the
+        log keys it replaced (a :class:`~emo_safe.keys.PublicKeyRing`), for the latest head
+        when it was signed before a rotation."""
         self.url = url
-        self.log = SqlAuditLog(self, log_signer)
+        self.log = SqlAuditLog(self, log_signer, log_public_keys)
         engine = self._engines.get(url)
         if engine is None:
             if not create:
@@ -187,17 +190,19 @@ class LedgerStore:
 
     def revocations(self, log_public_key) -> RevocationIndex:
         """The revoked consent ids as the latest signed tree head commits to them. Raises
-        IntegrityError when the index, or the head itself, does not verify."""
-        from emo_safe.keys import verify_ed25519
+        IntegrityError when the index, or the head itself, does not verify.
+        ``log_public_key``: the log key, or a :class:`~emo_safe.keys.PublicKeyRing`."""
+        from emo_safe.keys import as_key_ring, verify_ed25519
 
         with self.read_session() as s:
             reader = self.log_reader(s)
             head = reader.latest_head()
             ids = reader.revoked_consents()
             if head is not None and head.version >= 2:
+                key = as_key_ring(log_public_key).get(head.key_id)
                 try:
-                    signed = verify_ed25519(log_public_key, bytes.fromhex(head.signature),
-                                            head.signed_bytes())
+                    signed = key is not None and verify_ed25519(
+                        key, bytes.fromhex(head.signature), head.signed_bytes())
                 except ValueError:
                     signed = False
                 if not signed or revocation_state(ids) != head.revocations:

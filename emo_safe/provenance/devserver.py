@@ -38,8 +38,9 @@ class DevAuthorities:
 
 
 def make_server(authorities: DevAuthorities, host: str = "127.0.0.1",
-                port: int = 0) -> ThreadingHTTPServer:
-    """A server bound to ``host:port`` (0: a free port; read ``server.server_address``)."""
+                port: int = 0, log: bool = True) -> ThreadingHTTPServer:
+    """A server bound to ``host:port`` (0: a free port; read ``server.server_address``).
+    ``log``: one JSON line per request on stderr (route and status, never the bodies)."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "emo-safe-dev-authorities"
@@ -48,6 +49,8 @@ def make_server(authorities: DevAuthorities, host: str = "127.0.0.1",
         def log_message(self, fmt, *args):  # one structured line per request, on stderr
             import sys
 
+            if not log:
+                return
             print(json.dumps({"route": self.path.split("?")[0][:40], "status": args[1]
                               if len(args) > 1 else None}), file=sys.stderr, flush=True)
 

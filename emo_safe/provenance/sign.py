@@ -174,16 +174,11 @@ def fetch_certificate_status(chain_pem: str, timeout_s: float = 10.0) -> bytes |
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509 import ocsp
-    from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
+
+    from emo_safe.keys import ocsp_urls
 
     certs = x509.load_pem_x509_certificates(chain_pem.encode())
-    try:
-        aia = certs[0].extensions.get_extension_for_oid(
-            ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value
-    except x509.ExtensionNotFound:
-        return None
-    urls = [d.access_location.value for d in aia
-            if d.access_method == AuthorityInformationAccessOID.OCSP]
+    urls = ocsp_urls(certs[0])
     if not urls or len(certs) < 2:
         return None
     request = ocsp.OCSPRequestBuilder().add_certificate(certs[0], certs[1], hashes.SHA1()) \

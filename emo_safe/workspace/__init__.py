@@ -88,6 +88,22 @@ class Workspace(WorkspaceLayout, Provisioning, SigningSetup):
         self.require()
         return _keys.load_public_key(self.operator_pub_path)
 
+    def _key_ring(self, current_path, name: str) -> _keys.PublicKeyRing:
+        retired = sorted(self.retired_dir.glob(f"{name}-*.pub")) if self.retired_dir.is_dir() \
+            else []
+        return _keys.PublicKeyRing(_keys.load_public_key(current_path),
+                                   [_keys.load_public_key(p) for p in retired])
+
+    def operator_public_keys(self) -> _keys.PublicKeyRing:
+        """The operator key and those it replaced: consent records keep verifying."""
+        self.require()
+        return self._key_ring(self.operator_pub_path, "operator")
+
+    def log_public_keys(self) -> _keys.PublicKeyRing:
+        """The log key and those it replaced: heads signed before a rotation verify."""
+        self.require()
+        return self._key_ring(self.log_pub_path, "log")
+
     def gallery(self):
         from emo_safe.gate.gallery import Gallery
 
@@ -111,5 +127,6 @@ class Workspace(WorkspaceLayout, Provisioning, SigningSetup):
         self.require()
         return LedgerStore(self.database_url,
                            log_signer=lambda: _keys.OperatorKey.load(self.log_key_path),
+                           log_public_keys=self.log_public_keys,
                            create=create)
 

@@ -22,6 +22,7 @@ class InitReport:
     root: Path
     created: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the operator should do next
 
 
 class Provisioning:
@@ -110,6 +111,10 @@ class Provisioning:
             note(self.signer_key_path, True)
         for created in self.ensure_dev_authorities():
             report.created.append(created)
+        if ocsp_url and self.signer_chain_path.exists() and \
+                ocsp_url not in _keys.ocsp_urls(self.signer_certificate()):
+            report.notes.append("the signer certificate does not name this OCSP responder: "
+                                "run `emo-safe keys rotate` for one that does")
 
         if self.watermark_key_path.exists():
             note(self.watermark_key_path, False)
@@ -182,6 +187,13 @@ class Provisioning:
             else:
                 _fs.write_atomic(target, data)
             report.created.append(f"keys/{src.name}")
+        # Retired certificates and public keys (`keys rotate`): what they signed verifies here.
+        if source.retired_dir.is_dir():
+            self.retired_dir.mkdir(mode=0o700, exist_ok=True)
+            for f in sorted(source.retired_dir.iterdir()):
+                if f.is_file() and not f.is_symlink() and f.suffix in (".pem", ".pub"):
+                    _fs.write_atomic(self.retired_dir / f.name, f.read_bytes())
+                    report.created.append(f"keys/retired/{f.name}")
         # The rest follows the source (a refresh replaces it): configuration, trust, policies,
         # the public-figure gallery (biometric: kept private like the source's).
         _fs.write_atomic(self.config_path, source.config_path.read_bytes())
@@ -273,3 +285,4 @@ class Provisioning:
         _fs.write_atomic(self.trust_anchors_path, _keys.cert_pem(chain[-1]))
 
     # loading -----------------------------------------------------------------------------
+

@@ -261,10 +261,33 @@ class SigningSetup:
         return rotation
 
 
+    def rotate_ed25519_key(self, which: str) -> Rotation:
+        """A new operator key (signs consent records) or log key (signs tree heads). The old
+        public key is kept in ``keys/retired/`` so that what it signed keeps verifying; the
+        rotation is logged first, under the old log key, naming the new key's id, so the log
+        itself says which key signs from then on (`audit verify` enforces it)."""
+        if which not in ("operator", "log"):
+            raise InputError(f"no {which} key to rotate (signer, operator or log)")
+        self.require()
+        key_path, pub_path = ((self.operator_key_path, self.operator_pub_path)
+                              if which == "operator" else (self.log_key_path, self.log_pub_path))
+        old = _keys.OperatorKey.load(key_path)
+        new = _keys.new_operator_key()
+        new_id = _keys.public_key_id(new.public_key())
+        staged = key_path.with_name(key_path.name + ".new")
+        if staged.exists():
+            staged.unlink()  # left by a rotation that failed before the swap
+        _keys.write_new_keypair(staged, new, _keys.passphrase_from_env())
+        retired = self._retire(pub_path, f"{which}-{old.key_id}.pub")
+        rotation = Rotation(which, old.key_id, new_id, retired)
+        self.store().log_event("keys", {"rotated": rotation.to_dict()})
+        os.replace(staged, key_path)
+        _fs.write_atomic(pub_path, _keys.public_key_pem(new))
+        return rotation
+
 def _same_public_key(a, b) -> bool:
     from cryptography.hazmat.primitives import serialization
 
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     return a.public_bytes(enc, fmt) == b.public_bytes(enc, fmt)
-
