@@ -317,11 +317,17 @@ class SignerKey:
 
 
 def signer_alg_for(key) -> str:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        alg = {256: "es256", 384: "es384", 521: "es512"}.get(key.curve.key_size)
+    """The COSE algorithm of a private key (a key file's)."""
+    return alg_for_public_key(key.public_key())
+
+
+def alg_for_public_key(public_key) -> str:
+    """The COSE algorithm for a public key (a certificate's: an HSM or KMS signer's)."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        alg = {256: "es256", 384: "es384", 521: "es512"}.get(public_key.curve.key_size)
         if alg:
             return alg
-    if isinstance(key, ed25519.Ed25519PrivateKey):
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
         return "ed25519"
     raise KeyFileError("unsupported signer key type (use an EC P-256/384/521 or Ed25519 key)")
 

@@ -96,26 +96,37 @@ def start_server(workspace_root: Path, folder: Path, *args: str) -> Server:
                              str(workspace_root), "serve", "--port", str(port), *args],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
+    _wait_healthy(url, proc, log, "the server")
+    return Server(url, proc, log, tmpdir)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, what: str) -> None:
+    """Until ``url``/healthz answers 200; the process's log in the error if it never does."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return Server(url, proc, log, tmpdir)
+                return
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     proc.kill()
-    raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
+    raise AssertionError(f"{what} did not start: {log.read_text()[-2000:]}")
 
 
 def stop_server(server: Server) -> int:
-    server.proc.send_signal(signal.SIGTERM)
+    return _terminate(server.proc)
+
+
+def _terminate(proc: subprocess.Popen) -> int:
+    """SIGTERM, then its exit code (killed, and an error, after 30 s)."""
+    proc.send_signal(signal.SIGTERM)
     try:
-        return server.proc.wait(timeout=30)
+        return proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        server.proc.kill()
+        proc.kill()
         raise
 
 
@@ -154,24 +165,9 @@ def start_dev_authorities(workspace_root: Path, folder: Path, port: int) -> DevA
     log = folder / "tsa.log"
     proc = subprocess.Popen(cli_argv(workspace_root, "tsa", "serve", "--port", str(port)),
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=clean_env())
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return DevAuthorities(port, proc, log)
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"tsa serve did not start: {log.read_text()[-2000:]}")
+    _wait_healthy(f"http://127.0.0.1:{port}", proc, log, "tsa serve")
+    return DevAuthorities(port, proc, log)
 
 
 def stop_dev_authorities(authorities: DevAuthorities) -> int:
-    authorities.proc.send_signal(signal.SIGTERM)
-    try:
-        return authorities.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        authorities.proc.kill()
-        raise
+    return _terminate(authorities.proc)

@@ -34,10 +34,10 @@ from typing import Protocol, runtime_checkable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from emo_safe.errors import InputError, SigningError
+from emo_safe.keys import alg_for_public_key
 
 PIN_ENV = "EMO_SAFE_PKCS11_PIN"
 COMMAND_TIMEOUT_S = 30.0
@@ -59,16 +59,6 @@ class ClaimSigner(Protocol):
     def check(self) -> None:
         """Raise :class:`SigningError` now if signing cannot work (a wrong PIN, a missing
         token or key), before anything is generated."""
-
-
-def alg_for_public_key(public_key) -> str:
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        alg = {256: "es256", 384: "es384", 521: "es512"}.get(public_key.curve.key_size)
-        if alg:
-            return alg
-    if isinstance(public_key, ed25519.Ed25519PublicKey):
-        return "ed25519"
-    raise SigningError("unsupported signer key type (use an EC P-256/384/521 or Ed25519 key)")
 
 
 def _leaf(chain_pem: str) -> x509.Certificate:

@@ -56,13 +56,16 @@ class SigningSetup:
             raise WorkspaceError(f"{self.config_path}: signer must be a string")
         return spec
 
-    @property
-    def tsa_url(self) -> str | None:
-        url = self.config.get("tsa_url") or None
+    def _url_setting(self, name: str) -> str | None:
+        url = self.config.get(name) or None
         if url is not None and (not isinstance(url, str) or
                                 not url.startswith(("http://", "https://"))):
-            raise WorkspaceError(f"{self.config_path}: tsa_url must be an http(s) URL")
+            raise WorkspaceError(f"{self.config_path}: {name} must be an http(s) URL")
         return url
+
+    @property
+    def tsa_url(self) -> str | None:
+        return self._url_setting("tsa_url")
 
     @property
     def tsa_required(self) -> bool:
@@ -70,11 +73,7 @@ class SigningSetup:
 
     @property
     def ocsp_url(self) -> str | None:
-        url = self.config.get("ocsp_url") or None
-        if url is not None and (not isinstance(url, str) or
-                                not url.startswith(("http://", "https://"))):
-            raise WorkspaceError(f"{self.config_path}: ocsp_url must be an http(s) URL")
-        return url
+        return self._url_setting("ocsp_url")
 
     def set_config_values(self, values: dict) -> None:
         """Set top-level keys of ``config.toml`` (an existing line, commented or not, is
