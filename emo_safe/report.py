@@ -155,6 +155,8 @@ def verdicts_html(rows: list[tuple[dict, object, list[str] | None]]) -> str:
 _PALETTE = ["#cf222e", "#bc4c00", "#9a6700", "#8250df", "#bf3989", "#0550ae", "#57606a",
             "#6e7781"]
 _PAGE_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#1f2328}"
+             ".c-pass .status{color:#1a7f37;font-weight:bold}.c-fail .status{color:#cf222e;"
+             "font-weight:bold}.c-fail{background:#ffebe9}.c-info .status{color:#57606a}"
              "section{border-top:1px solid #d0d7de;padding:1em 0}th,td{text-align:left;"
              "padding:2px 10px 2px 0;font-size:13px}code{font-size:12px}.big{font-size:1.3em}"
              ".ok{color:#1a7f37;font-weight:bold}.bad{color:#cf222e;font-weight:bold}"
@@ -234,6 +236,30 @@ def _hbars(items: list[tuple[str, int]], colour: str, title: str) -> str:
     return "".join(out)
 
 
+def _checklist_html(summary) -> str:
+    """The compliance checklist: each item's status, the log's evidence, the obligations."""
+    from emo_safe.ledger.compliance import FRAMEWORKS, OBLIGATIONS
+
+    scope = FRAMEWORKS[summary.framework] if summary.framework else \
+        "; ".join(FRAMEWORKS.values())
+    rows = "".join(
+        f'<tr class="c-{_esc(i.status)}" id="check-{_esc(i.id)}"><td class="status">'
+        f"{_esc(i.status.upper())}</td><td>{_esc(i.title)}</td><td>{_esc(i.evidence)}"
+        + ("".join(f"<br><code>{_esc(', '.join(f'{k}={v}' for k, v in d.items()))}</code>"
+                   for d in i.details[:20]) if i.status == "fail" else "")
+        + "</td><td>" + "<br>".join(f"<b>{_esc(o)}</b> {_esc(OBLIGATIONS.get(o, ''))}"
+                                    for o in i.obligations) + "</td></tr>"
+        for i in summary.checklist)
+    failed = sum(1 for i in summary.checklist if i.status == "fail")
+    verdict = (f'<p class="big bad" id="checklist-verdict">{failed} item(s) fail</p>' if failed
+               else '<p class="big ok" id="checklist-verdict">every item passes</p>')
+    return ('<section id="checklist"><h2>Compliance checklist</h2>'
+            f"<p>Answered from the signed log for: {_esc(scope)} (docs/compliance.md maps each "
+            "obligation to the feature and test that meets it).</p>" + verdict
+            + "<table><tr><th>status</th><th>question</th><th>what the log shows</th>"
+              "<th>evidences</th></tr>" + rows + "</table></section>")
+
+
 def audit_html(summary) -> str:
     """An :class:`~emo_safe.ledger.audit.AuditSummary` as one self-contained page: no scripts,
     no network; charts are inline SVG. Ids and hashes only, never face data."""
@@ -259,6 +285,7 @@ def audit_html(summary) -> str:
         f"<code>{_esc(head.get('root'))}</code></td></tr><tr><th>signed at</th>"
         f"<td>{_esc(head.get('timestamp'))}</td></tr><tr><th>log key id</th>"
         f"<td><code>{_esc(head.get('key_id'))}</code></td></tr></table></section>",
+        _checklist_html(summary),
         '<section id="counts"><div class="cards">'
         f'<div class="card"><b id="n-generations">{summary.generations}</b>generations</div>'
         f'<div class="card"><b id="n-refusals">{summary.refusals}</b>refusals</div>'

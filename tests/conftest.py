@@ -3,6 +3,7 @@ real audio made with PyAV, and a CLI runner that keeps stdout and stderr apart."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,12 @@ def consents(workspace):
     from emo_safe.gate.consent import ConsentRegistry
 
     return ConsentRegistry.for_workspace(workspace)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("the audit report's screenshot test needs Debian's chromium "
+                    "(apt-get install chromium; .ci/run installs it)")
+    return path

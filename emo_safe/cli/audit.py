@@ -82,10 +82,16 @@ def audit_export(ctx, fmt, since, until, output):
               help="The HTML file to write (self-contained: no scripts, no network).")
 @click.option("--since", type=_DATE, help="Only entries at or after this UTC date/time.")
 @click.option("--until", type=_DATE, help="Only entries before this UTC date/time.")
-def audit_report(ctx, output, since, until, as_json):
-    """Write an HTML audit report: integrity status, generations and refusals over time by
-    reason, consent usage, policies applied, and every generation with its manifest and
-    watermark ids. Exit 3 when the log fails verification (the report still says so)."""
+@click.option("--framework", type=click.Choice(["eu", "cn", "c2pa"]),
+              help="Only the checklist items that evidence this framework's obligations "
+                   "(EU AI Act art. 50, China's labelling rules, C2PA) [default: all].")
+def audit_report(ctx, output, since, until, framework, as_json):
+    """Write an HTML audit report: a compliance checklist answered from the log (both marks
+    on every output, consent and revocations honoured, refusals, policies and key changes,
+    each linked to the obligation it evidences), integrity status, generations and refusals
+    over time by reason, consent usage, policies applied, and every generation with its
+    manifest and watermark ids. Exit 3 when the log fails verification, 1 when a checklist
+    item fails (the report says which)."""
     from emo_safe import _fs
     from emo_safe.ledger.audit import summarize
     from emo_safe.report import audit_html
@@ -94,7 +100,8 @@ def audit_report(ctx, output, since, until, as_json):
     with _progress("reading the log", not as_json and sys.stderr.isatty()) as bar:
         task = bar.add_task("report", total=None)
         summary = summarize(ws.store().log, ws.log_public_keys(), _utc_iso(since),
-                            _utc_iso(until), progress=lambda n: bar.update(task, completed=n))
+                            _utc_iso(until), progress=lambda n: bar.update(task, completed=n),
+                            framework=framework)
     _fs.write_atomic(output, audit_html(summary))
     integrity = summary.integrity
     if as_json:
@@ -102,12 +109,17 @@ def audit_report(ctx, output, since, until, as_json):
               "problems": list(integrity.problems), "entries": integrity.size,
               "generations": summary.generations, "decisions": summary.decisions,
               "refusals": summary.refusals, "refusal_reasons": summary.refusal_reasons,
-              "consents": len(summary.consents)})
+              "consents": len(summary.consents), "framework": framework,
+              "checklist": [i.to_dict() for i in summary.checklist]})
     else:
         say(("[green]intact[/]" if integrity.ok else "[red]TAMPERED[/]")
             + ": {} generations, {} refusals, {} consents -> [bold]{}[/]",
             summary.generations, summary.refusals, len(summary.consents), output)
-    sys.exit(0 if integrity.ok else 3)
+        for item in summary.checklist:
+            if item.status == "fail":
+                say("[red]FAIL[/] {}: {}", item.title, item.evidence)
+    failed = any(i.status == "fail" for i in summary.checklist)
+    sys.exit(3 if not integrity.ok else 1 if failed else 0)
 
 
 @audit.command("head")

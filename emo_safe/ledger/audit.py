@@ -360,16 +360,25 @@ class AuditSummary:
     recent_generations: list[dict] = field(default_factory=list)
     generations_shown: int = 500
     key_events: list[dict] = field(default_factory=list)  # {"time", "created", key ids...}
+    # the compliance checklist (ledger/compliance.py), for one framework or all
+    checklist: list = field(default_factory=list)
+    framework: str | None = None
 
 
 def summarize(log: AuditLog, public_key, since: str | None = None,
-              until: str | None = None, progress=None) -> AuditSummary:
-    """Verify the log, then count what it holds (optionally by time: ISO, UTC)."""
+              until: str | None = None, progress=None,
+              framework: str | None = None) -> AuditSummary:
+    """Verify the log, then count what it holds (optionally by time: ISO, UTC) and answer the
+    compliance checklist (``framework``: eu, cn or c2pa; None for all)."""
+    from emo_safe.ledger.compliance import checklist
+
     integrity = verify_log(log, public_key, progress=progress)
-    summary = AuditSummary(integrity, latest_head(log), since, until)
+    summary = AuditSummary(integrity, latest_head(log), since, until, framework=framework)
     with log.reader() as r:
-        logged = [(event.get("time", ""), event.get("kind"), event.get("data") or {})
-                  for _, event in _entries_between(r, since, until)]
+        entries = list(_entries_between(r, since, until))
+    summary.checklist = checklist(entries, integrity, framework)
+    logged = [(event.get("time", ""), event.get("kind"), event.get("data") or {})
+              for _, event in entries]
     if logged:
         span = (_parse(logged[-1][0]) - _parse(logged[0][0])).days
         summary.period = "day" if span <= 62 else "week" if span <= 7 * 60 else "month"

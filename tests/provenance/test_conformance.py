@@ -63,12 +63,12 @@ def codes(report: dict, kind: str) -> list[str]:
     return [c["code"] for c in report["validation_results"]["activeManifest"].get(kind, [])]
 
 
-def test_an_output_is_timestamped_carries_revocation_info_and_validates_without_failure(
-        pki, tmp_path):
+def test_a_demo_output_is_timestamped_carries_revocation_info_and_validates_without_failure(
+        pki):
     ws, authorities = pki
-    out = tmp_path / "out.mp4"
-    gen = generate(ws, out)
-    assert gen.returncode == 0, gen.stderr
+    demo = run_cli(ws.root, "demo", "--json")
+    assert demo.returncode == 0, demo.stderr
+    out = Path(json.loads(demo.stdout)["generation"]["output"])
 
     report = c2pa_report(out, ws.trust_anchors_pem())
     assert report["validation_state"] == "Trusted"
@@ -87,11 +87,11 @@ def test_an_output_is_timestamped_carries_revocation_info_and_validates_without_
     assert len(actions[0]["parameters"]["ingredients"]) == 2  # hashed URIs to both inputs
     binding = assertions["c2pa.soft-binding"]
     scope = binding["blocks"][0]["scope"]["timespan"]
-    assert scope["start"] == 0 and 1000 <= scope["end"] <= 1600  # the 1.2 s video, in ms
+    assert scope["start"] == 0 and 7000 <= scope["end"] <= 8000  # the 7.6 s sample, in ms
     assert "c2pa.certificate-status" in assertions
     ingredients = manifest["ingredients"]
     assert [(i["relationship"], i["format"]) for i in ingredients] == \
-        [("inputTo", "image/jpeg"), ("inputTo", "audio/x-wav")]
+        [("inputTo", "image/jpeg"), ("inputTo", "audio/mp4")]
     for ingredient in ingredients:
         assert ingredient["instance_id"].startswith("ni:///sha-256;")
         assert not {"thumbnail", "data", "manifest_data"} & set(ingredient)
