@@ -1,18 +1,56 @@
-"""The visible disclosure: an "AI-generated" label drawn into every frame.
+"""The labels: the visible "AI-generated" label drawn into every frame, and the implicit
+metadata label of China's GB 45438-2025.
 
-Policies such as strict.toml require it (EU AI Act art. 50 asks deployers to disclose deep
-fakes). It is drawn before the watermark and the signature, so both cover it: removing it
-changes the pixels the manifest's hash binds.
+The visible label: policies such as strict.toml require it (EU AI Act art. 50 asks deployers
+to disclose deep fakes). It is drawn before the watermark and the signature, so both cover it:
+removing it changes the pixels the manifest's hash binds.
+
+The implicit label (``[disclosure] implicit_label = true``): a container metadata field named
+``AIGC`` whose value is a JSON object with GB 45438-2025's keys (docs/compliance.md, field by
+field). It is written before signing, so the C2PA hard binding covers it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
 
 DISCLOSURE_TEXT = "AI-generated"
+
+IMPLICIT_LABEL_TAG = "AIGC"
+IMPLICIT_LABEL_STANDARD = "GB 45438-2025"
+# The keys, in the standard's order. Label "1": the content is AI-generated (the standard's
+# other values, for content that may be or is suspected to be, are for propagation platforms).
+IMPLICIT_LABEL_KEYS = ("Label", "ContentProducer", "ProduceID", "ReservedCode1",
+                       "ContentPropagator", "PropagateID", "ReservedCode2")
+
+
+def implicit_label(producer: str, content_id: str, reserved: str = "") -> dict[str, str]:
+    """The metadata to write: ``{"AIGC": json}``. ``producer``: the service provider's name or
+    code; ``content_id``: this output's id (the generation id, also the watermark payload);
+    ``reserved``: ReservedCode1, the producer's own field. The propagation keys stay empty for
+    the platforms that spread the file."""
+    value = {"Label": "1", "ContentProducer": producer, "ProduceID": content_id,
+             "ReservedCode1": reserved, "ContentPropagator": "", "PropagateID": "",
+             "ReservedCode2": ""}
+    return {IMPLICIT_LABEL_TAG: json.dumps(value, ensure_ascii=False, separators=(",", ":"))}
+
+
+def read_implicit_label(tag_value: str | None) -> dict | None:
+    """The label's keys from a file's ``AIGC`` tag; ``{"malformed": True}`` when the tag is
+    there but is not the standard's JSON object; None when there is no tag."""
+    if tag_value is None:
+        return None
+    try:
+        value = json.loads(tag_value)
+    except ValueError:
+        return {"malformed": True}
+    if not isinstance(value, dict) or "Label" not in value:
+        return {"malformed": True}
+    return {k: str(value.get(k, "")) for k in IMPLICIT_LABEL_KEYS}
 
 
 def _label_geometry(h: int, w: int) -> tuple:

@@ -248,6 +248,14 @@ class VideoInfo:
     duration: float | None
     has_audio: bool
     streams: tuple[VideoStream, ...] = ()
+    # container-level metadata tags (e.g. GB 45438's "AIGC" implicit label), values capped
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def tag(self, name: str) -> str | None:
+        return dict(self.tags).get(name)
+
+
+MAX_TAG_CHARS = 4096  # a metadata tag longer than this is cut when probed (hostile files)
 
 
 def probe(path: str | os.PathLike, max_bytes: int | None = None) -> VideoInfo:
@@ -281,6 +289,8 @@ def probe(path: str | os.PathLike, max_bytes: int | None = None) -> VideoInfo:
             duration=_declared_duration(container, vs),
             has_audio=bool(container.streams.audio),
             streams=tuple(streams),
+            tags=tuple((str(k)[:64], str(v)[:MAX_TAG_CHARS])
+                       for k, v in list((container.metadata or {}).items())[:64]),
         )
 
 
@@ -397,8 +407,11 @@ def write_wav(path: str | os.PathLike, audio: Audio) -> None:
 
 
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
-              audio: Audio | None = None, crf: int = 18, preset: str = "medium") -> int:
+              audio: Audio | None = None, crf: int = 18, preset: str = "medium",
+              metadata: dict[str, str] | None = None) -> int:
     """Encode RGB frames (+ optional mono audio) to an H.264 yuv420p / AAC MP4 with faststart.
+    ``metadata``: container tags, written as QuickTime metadata keys (``moov/meta``, FFmpeg's
+    ``use_metadata_tags``) so that any key survives, e.g. GB 45438's ``AIGC``.
 
     Frames with odd sizes lose their last row/column (yuv420p needs even sizes). Returns the
     number of video frames written.
@@ -414,7 +427,10 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
         raise ValueError(f"frame too small to encode: {first.shape}")
     rate = Fraction(fps).limit_denominator(1001)
     n = 0
-    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+    movflags = "+faststart+use_metadata_tags" if metadata else "+faststart"
+    with av.open(str(path), "w", format="mp4", options={"movflags": movflags}) as out:
+        if metadata:
+            out.metadata.update(metadata)
         vs = out.add_stream("libx264", rate=rate)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
         vs.options = {"crf": str(crf), "preset": preset}

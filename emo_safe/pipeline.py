@@ -20,7 +20,12 @@ from typing import Protocol
 import numpy as np
 
 from emo_safe import _fs
-from emo_safe.disclosure import DISCLOSURE_TEXT, add_visible_label
+from emo_safe.disclosure import (
+    DISCLOSURE_TEXT,
+    IMPLICIT_LABEL_STANDARD,
+    add_visible_label,
+    implicit_label,
+)
 from emo_safe.errors import GenerationRefused, GeneratorError, InputError
 from emo_safe.faces import FaceAnalyzer
 from emo_safe.fingerprint import FingerprintTap
@@ -164,8 +169,12 @@ class SafeGenerator:
             frames = fingerprint.tap(frames)
             watermark = self.marker.describe(payload)
             raw = tmpdir / "raw.mp4"
+            metadata = None
+            if decision.implicit_label_required:  # before signing: the hard binding covers it
+                metadata = implicit_label(self.workspace.label_producer, generation_id)
+                video.settings["implicit_label"] = IMPLICIT_LABEL_STANDARD
             try:
-                n = write_mp4(raw, frames, video.fps, video.audio, crf=crf)
+                n = write_mp4(raw, frames, video.fps, video.audio, crf=crf, metadata=metadata)
             except (ValueError, GeneratorError) as exc:
                 raise GeneratorError(f"generator {self.generator.name!r}: {exc}") from None
 

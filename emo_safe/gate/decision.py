@@ -92,6 +92,10 @@ class Decision:
         return self.facts.get("disclosure") == "visible-label"
 
     @property
+    def implicit_label_required(self) -> bool:
+        return bool(self.facts.get("implicit_label"))
+
+    @property
     def public_figures(self) -> list[dict]:
         return [dict(m) for m in self.facts.get("public_figures", ())]
 

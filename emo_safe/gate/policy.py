@@ -25,6 +25,7 @@ from emo_safe.gate.rules import (
     ExactlyOneFace,
     EyesVisible,
     FaceRequired,
+    ImplicitLabel,
     PublicFiguresRefused,
     Rule,
     UnsafeNoOp,
@@ -81,6 +82,8 @@ class AudioSection(_Strict):
 
 class DisclosureSection(_Strict):
     visible_label: bool = False
+    # China's GB 45438-2025 implicit label: the AIGC metadata field in every output
+    implicit_label: bool = False
 
 
 class PolicyModel(_Strict):
@@ -158,6 +161,8 @@ class Policy:
             rules.append(AudioRightsAttested())
         if model.disclosure.visible_label:
             rules.append(VisibleDisclosure())
+        if model.disclosure.implicit_label:
+            rules.append(ImplicitLabel())
         return cls(model, AllOf(*rules), sha256, path)
 
 

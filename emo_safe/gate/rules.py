@@ -220,6 +220,14 @@ class AudioRightsAttested:
             text.encode()).hexdigest())
 
 
+class ImplicitLabel:
+    """The output carries GB 45438-2025's implicit label, the AIGC metadata field (the
+    pipeline writes it). It cannot be turned off by the request."""
+
+    def evaluate(self, request: GateRequest) -> RuleResult:
+        return RuleResult.of(implicit_label="gb45438-2025")
+
+
 class VisibleDisclosure:
     """The output carries a visible "AI-generated" label (the pipeline draws it)."""
 

@@ -133,6 +133,21 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         else:
             reasons.append(f"a stored Content Credential ({recovered.manifest_id}) was not "
                            f"used: {recovered.problem}")
+    label = evidence.implicit_label
+    if label is not None:
+        if label.get("malformed"):
+            reasons.append("the file's metadata has an AIGC field, but it is not GB 45438-2025's "
+                           "implicit label (not a JSON object with its keys)")
+        else:
+            named = ledger.generation["id"] if ledger is not None else \
+                (wm.payload if wm is not None and detected else None)
+            same = "" if named is None else (
+                ", the same content id as the generation found" if label["ProduceID"] == named
+                else f", but the generation found is {named}: the label was copied or edited")
+            kind = "AI-generated" if label["Label"] == "1" else f"Label {label['Label']}"
+            reasons.append(f"the file's metadata carries GB 45438-2025's implicit label "
+                           f"({kind}; producer "
+                           f"{label['ContentProducer']!r}; content id {label['ProduceID']}{same})")
     skipped = [t for t in evidence.tracks if t.skipped]
     for t in skipped:
         reasons.append(f"video track {t.index} was not examined: {t.skipped}")

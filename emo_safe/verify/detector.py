@@ -72,6 +72,7 @@ class Verdict:
             "profile": self.profile,
             "tracks": [t.to_dict() for t in self.evidence.tracks],
             "recovered_manifest": self.recovered.to_dict() if self.recovered else None,
+            "implicit_label": self.evidence.implicit_label,
         }
         similarity = self.evidence.fingerprint_similarity
         if similarity is not None:

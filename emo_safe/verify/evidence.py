@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from emo_safe import fingerprint as fp
+from emo_safe.disclosure import IMPLICIT_LABEL_TAG, read_implicit_label
 from emo_safe.errors import InputError
 from emo_safe.media import VideoInfo, check_manifest_box, iter_frames, sha256_file
 from emo_safe.provenance.read import (
@@ -96,6 +97,8 @@ class Evidence:
     ledger: LedgerMatch | None = None
     output_sha256: str | None = None
     recovered: RecoveredManifest | None = None
+    # GB 45438-2025's implicit label read from the container's AIGC tag (None: no tag)
+    implicit_label: dict | None = None
 
     @property
     def watermark(self) -> WatermarkEvidence | None:
@@ -148,7 +151,10 @@ class C2paSource:
             check_manifest_box(file.path, self.max_manifest_bytes)
         manifest = read_manifest(file.path, self.anchors_pem, self.assertion_label,
                                  file.info.format, ocsp_fetch=self.ocsp_fetch)
-        return dataclasses.replace(evidence, manifest=manifest)
+        # The metadata labels travel with the manifest: both are file metadata, both are
+        # stripped by a re-encode that drops metadata.
+        label = read_implicit_label(file.info.tag(IMPLICIT_LABEL_TAG))
+        return dataclasses.replace(evidence, manifest=manifest, implicit_label=label)
 
 
 class WatermarkSource:

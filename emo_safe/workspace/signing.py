@@ -75,6 +75,21 @@ class SigningSetup:
     def ocsp_url(self) -> str | None:
         return self._url_setting("ocsp_url")
 
+    @property
+    def label_producer(self) -> str:
+        """ContentProducer of GB 45438's implicit label: ``[labels] producer`` (the service
+        provider's name or filing code), else emo-safe and this deployment's operator key id."""
+        labels = self.config.get("labels", {})
+        producer = labels.get("producer") if isinstance(labels, dict) else None
+        if producer is not None and (not isinstance(producer, str) or not producer.strip()):
+            raise WorkspaceError(f"{self.config_path}: [labels] producer must be a non-empty "
+                                 "string")
+        if producer:
+            return producer
+        from emo_safe.keys import public_key_id
+
+        return f"emo-safe:{public_key_id(self.operator_public_key())}"
+
     def set_config_values(self, values: dict) -> None:
         """Set top-level keys of ``config.toml`` (an existing line, commented or not, is
         replaced in place; comments and sections are kept)."""
