@@ -8,6 +8,7 @@ moved into place with an atomic rename. Any failure removes the temporary direct
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -21,10 +22,13 @@ import numpy as np
 
 from emo_safe import _fs
 from emo_safe.disclosure import (
-    DISCLOSURE_TEXT,
+    AUDIO_NOTICE_DESCRIPTION,
     IMPLICIT_LABEL_STANDARD,
     add_visible_label,
+    audio_notice,
+    audio_notice_seconds,
     implicit_label,
+    label_text,
 )
 from emo_safe.errors import GenerationRefused, GeneratorError, InputError
 from emo_safe.faces import FaceAnalyzer
@@ -161,9 +165,13 @@ class SafeGenerator:
             except Exception as exc:  # a third-party generator may raise anything
                 raise GeneratorError(f"generator {self.generator.name!r} failed: {exc}") from None
             frames = _counted(video.frames, video.frame_count, self.generator.name, progress)
+            if decision.audio_notice_required:  # first: the label and the mark cover it too
+                frames, noticed = _with_audio_notice(frames, video.audio, video.fps)
+                video = dataclasses.replace(video, audio=noticed)
+                video.settings["audio_notice"] = AUDIO_NOTICE_DESCRIPTION
             if label:  # drawn before the mark, so the mark (and the manifest) cover it
-                frames = add_visible_label(frames)
-                video.settings["visible_label"] = DISCLOSURE_TEXT
+                frames = add_visible_label(frames, decision.label_languages)
+                video.settings["visible_label"] = label_text(decision.label_languages)
             frames = self.marker.mark(frames, payload)
             fingerprint = FingerprintTap(video.fps)
             frames = fingerprint.tap(frames)
@@ -253,6 +261,22 @@ class SafeGenerator:
                 raise
             signed.unlink(missing_ok=True)
             return sign_mp4(raw, signed, manifest, signer, None)
+
+
+def _with_audio_notice(frames: Iterator[np.ndarray], audio, fps: float):
+    """The tonal notice before the audio, and the first frame held while it plays (so the
+    lips stay in sync with the speech that follows)."""
+    import itertools
+
+    from emo_safe.media import Audio
+
+    first = next(frames, None)
+    if first is None:
+        return iter(()), audio
+    held = round(audio_notice_seconds() * fps)
+    samples = np.concatenate([audio_notice(audio.rate), audio.samples.astype(np.float32)])
+    return itertools.chain(itertools.repeat(first, held), [first], frames), \
+        Audio(samples, audio.rate)
 
 
 def _media_type(path: Path, fallback: str) -> str:

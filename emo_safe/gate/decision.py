@@ -92,6 +92,15 @@ class Decision:
         return self.facts.get("disclosure") == "visible-label"
 
     @property
+    def label_languages(self) -> tuple[str, ...]:
+        """The visible label's languages the policy set (English when it set none)."""
+        return tuple(self.facts.get("label_languages") or ("en",))
+
+    @property
+    def audio_notice_required(self) -> bool:
+        return bool(self.facts.get("audio_notice"))
+
+    @property
     def implicit_label_required(self) -> bool:
         return bool(self.facts.get("implicit_label"))
 

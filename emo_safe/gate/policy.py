@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
 from emo_safe._resources import bundled_dir
 from emo_safe._toml import StrictModel, load_model, resolve
 from emo_safe.errors import PolicyError
 from emo_safe.gate.rules import (
     AllOf,
+    AudioNotice,
     AudioRightsAttested,
     ConsentCoversEveryFace,
     ExactlyOneFace,
@@ -82,8 +83,23 @@ class AudioSection(_Strict):
 
 class DisclosureSection(_Strict):
     visible_label: bool = False
+    # the visible label's lines, top first (emo_safe/disclosure.py: LABEL_TEXTS)
+    label_languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+
+    @field_validator("label_languages")
+    @classmethod
+    def _known_languages(cls, value: list[str]) -> list[str]:
+        from emo_safe.disclosure import LABEL_TEXTS
+
+        unknown = [v for v in value if v not in LABEL_TEXTS]
+        if unknown:
+            raise ValueError(f"no label text for {', '.join(unknown)} (known: "
+                             f"{', '.join(LABEL_TEXTS)})")
+        return value
     # China's GB 45438-2025 implicit label: the AIGC metadata field in every output
     implicit_label: bool = False
+    # the audio opens with a tonal notice (short-long-short-short), the first frame held
+    audio_notice: bool = False
 
 
 class PolicyModel(_Strict):
@@ -160,9 +176,11 @@ class Policy:
         if model.audio.require_rights_attestation:
             rules.append(AudioRightsAttested())
         if model.disclosure.visible_label:
-            rules.append(VisibleDisclosure())
+            rules.append(VisibleDisclosure(tuple(model.disclosure.label_languages)))
         if model.disclosure.implicit_label:
             rules.append(ImplicitLabel())
+        if model.disclosure.audio_notice:
+            rules.append(AudioNotice())
         return cls(model, AllOf(*rules), sha256, path)
 
 

@@ -220,6 +220,13 @@ class AudioRightsAttested:
             text.encode()).hexdigest())
 
 
+class AudioNotice:
+    """The output's audio opens with the tonal "AI-generated" notice (the pipeline adds it)."""
+
+    def evaluate(self, request: GateRequest) -> RuleResult:
+        return RuleResult.of(audio_notice="tone")
+
+
 class ImplicitLabel:
     """The output carries GB 45438-2025's implicit label, the AIGC metadata field (the
     pipeline writes it). It cannot be turned off by the request."""
@@ -229,10 +236,14 @@ class ImplicitLabel:
 
 
 class VisibleDisclosure:
-    """The output carries a visible "AI-generated" label (the pipeline draws it)."""
+    """The output carries a visible "AI-generated" label (the pipeline draws it), in
+    ``languages`` (one line each, the first on top)."""
+
+    def __init__(self, languages: tuple[str, ...] = ("en",)) -> None:
+        self.languages = tuple(languages)
 
     def evaluate(self, request: GateRequest) -> RuleResult:
         if request.visible_disclosure is False:
             return RuleResult.of([Finding("no-visible-disclosure", "this policy requires the "
                                           "visible AI-generated label; it cannot be turned off")])
-        return RuleResult.of(disclosure="visible-label")
+        return RuleResult.of(disclosure="visible-label", label_languages=list(self.languages))

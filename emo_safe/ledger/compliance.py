@@ -131,33 +131,29 @@ def checklist(entries, integrity, framework: str | None = None) -> list[CheckIte
         ("eu:art50(2)", "eu:cop-metadata", "c2pa:claim-signature"),
         [{"generation_id": g.get("id"), "time": g["time"]} for g in unsigned]))
 
-    def required(g: dict, fact: str) -> bool:
-        decision = logged.decisions.get(g.get("decision_id")) or {}
-        facts = decision.get("matched") or {}
-        return isinstance(facts, dict) and bool(facts.get(fact))
+    def facts(g: dict) -> dict:
+        matched = (logged.decisions.get(g.get("decision_id")) or {}).get("matched") or {}
+        return matched if isinstance(matched, dict) else {}
 
-    unlabelled = [g for g in gens if required(g, "implicit_label")
-                  and not (g.get("settings") or {}).get("implicit_label")]
-    labelled = sum(1 for g in gens if (g.get("settings") or {}).get("implicit_label"))
-    items.append(_item(
-        "implicit-label", "Outputs whose policy asks for it carry the GB 45438 implicit label",
-        unlabelled, f"{labelled} of {n} generations wrote the AIGC metadata label; none that "
-                    "had to went without",
-        f"{len(unlabelled)} generations whose policy required the implicit label logged none",
-        ("cn:measures-art5", "cn:gb45438-metadata"),
-        [{"generation_id": g.get("id"), "time": g["time"]} for g in unlabelled]))
-
-    no_visible = [g for g in gens if (logged.decisions.get(g.get("decision_id")) or {})
-                  .get("matched", {}).get("disclosure") == "visible-label"
-                  and not (g.get("settings") or {}).get("visible_label")]
-    visible = sum(1 for g in gens if (g.get("settings") or {}).get("visible_label"))
-    items.append(_item(
-        "visible-label", "Outputs whose policy asks for it carry the visible AI-generated label",
-        no_visible, f"{visible} of {n} generations drew the visible label; none that had to "
-                    "went without",
-        f"{len(no_visible)} generations whose policy required the visible label logged none",
-        ("eu:art50(4)", "cn:measures-art4"),
-        [{"generation_id": g.get("id"), "time": g["time"]} for g in no_visible]))
+    # (item id, title, the decision fact that requires it, the generation setting that shows
+    # it was done, what it is, the obligations)
+    for item_id, title, required, done, what, obligations in (
+            ("implicit-label", "Outputs whose policy asks for it carry the GB 45438 implicit "
+             "label", "implicit_label", "implicit_label", "the AIGC metadata label",
+             ("cn:measures-art5", "cn:gb45438-metadata")),
+            ("visible-label", "Outputs whose policy asks for it carry the visible AI-generated "
+             "label", "disclosure", "visible_label", "the visible label",
+             ("eu:art50(4)", "cn:measures-art4")),
+            ("audio-notice", "Outputs whose policy asks for it open with the audio notice",
+             "audio_notice", "audio_notice", "the audio notice", ("cn:measures-art4",))):
+        missing = [g for g in gens if facts(g).get(required)
+                   and not (g.get("settings") or {}).get(done)]
+        carried = sum(1 for g in gens if (g.get("settings") or {}).get(done))
+        items.append(_item(
+            item_id, title, missing,
+            f"{carried} of {n} generations carried {what}; none that had to went without",
+            f"{len(missing)} generations whose policy required {what} logged none",
+            obligations, [{"generation_id": g.get("id"), "time": g["time"]} for g in missing]))
 
     without_consent = [g for g in gens if not g.get("consent_ids")]
     after_revocation = [
