@@ -195,3 +195,48 @@ def test_a_tsa_that_does_not_answer_fails_the_generation_unless_timestamps_are_o
     assert done.returncode == 0, done.stderr
     verdict = json.loads(run_cli(workspace.root, "verify", str(out), "--json").stdout)
     assert verdict["outcome"] == "generated" and not verdict["c2pa"]["timestamp_trusted"]
+
+
+def test_a_revocation_with_a_reason_spares_what_was_timestamped_before_it(pki, tmp_path):
+    """RFC 5280 semantics as c2pa-rs applies them: with a reason code, a signature whose
+    trusted timestamp precedes the revocation still validates; without one, nothing does."""
+    import datetime as dt
+    import time
+
+    ws, _ = pki
+    before = tmp_path / "before.mp4"
+    assert generate(ws, before).returncode == 0
+    profile = tmp_path / "online.toml"
+    profile.write_text(ONLINE_PROFILE)
+    signed_at = dt.datetime.fromisoformat(json.loads(run_cli(
+        ws.root, "verify", str(before), "--json").stdout)["c2pa"]["signed_at"])
+    # RFC 3161 and OCSP times have one-second resolution: a revocation in the second of the
+    # signature is not "after" it. Let that second pass (at most one second).
+    while dt.datetime.now(dt.UTC).replace(microsecond=0) <= signed_at:
+        time.sleep(0.05)
+    revoke = run_cli(ws.root, "keys", "revoke", "--reason", "superseded", "--json")
+    assert revoke.returncode == 0, revoke.stderr
+    assert json.loads(revoke.stdout)["reason"] == "superseded"
+    listed = json.loads(run_cli(ws.root, "keys", "list", "--json").stdout)
+    signer = next(e for e in listed["issued"] if e["serial"] == listed["current"]["serial"])
+    assert signer["revoked_at"] and signer["reason"] == "superseded"
+    spared = json.loads(run_cli(ws.root, "verify", str(before), "--profile", str(profile),
+                                "--json").stdout)
+    assert spared["outcome"] == "generated" and spared["c2pa"]["timestamp_trusted"]
+
+
+def test_keys_commands_refuse_what_they_cannot_do(workspace, tmp_path):
+    from servers import run_cli as run
+
+    bad_serial = run(workspace.root, "keys", "revoke", "not-hex")
+    assert bad_serial.returncode == 2 and "hexadecimal" in bad_serial.stderr
+    unknown = run(workspace.root, "keys", "revoke", "abc123")
+    assert unknown.returncode == 2 and "not issued by this CA" in unknown.stderr
+    no_cert = run(tmp_path / "kms", "init", "--signer", "command:/usr/bin/true")
+    assert no_cert.returncode == 2 and "needs --signer-cert" in no_cert.stderr
+    twice = run(workspace.root, "init", "--signer", "command:/usr/bin/true",
+                "--signer-cert", str(workspace.signer_chain_path))
+    assert twice.returncode == 2 and "keys rotate" in twice.stderr
+    mixed = run(workspace.root, "keys", "rotate", "--key", "log", "--cert",
+                str(workspace.signer_chain_path))
+    assert mixed.returncode == 2 and "--key signer" in mixed.stderr
