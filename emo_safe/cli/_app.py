@@ -2,7 +2,8 @@
 output. Thin: commands parse, call the library, render.
 
 Exit codes: 0 success (for ``verify``: evidence that the file came from this deployment);
-1 ``verify`` found no such evidence / ``check`` denied / ``generate`` refused by policy;
+1 ``verify`` found no such evidence / ``check`` denied / ``generate`` refused by policy /
+``audit report`` has a failing checklist item;
 2 usage or input error; 3 integrity failure (tampered manifest or audit log); 128 + N when
 stopped by signal N (130 Ctrl-C, 143 SIGTERM), after cleaning up.
 
