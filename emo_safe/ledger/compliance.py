@@ -74,7 +74,10 @@ def _read(entries) -> _Logged:
         if not isinstance(data, dict):
             continue
         if kind == "generation":
-            logged.generations.append({**data, "time": t})
+            # The log's order is the evidence: consents already revoked when this generation
+            # was logged (consent times have one-second resolution; the log's order is exact).
+            used_revoked = [c for c in data.get("consent_ids") or [] if c in logged.revoked]
+            logged.generations.append({**data, "time": t, "_revoked_consents": used_revoked})
         elif kind == "consent-added":
             logged.consents.add(data.get("id"))
         elif kind == "consent-revoked":
@@ -159,8 +162,7 @@ def checklist(entries, integrity, framework: str | None = None) -> list[CheckIte
     after_revocation = [
         {"generation_id": g.get("id"), "consent_id": cid, "generated": g["time"],
          "revoked": logged.revoked[cid]}
-        for g in gens for cid in g.get("consent_ids") or []
-        if cid in logged.revoked and (g.get("created_at") or g["time"]) >= logged.revoked[cid]]
+        for g in gens for cid in g["_revoked_consents"]]
     items.append(_item(
         "consent-recorded", "Every generation names the consent of the person depicted",
         without_consent, f"all {n} generations name a consent record",
