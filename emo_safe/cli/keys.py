@@ -12,7 +12,8 @@ from emo_safe.cli._app import _table, _workspace, command, emit, handle_errors, 
 
 @main.group()
 def keys():
-    """Signer certificates: list what the CA issued, revoke, rotate."""
+    """Keys and certificates: list what the CA issued, revoke a certificate, rotate the
+    signer, operator or log key."""
 
 
 @command(keys, "list")
