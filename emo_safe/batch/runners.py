@@ -160,8 +160,16 @@ class DaskRunner:
                 # dashboard nobody sees. Workers are forked, as a --jobs pool's are, so they
                 # start with emo-safe imported instead of importing it afresh (about 2 s of a
                 # batch's start; the ledger's connections are not inherited).
+                # Dask's periodic callbacks wake each worker's event loop beside the verifying
+                # thread (the loop-blocked check every 20 ms, the system monitor every 0.5 s,
+                # the nannies' memory check every 0.1 s): on 2 cores that cost about 8 % of a
+                # batch against a --jobs pool (benchmarks/cluster.py); slower ones do the
+                # same work. Heartbeats, and so the detection of a lost worker, are unchanged.
                 with dask.config.set({"distributed.worker.profile.enabled": False,
-                                      "distributed.worker.multiprocessing-method": "fork"}):
+                                      "distributed.worker.multiprocessing-method": "fork",
+                                      "distributed.admin.tick.interval": "1s",
+                                      "distributed.admin.system-monitor.interval": "10s",
+                                      "distributed.worker.memory.monitor-interval": "5s"}):
                         self._cluster = LocalCluster(
                         n_workers=self.target, threads_per_worker=1, processes=True,
                         dashboard_address=None, silence_logs=logging.ERROR)
