@@ -223,10 +223,16 @@ def import_private_key(src: Path, dest: Path, passphrase: bytes | None) -> objec
     return key
 
 
-def public_keys_match(key, cert: x509.Certificate) -> bool:
+def same_public_key(a, b) -> bool:
+    """Are these two public keys the same key (compared as SubjectPublicKeyInfo)?"""
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
-    return key.public_key().public_bytes(enc, fmt) == cert.public_key().public_bytes(enc, fmt)
+    return a.public_bytes(enc, fmt) == b.public_bytes(enc, fmt)
+
+
+def public_keys_match(key, cert: x509.Certificate) -> bool:
+    """Does the private ``key`` belong to ``cert``?"""
+    return same_public_key(key.public_key(), cert.public_key())
 
 
 def new_secret_key() -> bytes:

@@ -242,9 +242,7 @@ class Provisioning:
         if cert_path is not None:
             chain = _keys.load_cert_chain(Path(cert_path))
             if signer_kind(spec) == "pkcs11":
-                from emo_safe.workspace.signing import _same_public_key
-
-                if not _same_public_key(pkcs11_public_key(spec), chain[0].public_key()):
+                if not _keys.same_public_key(pkcs11_public_key(spec), chain[0].public_key()):
                     raise KeyFileError(f"{cert_path} is not the certificate of the token's key")
             _fs.write_atomic(self.signer_chain_path, b"".join(_keys.cert_pem(c) for c in chain))
             self.trust_anchors_path.parent.mkdir(exist_ok=True)

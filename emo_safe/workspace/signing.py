@@ -237,7 +237,7 @@ class SigningSetup:
                 if not _keys.public_keys_match(new_key, chain[0]):
                     raise KeyFileError(f"{key} does not belong to the first certificate in "
                                        f"{cert}")
-            elif kind == "pkcs11" and not _same_public_key(pkcs11_public_key(spec),
+            elif kind == "pkcs11" and not _keys.same_public_key(pkcs11_public_key(spec),
                                                            chain[0].public_key()):
                 raise KeyFileError(f"{cert} is not the certificate of the token's key")
             chain_pem = b"".join(_keys.cert_pem(c) for c in chain)
@@ -247,7 +247,7 @@ class SigningSetup:
                                  "the KMS and import its certificate with --cert")
             ca_key, ca_cert = _keys.load_ca(self.ca_key_path, self.ca_cert_path)
             public = pkcs11_public_key(spec, create=True) if kind == "pkcs11" else None
-            if kind == "pkcs11" and _same_public_key(public, old_leaf.public_key()):
+            if kind == "pkcs11" and _keys.same_public_key(public, old_leaf.public_key()):
                 raise InputError("that token key already signs: name a new object= label "
                                  "to rotate to")
             new_key, leaf = _keys.issue_signer_cert(ca_key, ca_cert, public_key=public,
@@ -298,10 +298,3 @@ class SigningSetup:
         os.replace(staged, key_path)
         _fs.write_atomic(pub_path, _keys.public_key_pem(new))
         return rotation
-
-def _same_public_key(a, b) -> bool:
-    from cryptography.hazmat.primitives import serialization
-
-    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
-    enc = serialization.Encoding.DER
-    return a.public_bytes(enc, fmt) == b.public_bytes(enc, fmt)
