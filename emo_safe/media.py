@@ -210,6 +210,21 @@ def load_audio(path: str | os.PathLike, limits: AudioLimits = AudioLimits(),
     return Audio(np.clip(samples, -1.0, 1.0), rate)
 
 
+def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """Mono float32 samples at ``new_rate`` (libswresample: no delay, length scaled)."""
+    samples = np.ascontiguousarray(samples, np.float32).reshape(-1)
+    if rate == new_rate or samples.size == 0:
+        return samples.copy()
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=new_rate)
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+    frame.sample_rate, frame.pts = rate, 0
+    chunks = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    out = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    n = int(round(samples.size * new_rate / rate))
+    return np.pad(out[:n], (0, max(0, n - out.size))).astype(np.float32)
+
+
 def _declared_duration(container, stream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)

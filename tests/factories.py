@@ -12,21 +12,72 @@ import numpy as np
 
 from emo_safe import media
 
+_CODECS = {".wav": "pcm_s16le", ".flac": "flac", ".mp3": "libmp3lame", ".m4a": "aac",
+           ".ogg": "libopus"}
+
 
 def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, codec: str | None = None,
                fmt: str | None = None) -> Path:
     """A real encoded audio file (a 220 Hz tone) in whatever container the suffix names."""
-    codec = codec or {".wav": "pcm_s16le", ".flac": "flac", ".mp3": "libmp3lame",
-                      ".m4a": "aac", ".ogg": "libopus"}[path.suffix]
-    if codec == "libopus":
+    if (codec or _CODECS[path.suffix]) == "libopus":
         rate = 48000
     t = np.arange(int(seconds * rate)) / rate
-    samples = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return write_audio(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate,
+                       codec=codec, fmt=fmt)
+
+
+def write_audio(path: Path, samples: np.ndarray, rate: int, bitrate: int | None = None,
+                codec: str | None = None, fmt: str | None = None) -> Path:
+    """Mono float samples encoded by FFmpeg in whatever container the suffix names (Opus at
+    48 kHz, resampled by libswresample), at ``bitrate`` bits/s where the codec takes one."""
+    codec = codec or _CODECS[path.suffix]
+    samples = np.asarray(samples, np.float32)
+    if codec == "libopus" and rate != 48000:
+        samples, rate = media.resample(samples, rate, 48000), 48000
     frame_fmt = "s16" if codec in ("pcm_s16le", "flac") else "fltp"
-    data = (samples * 32767).astype(np.int16) if frame_fmt == "s16" else samples
+    data = (np.clip(samples, -1, 1) * 32767).astype(np.int16) if frame_fmt == "s16" \
+        else samples
     blocks = (data[i : i + 960].reshape(1, -1) for i in range(0, data.size, 960))
-    _encode_audio(path, codec, rate, frame_fmt, blocks, fmt)
+    _encode_audio(path, codec, rate, frame_fmt, blocks, fmt, bitrate)
     return path
+
+
+def transcode_audio(audio: media.Audio, folder: Path, suffix: str, bitrate: int | None = None,
+                    name: str = "attacked") -> media.Audio:
+    """``audio`` through a real encoder and decoder, back at its own rate."""
+    path = write_audio(folder / f"{name}{suffix}", audio.samples, audio.rate, bitrate)
+    return media.load_audio(path, rate=audio.rate)
+
+
+def synthetic_music(seconds: float, rate: int = 44_100, seed: int = 0) -> np.ndarray:
+    """A deterministic piece: plucked harmonic notes of a major scale, a sustained pad, a
+    kick on every beat and a hi-hat between (not a recording, but tonal, percussive and
+    with silences, which is what a mark has to live with in music)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    out = np.zeros(n)
+    t0 = 0.0
+    while t0 < seconds:
+        f = 220 * 2 ** (rng.choice([0, 2, 4, 5, 7, 9, 11, 12]) / 12 + rng.integers(0, 2))
+        dur = 0.25 * rng.choice([1, 2])
+        start = int(t0 * rate)
+        t = np.arange(min(int(dur * rate), n - start)) / rate
+        out[start : start + t.size] += 0.3 * np.exp(-3 * t) * sum(
+            np.sin(2 * np.pi * f * h * t) / h ** 1.3 for h in range(1, 8))
+        t0 += dur
+    tt = np.arange(n) / rate
+    for k, f in enumerate((110, 165, 220)):
+        out += 0.05 * np.sin(2 * np.pi * f * tt + k)
+    for beat in np.arange(0, seconds, 0.5):
+        start = int(beat * rate)
+        t = np.arange(min(4000, n - start)) / rate
+        out[start : start + t.size] += 0.4 * np.exp(-20 * t) * np.sin(
+            2 * np.pi * (60 + 80 * np.exp(-30 * t)) * t)
+        start = int((beat + 0.25) * rate)
+        m = min(2000, n - start)
+        if m > 0:
+            out[start : start + m] += 0.08 * rng.standard_normal(m) * np.exp(-np.arange(m) / 300)
+    return (0.7 * out / np.max(np.abs(out))).astype(np.float32)
 
 
 def write_silence_flac(path: Path, hours: float, rate: int = 8000) -> Path:
@@ -36,10 +87,13 @@ def write_silence_flac(path: Path, hours: float, rate: int = 8000) -> Path:
     return path
 
 
-def _encode_audio(path: Path, codec: str, rate: int, frame_fmt: str, blocks, fmt=None) -> None:
+def _encode_audio(path: Path, codec: str, rate: int, frame_fmt: str, blocks, fmt=None,
+                  bitrate: int | None = None) -> None:
     with av.open(str(path), "w", format=fmt) as out:
         s = out.add_stream(codec, rate=rate)
         s.layout = "mono"
+        if bitrate:
+            s.bit_rate = bitrate
         if frame_fmt == "s16":
             s.format = "s16"
         pts = 0

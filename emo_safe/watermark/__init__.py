@@ -65,7 +65,7 @@ def detect_frames(frames: Iterable[np.ndarray], key: bytes, fps: float = 25.0,
     from emo_safe.watermark.scheme import MultiAccumulator
 
     acc = MultiAccumulator([get_scheme(s, key).accumulator(fps)
-                            for s in (schemes or available_schemes())])
+                            for s in (schemes or available_schemes("video"))])
     for frame in frames:
         acc.add(frame)
     return strongest(acc.finish(max_p_value))

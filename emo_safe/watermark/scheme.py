@@ -1,10 +1,12 @@
 """The watermark-scheme interface and its registry, keyed by scheme id.
 
-A scheme is one module: a class with a ``scheme_id``, built from the workspace's 256-bit key
-(from which it derives its own patterns), that embeds a payload into a frame stream and
-accumulates frames for detection. Outputs made by an older scheme keep verifying because the
-detector asks every scheme its profile lists. To add one: write the module, add its id and
-``module:class`` to ``SCHEMES`` below, and a test.
+A scheme is one module: a class with a ``scheme_id`` and a ``medium``, built from the
+workspace's 256-bit key (from which it derives its own patterns). A video scheme
+(:class:`WatermarkScheme`) embeds a payload into a frame stream and accumulates frames for
+detection; an audio scheme (:class:`AudioWatermarkScheme`) marks and reads a mono track.
+Outputs made by an older scheme keep verifying because the detector asks every scheme its
+profile lists. To add one: write the module, add its id and ``module:class`` to ``SCHEMES``
+and its medium to ``MEDIUM`` below, and a test.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class WatermarkEvidence:
     segment_z: tuple[float, ...] = ()
     key_id: str = ""
     track: int | None = None  # the video stream it was read from
+    medium: str = "video"  # "video": read from frames; "audio": from an audio track
+    seconds: float | None = None  # for audio: how much was analysed
 
     def to_dict(self) -> dict:
         out = {
@@ -50,7 +54,10 @@ class WatermarkEvidence:
             "segment_z": [round(z, 2) for z in self.segment_z],
             "scheme": self.scheme,
             "threshold": self.threshold,
+            "medium": self.medium,
         }
+        if self.seconds is not None:
+            out["seconds"] = self.seconds
         if self.track is not None:
             out["track"] = self.track
         return out
@@ -67,6 +74,7 @@ class SchemeAccumulator(Protocol):
 @runtime_checkable
 class WatermarkScheme(Protocol):
     scheme_id: str
+    medium: str  # "video"
     key_id: str  # a public id of the key (a hash): safe for manifests and profiles
     payload_bytes: int
 
@@ -75,18 +83,34 @@ class WatermarkScheme(Protocol):
     def accumulator(self, fps: float) -> SchemeAccumulator: ...
 
 
+@runtime_checkable
+class AudioWatermarkScheme(Protocol):
+    scheme_id: str
+    medium: str  # "audio"
+    key_id: str
+    payload_bytes: int
+
+    def embed(self, audio, payload: bytes): ...  # media.Audio -> media.Audio
+
+    def detect(self, audio, max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence: ...
+
+
 # scheme id -> "module:class"; the class is constructed with the workspace key
 SCHEMES = {
     "org.emo-safe.wm.v1": "emo_safe.watermark.v1:VideoMarkV1",
+    "org.emo-safe.wm.audio.v1": "emo_safe.watermark.audio:AudioMarkV1",
 }
+MEDIUM = {"org.emo-safe.wm.v1": "video", "org.emo-safe.wm.audio.v1": "audio"}
 DEFAULT_SCHEME = "org.emo-safe.wm.v1"
+DEFAULT_AUDIO_SCHEME = "org.emo-safe.wm.audio.v1"
 
 
-def available_schemes() -> list[str]:
-    return sorted(SCHEMES)
+def available_schemes(medium: str | None = None) -> list[str]:
+    """Every registered scheme id, or those of one medium ("video", "audio")."""
+    return sorted(s for s in SCHEMES if medium is None or MEDIUM.get(s) == medium)
 
 
-def get_scheme(scheme_id: str, key: bytes) -> WatermarkScheme:
+def get_scheme(scheme_id: str, key: bytes) -> WatermarkScheme | AudioWatermarkScheme:
     """The scheme registered under ``scheme_id``, keyed with the workspace key."""
     target = SCHEMES.get(scheme_id)
     if target is None:

@@ -14,6 +14,7 @@ from emo_safe.watermark.scheme import DEFAULT_MAX_P_VALUE, WatermarkEvidence
 
 class VideoMarkV1:
     scheme_id = _codec.SCHEME
+    medium = "video"
     payload_bytes = _codec.PAYLOAD_BYTES
 
     def __init__(self, key: bytes) -> None:

@@ -1,0 +1,60 @@
+"""Scheme ``org.emo-safe.wm.audio.v1``: the keyed audio mark (see :mod:`._audio` for how).
+
+It marks a mono track (the pipeline's audio, before muxing) and reads evidence from any audio:
+a video's track, or an audio file of its own (WAV, MP3, M4A, OGG/Opus, FLAC). Its key is
+derived from the workspace key with its own label, so its patterns are unrelated to the video
+mark's; its ``key_id`` is a public hash like the video mark's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emo_safe.errors import InputError
+from emo_safe.media import Audio, resample
+from emo_safe.watermark import _audio
+from emo_safe.watermark.scheme import DEFAULT_MAX_P_VALUE, WatermarkEvidence
+
+
+class AudioMarkV1:
+    scheme_id = _audio.SCHEME
+    medium = "audio"
+    payload_bytes = _audio.PAYLOAD_BYTES
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self.key_id = _audio.layout(key).key_id
+
+    def __repr__(self) -> str:
+        return f"AudioMarkV1(key_id={self.key_id!r})"
+
+    def embed(self, audio: Audio, payload: bytes) -> Audio:
+        """The same audio with the mark added (same rate and length; clipped to [-1, 1])."""
+        if not isinstance(payload, bytes | bytearray) or len(payload) != self.payload_bytes:
+            raise InputError(f"the watermark payload must be {self.payload_bytes} bytes "
+                             f"({self.payload_bytes * 2} hex digits)")
+        samples = np.asarray(audio.samples, np.float32)
+        if samples.size == 0:
+            return audio
+        x16 = resample(samples, audio.rate, _audio.RATE)
+        mark = resample(_audio.mark_signal(x16, self._key, bytes(payload)).astype(np.float32),
+                        _audio.RATE, audio.rate)
+        mark = np.pad(mark[: samples.size], (0, max(0, samples.size - mark.size)))
+        return Audio(np.clip(samples + mark, -1.0, 1.0).astype(np.float32), audio.rate)
+
+    def detect(self, audio: Audio,
+               max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
+        y16 = resample(np.asarray(audio.samples, np.float32), audio.rate, _audio.RATE)
+        d = _audio.detect(y16, self._key)
+        return WatermarkEvidence(
+            detected=d.p_value <= max_p_value,
+            p_value=d.p_value,
+            payload=d.payload.hex() if d.payload is not None else None,
+            frames=0,
+            scheme=self.scheme_id,
+            threshold=max_p_value,
+            z=d.z,
+            key_id=self.key_id,
+            medium="audio",
+            seconds=round(d.seconds, 3),
+        )

@@ -1,0 +1,158 @@
+"""The audio mark org.emo-safe.wm.audio.v1: what it must survive, and what it must never claim.
+
+Real encoders (FFmpeg's AAC, LAME, libopus through PyAV) on a real speech recording (7.5 s)
+and a synthetic 10-second piece of music. The quality and the full attack table are in
+benchmarks/audio_watermark.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from factories import synthetic_music, transcode_audio
+
+from emo_safe import media
+from emo_safe._resources import sample_path
+from emo_safe.errors import InputError
+from emo_safe.watermark import DEFAULT_MAX_P_VALUE, _audio, available_schemes, get_scheme
+
+AUDIO = "org.emo-safe.wm.audio.v1"
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+PAYLOAD = bytes.fromhex("5ca1ab1e0042")
+
+
+@pytest.fixture(scope="module")
+def scheme():
+    return get_scheme(AUDIO, KEY)
+
+
+@pytest.fixture(scope="module")
+def speech_clip() -> media.Audio:
+    return media.load_audio(sample_path("speech.m4a"))
+
+
+@pytest.fixture(scope="module")
+def music_clip() -> media.Audio:
+    return media.Audio(synthetic_music(10.0), 44_100)
+
+
+@pytest.fixture(scope="module", params=["speech", "music"])
+def clips(request, scheme, speech_clip, music_clip):
+    plain = speech_clip if request.param == "speech" else music_clip
+    return plain, scheme.embed(plain, PAYLOAD)
+
+
+def snr_db(plain: media.Audio, marked: media.Audio) -> float:
+    noise = marked.samples.astype(np.float64) - plain.samples
+    return 10 * np.log10(np.sum(plain.samples.astype(np.float64) ** 2) / np.sum(noise ** 2))
+
+
+def assert_reads_payload(scheme, audio: media.Audio) -> None:
+    ev = scheme.detect(audio)
+    assert ev.detected and ev.p_value <= DEFAULT_MAX_P_VALUE, ev
+    assert ev.payload == PAYLOAD.hex()
+    assert ev.medium == "audio" and ev.scheme == AUDIO
+
+
+def assert_not_detected(scheme, audio: media.Audio) -> None:
+    ev = scheme.detect(audio)
+    assert not ev.detected and ev.p_value > 1e-3 and ev.payload is None, ev
+
+
+# ------------------------------------------------------------------------------ the scheme
+def test_registered_as_an_audio_scheme_beside_the_video_mark():
+    assert available_schemes("audio") == [AUDIO]
+    assert AUDIO not in available_schemes("video")
+    assert get_scheme(AUDIO, KEY).medium == "audio"
+
+
+def test_key_id_is_public_and_differs_from_the_video_marks():
+    audio, video = get_scheme(AUDIO, KEY), get_scheme("org.emo-safe.wm.v1", KEY)
+    assert len(audio.key_id) == 16 and audio.key_id != video.key_id
+    assert audio.key_id != get_scheme(AUDIO, OTHER_KEY).key_id
+    assert KEY.hex() not in repr(audio)
+
+
+def test_layout_does_not_depend_on_numpy_random_streams():
+    # The chips come from SHAKE-256 of the derived key: the same bytes in every release.
+    lay = _audio.layout(KEY)
+    assert lay.chips.shape == (_audio.CYCLE, _audio.N_CELLS)
+    assert lay.chips[0, :8].tolist() == _audio.layout(KEY).chips[0, :8].tolist()
+    counts = np.bincount(lay.owner[lay.owner >= 0], minlength=_audio.N_CODED)
+    assert counts.min() >= 16 and (lay.owner < 0).mean() == pytest.approx(0.25, abs=0.01)
+
+
+def test_embed_keeps_rate_and_length_and_is_quiet(clips):
+    plain, marked = clips
+    assert marked.rate == plain.rate and marked.samples.size == plain.samples.size
+    assert snr_db(plain, marked) >= 30.0
+
+
+def test_a_wrong_payload_is_an_input_error(scheme, speech_clip):
+    with pytest.raises(InputError, match="6 bytes"):
+        scheme.embed(speech_clip, b"\x01\x02")
+
+
+def test_digital_silence_is_left_alone(scheme):
+    silent = media.Audio(np.zeros(44_100 * 3, np.float32), 44_100)
+    assert np.array_equal(scheme.embed(silent, PAYLOAD).samples, silent.samples)
+    assert_not_detected(scheme, silent)
+
+
+# ------------------------------------------------------------------------ what it survives
+def test_payload_survives_aac_64k(scheme, clips, tmp_path):
+    assert_reads_payload(scheme, transcode_audio(clips[1], tmp_path, ".m4a", 64_000))
+
+
+def test_payload_survives_mp3_64k(scheme, clips, tmp_path):
+    assert_reads_payload(scheme, transcode_audio(clips[1], tmp_path, ".mp3", 64_000))
+
+
+def test_payload_survives_a_3_second_excerpt(scheme, clips):
+    marked = clips[1]
+    # an excerpt that starts between the search's 2 ms steps, 2.21 s in
+    start = int(2.21 * marked.rate)
+    assert_reads_payload(scheme, media.Audio(marked.samples[start : start + 3 * marked.rate],
+                                             marked.rate))
+
+
+@pytest.mark.parametrize("rate", [16_000, 22_050, 48_000])
+def test_payload_survives_a_resample(scheme, clips, tmp_path, rate):
+    marked = clips[1]
+    resampled = media.Audio(media.resample(marked.samples, marked.rate, rate), rate)
+    # through a real file at that rate: what a converter hands on
+    assert_reads_payload(scheme, transcode_audio(resampled, tmp_path, ".flac"))
+
+
+def test_a_cut_off_the_analysis_grid_needs_the_offset_search(scheme, music_clip,
+                                                            monkeypatch):
+    """A cut of 17.7 ms (283 samples at 16 kHz: a frame and 27 samples) splits every slot;
+    the search tries offsets 2 ms apart and finds the mark. With the zero offset alone, the
+    payload is lost."""
+    marked = scheme.embed(music_clip, PAYLOAD)
+    cut = media.Audio(marked.samples[int(0.0177 * marked.rate) :], marked.rate)
+    assert_reads_payload(scheme, cut)
+    every_offset = _audio.Analysis.hypotheses
+
+    def zero_offset_only(self):
+        yield from ((at, w) for at, w in every_offset(self) if at[0] == 0)
+
+    monkeypatch.setattr(_audio.Analysis, "hypotheses", zero_offset_only)
+    assert scheme.detect(cut).payload is None
+
+
+# ---------------------------------------------------------------------- what it never claims
+def test_unmarked_audio_is_not_detected(scheme, speech_clip, music_clip, tmp_path):
+    for plain in (speech_clip, music_clip):
+        assert_not_detected(scheme, plain)
+        assert_not_detected(scheme, transcode_audio(plain, tmp_path, ".m4a", 64_000))
+
+
+def test_another_workspaces_key_reads_nothing(clips):
+    assert_not_detected(get_scheme(AUDIO, OTHER_KEY), clips[1])
+
+
+def test_too_short_to_tell_is_not_detected(scheme, clips):
+    marked = clips[1]
+    assert_not_detected(scheme, media.Audio(marked.samples[: marked.rate // 10], marked.rate))
