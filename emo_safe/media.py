@@ -167,8 +167,10 @@ class AudioLimits:
 
 
 def load_audio(path: str | os.PathLike, limits: AudioLimits = AudioLimits(),
-               rate: int = AUDIO_RATE) -> Audio:
-    """Decode the first audio stream of any FFmpeg-readable file to mono float32."""
+               rate: int = AUDIO_RATE, truncate: bool = False) -> Audio:
+    """Decode the first audio stream of any FFmpeg-readable file to mono float32.
+    ``truncate``: a stream longer than ``limits.max_seconds`` yields its first
+    ``max_seconds`` instead of an error (a detector reads a bounded prefix)."""
     path = Path(path)
     _check_file(path, "audio", limits.max_bytes)
     with _open(path, "audio") as container:
@@ -176,7 +178,7 @@ def load_audio(path: str | os.PathLike, limits: AudioLimits = AudioLimits(),
             raise InputError(f"cannot read audio {path}: it has no audio stream")
         stream = container.streams.audio[0]
         declared = _declared_duration(container, stream)
-        if declared is not None and declared > limits.max_seconds:
+        if declared is not None and declared > limits.max_seconds and not truncate:
             raise InputError(
                 f"audio {path} is too long ({declared / 60:.1f} min; limit "
                 f"{limits.max_seconds / 60:.1f} min)"
@@ -191,6 +193,8 @@ def load_audio(path: str | os.PathLike, limits: AudioLimits = AudioLimits(),
                     arr = out.to_ndarray().reshape(-1)
                     chunks.append(arr)
                     total += arr.size
+                if total > max_samples and truncate:
+                    break
                 if total > max_samples:  # the header may lie about the duration
                     raise InputError(
                         f"audio {path} is too long (over {limits.max_seconds / 60:.1f} min)"
@@ -200,6 +204,8 @@ def load_audio(path: str | os.PathLike, limits: AudioLimits = AudioLimits(),
         except av.error.FFmpegError:
             raise InputError(f"cannot read audio {path}: corrupt audio data") from None
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    if truncate:
+        samples = samples[: int(limits.max_seconds * rate)]
     if samples.size < limits.min_seconds * rate:
         raise InputError(
             f"audio {path} is empty or too short ({samples.size / rate:.2f} s; at least "
@@ -273,11 +279,20 @@ class VideoInfo:
 MAX_TAG_CHARS = 4096  # a metadata tag longer than this is cut when probed (hostile files)
 
 
-def probe(path: str | os.PathLike, max_bytes: int | None = None) -> VideoInfo:
-    """What a video file declares: its container and every decodable video stream."""
+def probe(path: str | os.PathLike, max_bytes: int | None = None,
+          allow_audio_only: bool = False) -> VideoInfo:
+    """What a video file declares: its container and every decodable video stream.
+    ``allow_audio_only``: a file with an audio stream and no video (WAV, MP3, M4A, Opus,
+    FLAC...) is described with no video streams instead of being refused."""
     path = Path(path)
     _check_file(path, "video", max_bytes)
     with _open(path, "video") as container:
+        if not container.streams.video and allow_audio_only and container.streams.audio:
+            stream = container.streams.audio[0]
+            return VideoInfo(path=path, format=container.format.name, width=0, height=0,
+                             fps=0.0, frames=None,
+                             duration=_declared_duration(container, stream), has_audio=True,
+                             streams=(), tags=_tags(container))
         if not container.streams.video:
             raise InputError(f"cannot read video {path}: it has no video stream")
         streams = []
@@ -304,9 +319,13 @@ def probe(path: str | os.PathLike, max_bytes: int | None = None) -> VideoInfo:
             duration=_declared_duration(container, vs),
             has_audio=bool(container.streams.audio),
             streams=tuple(streams),
-            tags=tuple((str(k)[:64], str(v)[:MAX_TAG_CHARS])
-                       for k, v in list((container.metadata or {}).items())[:64]),
+            tags=_tags(container),
         )
+
+
+def _tags(container) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k)[:64], str(v)[:MAX_TAG_CHARS])
+                 for k, v in list((container.metadata or {}).items())[:64])
 
 
 def iter_frames(path: str | os.PathLike, max_frames: int | None = None, stream: int = 0,
@@ -419,6 +438,45 @@ def write_wav(path: str | os.PathLike, audio: Audio) -> None:
         w.setsampwidth(2)
         w.setframerate(audio.rate)
         w.writeframes(pcm.tobytes())
+
+
+# suffix -> (FFmpeg encoder, muxer); Opus is encoded at 48 kHz, its only full-band rate
+AUDIO_FORMATS = {".wav": ("pcm_s16le", "wav"), ".flac": ("flac", "flac"),
+                 ".m4a": ("aac", "ipod"), ".mp3": ("libmp3lame", "mp3"),
+                 ".ogg": ("libopus", "ogg"), ".opus": ("libopus", "ogg")}
+
+
+def write_audio(path: str | os.PathLike, audio: Audio, suffix: str | None = None,
+                bitrate: int | None = None) -> None:
+    """Encode mono ``audio`` into the container ``suffix`` names (default: the path's own;
+    see :data:`AUDIO_FORMATS`), at ``bitrate`` bits/s where the codec takes one."""
+    path = Path(path)
+    suffix = (suffix or path.suffix).lower()
+    if suffix not in AUDIO_FORMATS:
+        raise InputError(f"cannot write audio as {suffix or 'a file without a suffix'!r}; "
+                         f"known: {', '.join(AUDIO_FORMATS)}")
+    codec, muxer = AUDIO_FORMATS[suffix]
+    samples, rate = np.asarray(audio.samples, np.float32), audio.rate
+    if codec == "libopus" and rate != 48_000:
+        samples, rate = resample(samples, rate, 48_000), 48_000
+    integer = codec in ("pcm_s16le", "flac")
+    data = (np.clip(samples, -1, 1) * 32767).astype(np.int16) if integer else samples
+    with av.open(str(path), "w", format=muxer) as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        if integer:
+            stream.format = "s16"
+        if bitrate:
+            stream.bit_rate = bitrate
+        for start in range(0, data.size, 960):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(data[start : start + 960].reshape(1, -1)),
+                format="s16" if integer else "fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
 
 
 def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,

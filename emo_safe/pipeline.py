@@ -50,7 +50,7 @@ from emo_safe.provenance.sign import (
     fetch_certificate_status,
     sign_mp4,
 )
-from emo_safe.watermark import PAYLOAD_BYTES, WorkspaceMarker
+from emo_safe.watermark import PAYLOAD_BYTES, WorkspaceAudioMarker, WorkspaceMarker
 from emo_safe.workspace import Workspace
 
 ProgressCallback = Callable[[int, int], None]
@@ -60,6 +60,14 @@ class MarkStage(Protocol):
     """Embeds the watermark into a frame stream; ``describe`` goes into the manifest."""
 
     def mark(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]: ...
+
+    def describe(self, payload: bytes) -> dict: ...
+
+
+class AudioMarkStage(Protocol):
+    """Embeds the audio mark into the audio track before it is muxed."""
+
+    def mark(self, audio, payload: bytes): ...  # media.Audio -> media.Audio
 
     def describe(self, payload: bytes) -> dict: ...
 
@@ -97,6 +105,7 @@ class SafeGenerator:
     def __init__(self, workspace: Workspace, policy: Policy | str | Path | None = None,
                  generator: Generator | str = "puppet", marker: MarkStage | None = None,
                  analyzer: FaceAnalyzer | None = None,
+                 audio_marker: AudioMarkStage | None = None,
                  generator_timeout: float | None = None,
                  generator_options: Mapping[str, object] | None = None,
                  clock: Callable[[], dt.datetime] | None = None) -> None:
@@ -109,6 +118,8 @@ class SafeGenerator:
         if generator_timeout is not None:
             self.generator_options["timeout"] = generator_timeout
         self.marker = marker if marker is not None else _default_marker(workspace)
+        self.audio_marker = audio_marker if audio_marker is not None else \
+            WorkspaceAudioMarker(workspace.watermark_key())
 
     # ------------------------------------------------------------------------------------
     def check(self, photo: str | Path, consent_ids: list[str] | None = None, *,
@@ -176,6 +187,12 @@ class SafeGenerator:
             fingerprint = FingerprintTap(video.fps)
             frames = fingerprint.tap(frames)
             watermark = self.marker.describe(payload)
+            audio_watermark = None
+            if video.audio is not None and video.audio.samples.size:  # after the notice
+                video = dataclasses.replace(video, audio=self.audio_marker.mark(video.audio,
+                                                                                payload))
+                audio_watermark = self.audio_marker.describe(payload)
+                video.settings["audio_watermark"] = audio_watermark["scheme"]
             raw = tmpdir / "raw.mp4"
             metadata = None
             if decision.implicit_label_required:  # before signing: the hard binding covers it
@@ -198,6 +215,9 @@ class SafeGenerator:
                 input_sha256={"photo": request.photo_sha256, "audio": request.audio_sha256},
                 watermark=watermark,
                 duration_ms=round(1000 * n / video.fps) if video.fps else None,
+                audio_watermark=audio_watermark,
+                audio_duration_ms=round(1000 * min(video.audio.duration, n / video.fps))
+                if audio_watermark and video.fps else None,
                 input_types={"photo": _media_type(request.photo_path, "image/jpeg"),
                              "audio": _media_type(Path(audio), "audio/mp4")},
             )

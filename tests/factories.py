@@ -29,7 +29,12 @@ def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, codec: str |
 def write_audio(path: Path, samples: np.ndarray, rate: int, bitrate: int | None = None,
                 codec: str | None = None, fmt: str | None = None) -> Path:
     """Mono float samples encoded by FFmpeg in whatever container the suffix names (Opus at
-    48 kHz, resampled by libswresample), at ``bitrate`` bits/s where the codec takes one."""
+    48 kHz), at ``bitrate`` bits/s where the codec takes one (emo-safe's own writer unless
+    a codec or container is forced)."""
+    if codec is None and fmt is None:
+        media.write_audio(path, media.Audio(np.asarray(samples, np.float32), rate),
+                          bitrate=bitrate)
+        return path
     codec = codec or _CODECS[path.suffix]
     samples = np.asarray(samples, np.float32)
     if codec == "libopus" and rate != 48000:

@@ -113,8 +113,10 @@ def test_corrupt_mp4_given_to_verify(cli, tmp_path, speech):
     r = cli("verify", str(bad))
     assert r.exit_code == 2
     assert "cannot read video" in one_clear_line(r)
+    # audio without video is read for the audio mark (an unmarked voice: no evidence)
     r = cli("verify", str(copy_to(speech, tmp_path, "audio-only.mp4")))
-    assert r.exit_code == 2 and "no video stream" in one_clear_line(r)
+    assert r.exit_code == 1 and "no-evidence" in r.stdout
+    assert "audio watermark was not detected" in r.stdout
 
 
 def test_existing_output_is_never_overwritten(cli, consented, portrait, speech, tmp_path):

@@ -18,7 +18,7 @@ from emo_safe.cli._app import (
     main,
     say,
 )
-from emo_safe.errors import GenerationRefused
+from emo_safe.errors import GenerationRefused, InputError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +153,8 @@ def _render_verdict(file: str, v) -> None:
         say("  generation id: {}", m.generation.get("generation_id"))
     if v.watermark:
         _render_watermark(v.watermark, indent="  ")
+    if v.audio:
+        _render_watermark(v.audio, indent="  ")
     if v.ledger:
         say("  ledger: generation {}, decision {}", v.ledger["id"], v.ledger["decision_id"])
 
@@ -242,6 +244,10 @@ def verify(ctx, files, profile, jobs, cluster, resume, report, as_json):
 # ---------------------------------------------------------------------------------------------
 def _render_watermark(wm, indent: str = "") -> None:
     state = "[green]detected[/]" if wm.detected else "[yellow]not detected[/]"
+    if wm.medium == "audio":
+        say(f"{indent}audio watermark: {state} (p = {{}}, {{}} s, payload {{}}, {{}})",
+            f"{wm.p_value:.2e}", f"{wm.seconds or 0.0:.1f}", wm.payload or "-", wm.scheme)
+        return
     say(f"{indent}watermark: {state} (p = {{}}, {{}} frames, payload {{}}, {{}})",
         f"{wm.p_value:.2e}", wm.frames, wm.payload or "-", wm.scheme)
 
@@ -254,20 +260,31 @@ def watermark():
 @command(watermark, "embed")
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Output .mp4 (must not exist).")
+              help="Output (must not exist): .mp4 for a video; for an audio file .wav, .flac, "
+                   ".m4a, .mp3 or .ogg (mono).")
 @click.option("--payload", required=True, help="12 hex digits (48 bits), e.g. a generation id.")
 @click.option("--crf", default=18, show_default=True, type=click.IntRange(0, 51))
 def watermark_embed(ctx, src, output, payload, crf, as_json):
-    """Re-encode SRC with the watermark carrying PAYLOAD (audio kept).
+    """Re-encode SRC with the watermark carrying PAYLOAD: a video's frames and its audio
+    track, or an audio file's audio (the audio mark).
 
     This marks without gating, signing or recording: for tests and interoperability. Generated
     videos are marked by `emo-safe generate`.
     """
-    from emo_safe import _fs
-    from emo_safe.watermark import embed_file, parse_payload
+    from emo_safe import _fs, media
+    from emo_safe.watermark import embed_audio_file, embed_file, parse_payload
 
     ws = _workspace(ctx).require()
     data = parse_payload(payload)
+    if not media.probe(src, allow_audio_only=True).streams:
+        if output.suffix.lower() not in media.AUDIO_FORMATS:
+            raise InputError(f"output must be one of {', '.join(media.AUDIO_FORMATS)} for an "
+                             f"audio file: {output}")
+        _fs.check_new_output(output, suffix=None)
+        seconds = embed_audio_file(src, output, ws.watermark_key(), data)
+        emit({"output": str(output), "seconds": round(seconds, 3), "payload": data.hex()}) \
+            if as_json else say("marked {:.1f} s of audio -> {}", seconds, output)
+        return
     _fs.check_new_output(output)
     n = embed_file(src, output, ws.watermark_key(), data, crf=crf)
     emit({"output": str(output), "frames": n, "payload": data.hex()}) if as_json else \
@@ -277,13 +294,21 @@ def watermark_embed(ctx, src, output, payload, crf, as_json):
 @command(watermark, "detect")
 @click.argument("file", type=click.Path(path_type=Path))
 def watermark_detect(ctx, file, as_json):
-    """Look for this workspace's watermark in FILE, with every scheme this emo-safe knows
-    (exit 0 detected, 1 not detected)."""
-    from emo_safe.watermark import detect_file
+    """Look for this workspace's watermark in FILE, with every scheme this emo-safe knows:
+    the video mark in the frames, the audio mark in the audio track; FILE may be an audio file
+    (WAV, MP3, M4A, OGG/Opus, FLAC). Exit 0 when either is detected, 1 when neither is.
 
-    wm = detect_file(file, _workspace(ctx).require().watermark_key())
-    emit(wm.to_dict()) if as_json else _render_watermark(wm)
-    sys.exit(0 if wm.detected else 1)
+    --json: the frames' evidence (else the audio's) at the top, and both under "media"."""
+    from emo_safe.watermark import detect_media
+
+    found = detect_media(file, _workspace(ctx).require().watermark_key())
+    if as_json:
+        emit(found.to_dict())
+    else:
+        for wm in (found.video, found.audio):
+            if wm is not None:
+                _render_watermark(wm)
+    sys.exit(0 if found.detected else 1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,7 +48,8 @@ class ManifestEvidence:
     ai_generated: bool = False
     generator: dict | None = None
     generation: dict | None = None  # the generation assertion's data
-    soft_binding: dict | None = None
+    soft_binding: dict | None = None  # the first soft binding (the video mark's)
+    soft_bindings: tuple[dict, ...] = ()  # every soft binding (video and audio marks)
     claim_generator: str | None = None
     signer_issuer: str | None = None
     signer_serial: str | None = None  # hex, as `emo-safe keys list` shows it
@@ -74,6 +75,12 @@ class ManifestEvidence:
             "hash" in c.lower() and "mismatch" in c.lower() for c in self.failure_codes
         )
 
+    def binds(self, scheme: str, payload_hex: str) -> bool:
+        """Does one of the soft bindings name this mark (scheme and value)?"""
+        return any(b.get("alg") == scheme and any(
+            str(block.get("value", "")).lower() == payload_hex.lower()
+            for block in b.get("blocks") or []) for b in self.soft_bindings)
+
     def to_dict(self) -> dict:
         return {
             "state": str(self.state),
@@ -83,6 +90,7 @@ class ManifestEvidence:
             "generator": self.generator,
             "generation": self.generation,
             "soft_binding": self.soft_binding,
+            "soft_bindings": list(self.soft_bindings),
             "claim_generator": self.claim_generator,
             "signer_issuer": self.signer_issuer,
             "signer_serial": self.signer_serial,
@@ -183,7 +191,7 @@ def _evidence(store: dict, assertion_label: str,
         state = VALID_UNTRUSTED if credential_only else INVALID
 
     found: dict = {"ai_generated": False, "generator": None, "generation": None,
-                   "soft_binding": None}
+                   "soft_binding": None, "soft_bindings": ()}
     gi = manifest.get("claim_generator_info") or []
     claim_generator = " ".join(str(gi[0].get(k, "")) for k in ("name", "version")).strip() \
         if gi else None
@@ -199,7 +207,10 @@ def _evidence(store: dict, assertion_label: str,
         elif lab == assertion_label:
             found["generation"] = data
         elif lab.startswith("c2pa.soft-binding"):
-            found["soft_binding"] = soft_binding_view(data)
+            view = soft_binding_view(data)
+            found["soft_bindings"] = (*found["soft_bindings"], view)
+            if found["soft_binding"] is None:
+                found["soft_binding"] = view
     serial = sig.get("cert_serial_number")
     try:
         serial = format(int(serial), "x") if serial is not None else None

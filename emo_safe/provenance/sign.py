@@ -9,7 +9,8 @@ audio as ``c2pa.ingredient.v3`` with relationship ``inputTo``, by hash and media
 thumbnail, no data: they are personal data); a generation assertion (label namespace
 configurable, default ``org.emo-safe.generation``) with ids and hashes only — no names, no
 embeddings; a ``c2pa.soft-binding`` assertion naming the watermark scheme and payload, scoped
-by ``timespan`` to the whole video; and, when the signer certificate names an OCSP responder,
+by ``timespan`` to the whole video, and a second one for the audio mark when the audio is
+marked (scoped to the whole audio track); and, when the signer certificate names an OCSP responder,
 a ``c2pa.certificate-status`` assertion with its answer at signing time. The signature
 carries an RFC 3161 timestamp when a TSA is configured.
 """
@@ -53,6 +54,8 @@ class GenerationClaim:
     watermark: dict | None = None  # {"scheme": ..., "payload": hex, "key_id": ...}
     duration_ms: int | None = None  # the soft binding's timespan: the whole video
     input_types: dict = field(default_factory=dict)  # {"photo": "image/jpeg", ...}
+    audio_watermark: dict | None = None  # the audio track's mark, like ``watermark``
+    audio_duration_ms: int | None = None
 
     def assertion_data(self) -> dict:
         return _cbor_safe(self._data())
@@ -69,6 +72,8 @@ class GenerationClaim:
         }
         if self.watermark:
             data["watermark"] = self.watermark
+        if self.audio_watermark:
+            data["audio_watermark"] = self.audio_watermark
         return data
 
 
@@ -127,28 +132,31 @@ def build_manifest(claim: GenerationClaim, label: str, title: str = NEUTRAL_TITL
     if ingredients:  # c2pa-rs turns these ids into hashed URIs of the ingredient assertions
         created["parameters"] = {"ingredientIds": [i["label"] for i in ingredients]}
     actions = [created]
-    if claim.watermark:
+    marks = [m for m in (claim.watermark, claim.audio_watermark) if m]
+    if marks:
         # The mark is bound to this manifest by the soft binding below. (The SDK cannot point
         # parameters.relatedAssertions at it: it resolves hashed URIs only for ingredients,
         # and the soft binding's hash is salted when the claim is built.)
         actions.append({"action": "c2pa.watermarked.bound",
                         "softwareAgent": {"name": "emo-safe", "version": __version__},
-                        "description": f"invisible watermark {claim.watermark['scheme']}"})
+                        "description": "invisible watermark " + " and ".join(
+                            m["scheme"] for m in marks)})
     assertions = [
         {"label": "c2pa.actions.v2", "data": {"actions": actions}},
         {"label": label, "data": claim.assertion_data()},
     ]
-    if claim.watermark:
-        scope = {"timespan": {"start": 0, "end": int(claim.duration_ms)}} \
-            if claim.duration_ms else {}
+    for mark, duration_ms in ((claim.watermark, claim.duration_ms),
+                              (claim.audio_watermark, claim.audio_duration_ms)):
+        if not mark:
+            continue
+        scope = {"timespan": {"start": 0, "end": int(duration_ms)}} if duration_ms else {}
         assertions.append({
             "label": "c2pa.soft-binding",
             "data": {
-                "alg": claim.watermark["scheme"],
+                "alg": mark["scheme"],
                 # A list of byte values is how the builder's JSON writes a CBOR byte string:
                 # the value is the payload's bytes, as the soft binding's CDDL asks.
-                "blocks": [{"scope": scope,
-                            "value": list(bytes.fromhex(claim.watermark["payload"]))}],
+                "blocks": [{"scope": scope, "value": list(bytes.fromhex(mark["payload"]))}],
             },
         })
     if certificate_status:

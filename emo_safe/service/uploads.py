@@ -6,8 +6,9 @@
 - A multipart body (the page's form, ``curl -F file=@clip.mp4``) is parsed as it streams;
   only the part named ``file`` is kept. A raw body (``curl --data-binary @clip.mp4 -H
   'Content-Type: video/mp4'``) is taken whole.
-- The type comes from the content, never the name or the declared type: ISO BMFF (MP4, MOV)
-  and Matroska (WebM, MKV) are videos; anything else is 415.
+- The type comes from the content, never the name or the declared type: ISO BMFF (MP4, MOV,
+  M4A) and Matroska (WebM, MKV) are videos; WAV, FLAC, Ogg (Opus, Vorbis) and MP3 are audio
+  (read for the audio mark); anything else is 415.
 - The caller deletes the file when the answer is sent (:class:`Upload` is a context manager):
   nothing of an upload is kept.
 """
@@ -34,11 +35,21 @@ _BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"uuid"}
 
 
 def sniff(head: bytes) -> str | None:
-    """``video/mp4`` or ``video/x-matroska`` from the first bytes, else None."""
+    """The media type from the first bytes (``video/mp4``, ``video/x-matroska``,
+    ``audio/wav``, ``audio/flac``, ``audio/ogg``, ``audio/mpeg``), else None."""
     if len(head) >= 8 and head[4:8] in _BMFF_BOXES:
         return "video/mp4"
     if head[:4] == b"\x1a\x45\xdf\xa3":
         return "video/x-matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:4] == b"fLaC":
+        return "audio/flac"
+    if head[:4] == b"OggS":
+        return "audio/ogg"
+    if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE6 in
+                              (0xE2, 0xE4, 0xE6)):  # an MPEG audio frame: layer III, II or I
+        return "audio/mpeg"
     return None
 
 
@@ -85,9 +96,9 @@ async def receive(request, folder: Path, max_bytes: int) -> Upload:
         with open(path, "rb") as fh:
             kind = sniff(fh.read(64))
         if kind is None:
-            raise UploadError(415, "unsupported-type", "the upload is not a video this service "
-                              "reads (MP4, MOV, WebM or MKV), whatever its name or declared "
-                              "type")
+            raise UploadError(415, "unsupported-type", "the upload is not a video or audio "
+                              "file this service reads (MP4, MOV, M4A, WebM, MKV, WAV, FLAC, "
+                              "Ogg, MP3), whatever its name or declared type")
         return Upload(path, size, kind)
     except BaseException:
         path.unlink(missing_ok=True)

@@ -12,7 +12,13 @@ Outcomes (a small fixed set; a verdict never claims that a video is real):
   (an OCSP answer, recorded in the manifest or fetched when the profile allows): whatever it
   signed is not credited;
 - ``inconsistent``: the watermark names a generation whose recorded fingerprint does not match
-  the video: a watermark copied onto other footage (forgery suspected);
+  the video: a watermark copied onto other footage (forgery suspected); or the frames and the
+  audio carry marks naming two different generations (a remix or a forgery);
+The audio mark counts like the frames' mark: an audio file, or a video whose frames are
+unmarked but whose audio is marked (a dub onto other footage), is
+``generated-manifest-stripped`` when the audio's payload decodes; the reasons say which medium
+the evidence is from.
+
 - ``no-evidence``: nothing links the video to this deployment. That includes a watermark whose
   synchronisation is detected but whose payload does not decode: a copied mark looks the same,
   and without the payload nothing can be cross-checked, so it is not credited.
@@ -53,6 +59,13 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
     similarity = evidence.fingerprint_similarity
     reasons: list[str] = []
     detected = wm is not None and wm.p_value <= max_p_value
+    audio = evidence.audio
+    audio_detected = audio is not None and audio.p_value <= max_p_value
+    frames_payload = wm.payload if detected else None
+    audio_payload = audio.payload if audio_detected else None
+    if audio_detected and (frames_payload is None and (audio_payload or not detected)):
+        wm, detected = audio, True  # the audio is the evidence: an audio file, or a dub
+    mark = "audio watermark" if wm is not None and wm.medium == "audio" else "watermark"
     if ev.state == ManifestState.INVALID:
         outcome = Outcome.TAMPERED
         codes = ", ".join(ev.failure_codes) or "unknown"
@@ -79,9 +92,20 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         outcome = Outcome.GENERATED
         reasons.append(f"the file is byte for byte the output of generation "
                        f"{ledger.generation['id']} as recorded in this deployment's ledger")
+    elif frames_payload and audio_payload and frames_payload != audio_payload:
+        outcome = Outcome.INCONSISTENT
+        other = evidence.audio_generation
+        reasons.append(f"the frames carry this deployment's watermark with payload "
+                       f"{frames_payload} (p = {_p(evidence.watermark.p_value)}), but the "
+                       f"audio carries its audio watermark with payload {audio_payload} (p = "
+                       f"{_p(audio.p_value)}): the frames and the audio come from two "
+                       "different generations (a remix, or a mark copied onto other media)")
+        if ledger is not None and other is not None:
+            reasons.append(f"the ledger records both: generation {ledger.generation['id']} "
+                           f"(the frames) and generation {other['id']} (the audio)")
     elif detected and wm.payload is None:
         outcome = Outcome.NO_EVIDENCE
-        reasons.append(f"this deployment's watermark synchronisation is present (p = "
+        reasons.append(f"this deployment's {mark} synchronisation is present (p = "
                        f"{_p(wm.p_value)}), but its payload could not be read, so no generation "
                        "is identified and nothing can be cross-checked; a watermark copied onto "
                        "other footage looks the same, so this is not taken as evidence")
@@ -96,9 +120,14 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         outcome = Outcome.GENERATED_MANIFEST_STRIPPED
         where = "no C2PA manifest" if ev.state == ManifestState.ABSENT \
             else "no trusted C2PA manifest"
-        reasons.append(f"{where}, but this deployment's watermark ({wm.scheme}) is present "
+        reasons.append(f"{where}, but this deployment's {mark} ({wm.scheme}) is present "
                        f"with payload {wm.payload} (p = {_p(wm.p_value)}, threshold "
                        f"{max_p_value:.0e})")
+        if wm.medium == "audio":
+            reasons.append("the file has no video track: the evidence is its audio alone"
+                           if not evidence.tracks else
+                           "the frames carry no watermark of this deployment, only the audio "
+                           "does: this is the generation's audio, possibly over other footage")
         if ledger is None:
             reasons.append("no ledger generation was checked against the video (no ledger, "
                            "or the payload names no recorded generation)")
@@ -110,12 +139,21 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         if wm is not None:
             reasons.append(f"this deployment's watermark was not detected "
                            f"(p = {wm.p_value:.2g}, threshold {max_p_value:.0e})")
+        if audio is not None and wm is not audio:
+            reasons.append(f"this deployment's audio watermark was not detected "
+                           f"(p = {audio.p_value:.2g})")
     if ev.expired:
         reasons.append("the manifest's signer certificate has expired and its signature "
                        "carries no trusted timestamp from while it was valid, so the manifest "
                        "is not trusted any more")
     if detected and outcome == Outcome.GENERATED:
-        reasons.append(f"this deployment's watermark is present (p = {_p(wm.p_value)})")
+        reasons.append(f"this deployment's {mark} is present (p = {_p(wm.p_value)})")
+    if audio_payload and audio_payload == frames_payload and \
+            outcome in (Outcome.GENERATED, Outcome.GENERATED_MANIFEST_STRIPPED):
+        reasons.append(f"the audio track carries the same generation's audio watermark "
+                       f"(p = {_p(audio.p_value)})")
+    if evidence.audio_note:
+        reasons.append(evidence.audio_note)
     credited = outcome in (Outcome.GENERATED, Outcome.GENERATED_MANIFEST_STRIPPED)
     if ledger is not None and credited:
         reasons.append(f"the ledger records generation {ledger.generation['id']} "

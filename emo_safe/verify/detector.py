@@ -11,6 +11,7 @@ from emo_safe.media import probe
 from emo_safe.provenance.read import ManifestEvidence
 from emo_safe.verify.decide import Outcome, decide
 from emo_safe.verify.evidence import (
+    AudioSource,
     C2paSource,
     Evidence,
     EvidenceSource,
@@ -47,6 +48,11 @@ class Verdict:
         return self.evidence.watermark
 
     @property
+    def audio(self) -> WatermarkEvidence | None:
+        """The audio mark's evidence (None: no audio track, or no audio scheme listed)."""
+        return self.evidence.audio
+
+    @property
     def recovered(self) -> RecoveredManifest | None:
         """The Content Credential recovered from the manifest repository, when it may be
         reported for this file (see RecoveredManifest); None otherwise."""
@@ -68,6 +74,7 @@ class Verdict:
             "reasons": list(self.reasons),
             "c2pa": self.manifest.to_dict(),
             "watermark": self.watermark.to_dict() if self.watermark else None,
+            "audio": self.audio.to_dict() if self.audio else None,
             "ledger": self.ledger,
             "profile": self.profile,
             "tracks": [t.to_dict() for t in self.evidence.tracks],
@@ -104,13 +111,14 @@ class Detector:
         lim = p.limits
         anchors = self._anchors(base) + extra_anchors_pem
         store = None
+        key: bytes | None = None
         for name in p.evidence.sources:
             if name == "c2pa":
                 built.append(C2paSource(anchors, workspace.assertion_label,
                                         int(lim.max_manifest_mb * 1e6),
                                         ocsp_fetch=p.trust.revocation == "online"))
-            elif name == "watermark":
-                key = self._watermark_key(base, need_workspace)
+            elif name in ("watermark", "audio"):
+                key = key or self._watermark_key(base, need_workspace)
                 if key is None:
                     continue
                 schemes = [get_scheme(s, key) for s in p.watermark.scheme_ids()]
@@ -118,10 +126,14 @@ class Detector:
                     raise ProfileError(f"detector profile {p.name!r}: the watermark key is not "
                                        f"the one the profile names (key_id "
                                        f"{p.watermark.key_id})")
+                if name == "audio":
+                    built.append(AudioSource([s for s in schemes if s.medium == "audio"],
+                                             p.watermark.max_p_value, lim.max_audio_seconds))
+                    continue
                 built.append(WatermarkSource(
-                    schemes, p.watermark.max_p_value, lim.max_frames,
-                    int(lim.max_frame_megapixels * 1e6), int(lim.max_decoded_megapixels * 1e6),
-                    lim.max_video_tracks))
+                    [s for s in schemes if s.medium == "video"], p.watermark.max_p_value,
+                    lim.max_frames, int(lim.max_frame_megapixels * 1e6),
+                    int(lim.max_decoded_megapixels * 1e6), lim.max_video_tracks))
             elif name == "ledger":
                 store = self._ledger(base, initialized)
                 if store is not None:
@@ -177,12 +189,17 @@ class Detector:
 
     def gather(self, path: str | Path) -> Evidence:
         """Probe the file (unreadable, corrupt or oversized input: InputError, exit 2) and run
-        every evidence source over it."""
+        every evidence source over it. An audio file (no video track) is accepted when the
+        profile reads the audio mark."""
         path = Path(path)
-        info = probe(path, max_bytes=int(self.profile.limits.max_file_mb * 1e6))
+        info = probe(path, max_bytes=int(self.profile.limits.max_file_mb * 1e6),
+                     allow_audio_only=self._reads_audio())
         if info.format == "image2" or info.format.endswith("_pipe"):
             raise InputError(f"{path} is an image ({info.format}), not a video")
         return gather(ProbedFile(path, info), self.sources)
+
+    def _reads_audio(self) -> bool:
+        return any(isinstance(s, AudioSource) and s.schemes for s in self.sources)
 
     def verify(self, path: str | Path) -> Verdict:
         evidence = self.gather(path)

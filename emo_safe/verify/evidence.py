@@ -1,4 +1,5 @@
-"""Gathering evidence about a file: each source (C2PA, watermark, ledger) is a small object
+"""Gathering evidence about a file: each source (C2PA, watermark, audio, ledger, repository) is
+a small object
 with ``name`` and ``gather(file, evidence) -> evidence``; :data:`SOURCES` registers them by
 name, and a detector profile lists which to use. :class:`Evidence` is frozen: a source returns
 a new one with its part filled in, so :func:`~emo_safe.verify.decide.decide` reads a plain
@@ -17,7 +18,14 @@ from typing import Protocol
 from emo_safe import fingerprint as fp
 from emo_safe.disclosure import IMPLICIT_LABEL_TAG, read_implicit_label
 from emo_safe.errors import InputError
-from emo_safe.media import VideoInfo, check_manifest_box, iter_frames, sha256_file
+from emo_safe.media import (
+    AudioLimits,
+    VideoInfo,
+    check_manifest_box,
+    iter_frames,
+    load_audio,
+    sha256_file,
+)
 from emo_safe.provenance.read import (
     ManifestEvidence,
     ManifestState,
@@ -25,6 +33,7 @@ from emo_safe.provenance.read import (
     read_manifest_store,
 )
 from emo_safe.watermark.scheme import (
+    AudioWatermarkScheme,
     MultiAccumulator,
     WatermarkEvidence,
     WatermarkScheme,
@@ -54,7 +63,7 @@ class LedgerMatch:
     """The generation the ledger links the file to, and how."""
 
     generation: dict  # the generation row's public view (ids and hashes)
-    found_by: str  # "manifest", "output-hash" or "watermark"
+    found_by: str  # "manifest", "output-hash", "watermark" or "audio-watermark"
     track: int | None = None  # for "watermark": the track whose payload named it
     stored_fingerprint: fp.Fingerprint | None = None
 
@@ -99,6 +108,14 @@ class Evidence:
     recovered: RecoveredManifest | None = None
     # GB 45438-2025's implicit label read from the container's AIGC tag (None: no tag)
     implicit_label: dict | None = None
+    audio: WatermarkEvidence | None = None  # the audio mark's evidence (None: not read)
+    audio_note: str | None = None  # why the audio was not (wholly) read
+    # the generation the audio's payload names, when it is not the one the frames name
+    audio_generation: dict | None = None
+
+    @property
+    def audio_detected(self) -> bool:
+        return self.audio is not None and self.audio.detected and self.audio.payload is not None
 
     @property
     def watermark(self) -> WatermarkEvidence | None:
@@ -174,6 +191,8 @@ class WatermarkSource:
 
     def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
         streams = file.info.streams
+        if not streams:  # an audio file: the audio source reads it
+            return evidence
         # The track players show first, then the others: a decoy track 0 must not hide the
         # marked one.
         order = sorted(streams, key=lambda s: (not s.default, s.index))
@@ -212,6 +231,40 @@ class WatermarkSource:
         return dataclasses.replace(evidence, tracks=tuple(sorted(tracks, key=lambda t: t.index)))
 
 
+class AudioSource:
+    """The audio mark, read from the file's first audio track (a video's, or an audio file's
+    own): at most ``max_seconds`` of it, decoded once to 16 kHz mono for every audio scheme
+    the profile lists. A video whose audio cannot be decoded keeps its video evidence (the
+    reason is noted); an audio file whose audio cannot be decoded is an input error."""
+
+    name = "audio"
+
+    def __init__(self, schemes: list[AudioWatermarkScheme], max_p_value: float,
+                 max_seconds: float) -> None:
+        self.schemes = schemes
+        self.max_p_value = max_p_value
+        self.max_seconds = max_seconds
+
+    def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
+        if not file.info.has_audio or not self.schemes:
+            return evidence
+        try:
+            audio = load_audio(file.path, AudioLimits(max_seconds=self.max_seconds,
+                                                      min_seconds=0, max_bytes=None),
+                               rate=16_000, truncate=True)
+        except InputError as exc:
+            if not file.info.streams:
+                raise
+            return dataclasses.replace(evidence, audio_note=f"the audio track was not read: "
+                                       f"{exc.message}")
+        note = None
+        if file.info.duration is not None and file.info.duration > self.max_seconds + 1:
+            note = (f"only the first {self.max_seconds:.0f} s of the audio were read (the "
+                    "profile's max_audio_seconds)")
+        found = strongest([s.detect(audio, self.max_p_value) for s in self.schemes])
+        return dataclasses.replace(evidence, audio=found, audio_note=note)
+
+
 class LedgerSource:
     """The generation this deployment recorded for the file: by the trusted manifest's id, by
     the file's hash (the exact file published), or by a decoded watermark payload."""
@@ -234,15 +287,25 @@ class LedgerSource:
         if row is not None:
             return dataclasses.replace(evidence, ledger=LedgerMatch(row.public_dict(),
                                                                     "output-hash"))
+        audio = self._audio_generation(evidence)
         payloads = sorted((t for t in evidence.tracks if t.watermark and t.watermark.payload),
                           key=lambda t: t.watermark.p_value)
         for track in payloads:
             row = self.store.find_generation(watermark_payload=track.watermark.payload)
             if row is not None:
                 stored = fp.Fingerprint.from_json(json.loads(row.fingerprint or "[]"))
-                return dataclasses.replace(evidence, ledger=LedgerMatch(
+                other = audio if audio is not None and audio["id"] != row.id else None
+                return dataclasses.replace(evidence, audio_generation=other, ledger=LedgerMatch(
                     row.public_dict(), "watermark", track.index, stored))
+        if audio is not None:
+            return dataclasses.replace(evidence, ledger=LedgerMatch(audio, "audio-watermark"))
         return evidence
+
+    def _audio_generation(self, evidence: Evidence) -> dict | None:
+        if not evidence.audio_detected:
+            return None
+        row = self.store.find_generation(watermark_payload=evidence.audio.payload)
+        return row.public_dict() if row is not None else None
 
 
 class RepositorySource:
@@ -260,22 +323,23 @@ class RepositorySource:
         self.ocsp_fetch = ocsp_fetch
 
     def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
-        match, wm = evidence.ledger, evidence.watermark
+        match = evidence.ledger
+        wm = evidence.audio if match is not None and match.found_by == "audio-watermark" \
+            else evidence.watermark
         if evidence.manifest.state == ManifestState.TRUSTED or match is None \
-                or match.found_by != "watermark" or wm is None or wm.payload is None:
+                or match.found_by not in ("watermark", "audio-watermark") or wm is None \
+                or wm.payload is None:
             return evidence
         row = self.store.manifest_for_generation(match.generation["id"])
         if row is None:
             return evidence
         ev = read_manifest_store(row.store, self.anchors_pem, self.assertion_label,
                                  ocsp_fetch=self.ocsp_fetch)
-        blocks = (ev.soft_binding or {}).get("blocks") or []
         problem = None
         if ev.state != ManifestState.TRUSTED:
             problem = (f"its signature or trust chain does not hold ({ev.state}: "
                        f"{', '.join(ev.failure_codes) or 'no details'})")
-        elif (ev.soft_binding or {}).get("alg") != wm.scheme or \
-                not any(str(b.get("value", "")).lower() == wm.payload for b in blocks):
+        elif not ev.binds(wm.scheme, wm.payload):
             problem = (f"its soft binding does not name this file's watermark ({wm.scheme} "
                        f"{wm.payload})")
         elif (ev.generation or {}).get("generation_id") != match.generation["id"]:
@@ -291,6 +355,7 @@ class RepositorySource:
 SOURCES: dict[str, Callable[..., EvidenceSource]] = {
     "c2pa": C2paSource,
     "watermark": WatermarkSource,
+    "audio": AudioSource,
     "ledger": LedgerSource,
     "repository": RepositorySource,
 }

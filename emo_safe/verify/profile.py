@@ -17,7 +17,7 @@ from emo_safe._toml import StrictModel, load_model, resolve
 from emo_safe.errors import ProfileError
 from emo_safe.watermark.scheme import DEFAULT_MAX_P_VALUE, SCHEMES, available_schemes
 
-EVIDENCE_SOURCES_DEFAULT = ("c2pa", "watermark", "ledger", "repository")
+EVIDENCE_SOURCES_DEFAULT = ("c2pa", "watermark", "audio", "ledger", "repository")
 
 
 class TrustSection(StrictModel):
@@ -56,6 +56,9 @@ class LimitsSection(StrictModel):
     max_decoded_megapixels: float = Field(20_000.0, gt=0)  # ~6 min of 1080p at 25 fps
     max_manifest_mb: float = Field(32.0, gt=0)
     max_video_tracks: int = Field(4, gt=0)
+    # The audio mark is read from at most this much of the first audio track (the analysis
+    # holds about 26 MB per minute).
+    max_audio_seconds: float = Field(600.0, gt=0, le=7200)
 
 
 class EvidenceSection(StrictModel):

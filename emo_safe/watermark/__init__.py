@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from emo_safe.watermark.scheme import (
+    DEFAULT_AUDIO_SCHEME,
     DEFAULT_MAX_P_VALUE,
     DEFAULT_SCHEME,
     WatermarkEvidence,
@@ -25,9 +27,11 @@ from emo_safe.watermark.scheme import (
     strongest,
 )
 
-__all__ = ["DEFAULT_MAX_P_VALUE", "DEFAULT_SCHEME", "PAYLOAD_BYTES", "WatermarkEvidence",
-           "WatermarkScheme", "WorkspaceMarker", "available_schemes", "detect_file",
-           "detect_frames", "embed_file", "embed_frames", "get_scheme", "key_id", "parse_payload"]
+__all__ = ["DEFAULT_AUDIO_SCHEME", "DEFAULT_MAX_P_VALUE", "DEFAULT_SCHEME", "PAYLOAD_BYTES",
+           "FileEvidence", "WatermarkEvidence", "WatermarkScheme", "WorkspaceAudioMarker",
+           "WorkspaceMarker", "available_schemes", "detect_audio", "detect_file", "detect_media",
+           "detect_frames", "embed_audio_file", "embed_file", "embed_frames", "get_scheme",
+           "key_id", "parse_payload"]
 
 PAYLOAD_BYTES = 6  # every scheme carries the 48-bit generation id
 
@@ -71,20 +75,74 @@ def detect_frames(frames: Iterable[np.ndarray], key: bytes, fps: float = 25.0,
     return strongest(acc.finish(max_p_value))
 
 
+@dataclass(frozen=True)
+class FileEvidence:
+    """What a file's frames and its audio track showed (None: that medium is absent)."""
+
+    video: WatermarkEvidence | None
+    audio: WatermarkEvidence | None
+
+    @property
+    def primary(self) -> WatermarkEvidence:
+        """The frames' evidence when they are marked (or there is no audio), else the
+        audio's: what a one-line answer reports."""
+        if self.video is not None and (self.video.detected or self.audio is None
+                                       or not self.audio.detected):
+            return self.video
+        assert self.audio is not None  # a file has frames or audio, or it is refused
+        return self.audio
+
+    @property
+    def detected(self) -> bool:
+        return any(e is not None and e.detected for e in (self.video, self.audio))
+
+    def to_dict(self) -> dict:
+        """The primary evidence's fields (as before the audio mark), then each medium's."""
+        return {**self.primary.to_dict(),
+                "media": {"video": self.video.to_dict() if self.video else None,
+                          "audio": self.audio.to_dict() if self.audio else None}}
+
+
+def detect_audio(audio, key: bytes, schemes: Iterable[str] | None = None,
+                 max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
+    """The strongest evidence of every audio scheme (default: all known) in a
+    :class:`~emo_safe.media.Audio`."""
+    return strongest([get_scheme(s, key).detect(audio, max_p_value)
+                      for s in (schemes or available_schemes("audio"))])
+
+
 def detect_file(path: str | os.PathLike, key: bytes, max_frames: int | None = None,
                 max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
+    """The primary evidence of :func:`detect_media`: the frames' when they are marked, else
+    the audio's."""
+    return detect_media(path, key, max_frames, max_p_value).primary
+
+
+def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = None,
+                 max_p_value: float = DEFAULT_MAX_P_VALUE,
+                 max_audio_seconds: float = 600.0) -> FileEvidence:
+    """Both marks of a video file, or the audio mark of an audio file (WAV, MP3, M4A, Opus,
+    FLAC...): the first ``max_audio_seconds`` of the audio are read."""
     from emo_safe import media
 
-    info = media.probe(path)
-    return detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
-                         max_p_value=max_p_value)
+    info = media.probe(path, allow_audio_only=True)
+    video = detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
+                          max_p_value=max_p_value) if info.streams else None
+    audio = None
+    if info.has_audio:
+        track = media.load_audio(path, media.AudioLimits(max_seconds=max_audio_seconds,
+                                                         min_seconds=0, max_bytes=None),
+                                 rate=16_000, truncate=True)
+        audio = detect_audio(track, key, max_p_value=max_p_value)
+    return FileEvidence(video, audio)
 
 
 def embed_file(src: str | os.PathLike, dest: str | os.PathLike, key: bytes, payload: bytes,
-               crf: int = 18, scheme: str = DEFAULT_SCHEME) -> int:
-    """Re-encode ``src`` with the mark (audio kept). All or nothing: a temporary file made
-    exclusively next to ``dest`` is moved onto it only when complete, and never over a file
-    that exists."""
+               crf: int = 18, scheme: str = DEFAULT_SCHEME,
+               audio_scheme: str | None = DEFAULT_AUDIO_SCHEME) -> int:
+    """Re-encode ``src`` with the mark, its audio marked too (``audio_scheme=None``: the
+    audio is kept as it is). All or nothing: a temporary file made exclusively next to
+    ``dest`` is moved onto it only when complete, and never over a file that exists."""
     from emo_safe import _fs, media
 
     src, dest = Path(src), Path(dest)
@@ -96,9 +154,25 @@ def embed_file(src: str | os.PathLike, dest: str | os.PathLike, key: bytes, payl
                          f"({marker.payload_bytes * 2} hex digits)")
     info = media.probe(src)
     audio = media.read_audio_track(src) if info.has_audio else None
+    if audio is not None and audio.samples.size and audio_scheme is not None:
+        audio = get_scheme(audio_scheme, key).embed(audio, payload)
     with _fs.atomic_path(dest, replace=False) as tmp:
         return media.write_mp4(tmp, marker.embed(media.iter_frames(src), payload), info.fps,
                                audio, crf=crf)
+
+
+def embed_audio_file(src: str | os.PathLike, dest: str | os.PathLike, key: bytes,
+                     payload: bytes, scheme: str = DEFAULT_AUDIO_SCHEME) -> float:
+    """Mark an audio file's (first) track into a mono file whose container the suffix of
+    ``dest`` names (.wav, .flac, .m4a, .mp3, .ogg). All or nothing, never over a file that
+    exists. Returns the seconds marked."""
+    from emo_safe import _fs, media
+
+    audio = media.load_audio(src)
+    marked = get_scheme(scheme, key).embed(audio, payload)
+    with _fs.atomic_path(Path(dest), replace=False) as tmp:
+        media.write_audio(tmp, marked, Path(dest).suffix)
+    return marked.duration
 
 
 class WorkspaceMarker:
@@ -113,6 +187,24 @@ class WorkspaceMarker:
 
     def mark(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
         return self._scheme.embed(frames, payload)
+
+    def describe(self, payload: bytes) -> dict:
+        return {"scheme": self._scheme.scheme_id, "payload": payload.hex(),
+                "key_id": self.key_id}
+
+
+class WorkspaceAudioMarker:
+    """The pipeline's audio mark stage: the workspace key, the generation id as payload."""
+
+    def __init__(self, key: bytes, scheme: str = DEFAULT_AUDIO_SCHEME) -> None:
+        self._scheme = get_scheme(scheme, key)
+        self.key_id = self._scheme.key_id
+
+    def __repr__(self) -> str:
+        return f"WorkspaceAudioMarker(scheme={self._scheme.scheme_id!r}, key_id={self.key_id!r})"
+
+    def mark(self, audio, payload: bytes):
+        return self._scheme.embed(audio, payload)
 
     def describe(self, payload: bytes) -> dict:
         return {"scheme": self._scheme.scheme_id, "payload": payload.hex(),

@@ -30,7 +30,10 @@ def test_a_directory_of_mixed_and_hostile_files_gives_one_row_each(
                          "photo.jpg", "voice.m4a"}
     assert rows["ours.mp4"]["outcome"] == "generated"
     assert rows["plain.mp4"]["outcome"] == "no-evidence"
-    for bad in ("empty.mp4", "text.mp4", "truncated.mp4", "photo.jpg", "voice.m4a"):
+    # an audio file is read for the audio mark: an unmarked tone is simply not ours
+    assert rows["voice.m4a"]["outcome"] == "no-evidence"
+    assert rows["voice.m4a"]["audio"]["detected"] is False and rows["voice.m4a"]["tracks"] == []
+    for bad in ("empty.mp4", "text.mp4", "truncated.mp4", "photo.jpg"):
         assert rows[bad]["outcome"] == "error" and rows[bad]["error"], bad
     assert r.exit_code == 2  # an unreadable file outranks "no evidence"
     assert "Traceback" not in r.stderr

@@ -1,0 +1,104 @@
+"""`emo-safe verify` on the audio mark: audio ripped from an output, an output's audio dubbed
+onto other footage, and frames and audio from two different generations."""
+
+import json
+
+import pytest
+from factories import transcode_audio, write_video
+
+from emo_safe import media
+from emo_safe.provenance.read import read_manifest
+
+AUDIO = "org.emo-safe.wm.audio.v1"
+VIDEO = "org.emo-safe.wm.v1"
+
+
+@pytest.fixture
+def generate(cli, consented, portrait, speech, tmp_path):
+    def run(name: str) -> tuple:
+        out = tmp_path / f"{name}.mp4"
+        r = cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out),
+                "--generator", "still", "--json")
+        assert r.exit_code == 0, r.stderr
+        return out, json.loads(r.stdout)["generation_id"]
+    return run
+
+
+def verify(cli, path):
+    r = cli("verify", str(path), "--json")
+    return r.exit_code, json.loads(r.stdout)
+
+
+def test_the_manifest_binds_both_marks_each_scoped_to_its_track(generate, workspace):
+    out, gid = generate("ours")
+    ev = read_manifest(out, workspace.trust_anchors_pem(), workspace.assertion_label)
+    bindings = {b["alg"]: b for b in ev.soft_bindings}
+    assert set(bindings) == {VIDEO, AUDIO}
+    for binding in bindings.values():
+        (block,) = binding["blocks"]
+        assert block["value"] == gid and block["scope"]["timespan"]["start"] == 0
+        assert 7000 <= block["scope"]["timespan"]["end"] <= 7700  # the 7.5 s voice
+    assert ev.generation["audio_watermark"]["scheme"] == AUDIO
+    assert ev.binds(AUDIO, gid) and not ev.binds(AUDIO, "000000000000")
+
+
+@pytest.mark.parametrize("suffix,bitrate", [(".mp3", 64_000), (".m4a", 64_000),
+                                            (".ogg", 48_000), (".flac", None),
+                                            (".wav", None)])
+def test_audio_ripped_from_an_output_is_traced_to_its_generation(generate, cli, tmp_path,
+                                                                 suffix, bitrate):
+    out, gid = generate("ours")
+    ripped = transcode_audio(media.read_audio_track(out), tmp_path, suffix, bitrate,
+                             name="voice-note")
+    path = tmp_path / f"voice-note{suffix}"
+    assert ripped.samples.size
+    code, row = verify(cli, path)
+    assert code == 0, row
+    assert row["outcome"] == "generated-manifest-stripped"
+    assert row["tracks"] == [] and row["watermark"] is None
+    assert row["audio"]["payload"] == gid and row["audio"]["medium"] == "audio"
+    assert row["ledger"]["id"] == gid
+    assert any("no video track" in r for r in row["reasons"])
+    # its Content Credential comes back: the stored manifest's soft binding names this mark
+    assert row["recovered_manifest"]["generation_id"] == gid
+
+
+def test_an_outputs_audio_dubbed_onto_other_footage(generate, cli, tmp_path):
+    out, gid = generate("ours")
+    other = write_video(tmp_path / "other.mp4", frames=150, size=(240, 320))
+    dub = tmp_path / "dub.mp4"
+    media.write_mp4(dub, media.iter_frames(other), 25.0, media.read_audio_track(out))
+    code, row = verify(cli, dub)
+    assert code == 0 and row["outcome"] == "generated-manifest-stripped", row
+    assert row["watermark"]["detected"] is False and row["audio"]["payload"] == gid
+    assert row["ledger"]["id"] == gid
+    assert any("only the audio does" in r for r in row["reasons"])
+
+
+def test_frames_and_audio_of_two_generations_are_inconsistent(generate, cli, tmp_path):
+    first, first_id = generate("first")
+    second, second_id = generate("second")
+    remix = tmp_path / "remix.mp4"
+    media.write_mp4(remix, media.iter_frames(first), 25.0, media.read_audio_track(second))
+    code, row = verify(cli, remix)
+    assert code == 3 and row["outcome"] == "inconsistent", row
+    assert row["watermark"]["payload"] == first_id and row["audio"]["payload"] == second_id
+    assert any(first_id in r and second_id in r for r in row["reasons"])
+
+
+def test_unmarked_audio_files_are_no_evidence(cli, speech, tmp_path):
+    code, row = verify(cli, speech)
+    assert code == 1 and row["outcome"] == "no-evidence" and row["audio"]["detected"] is False
+    assert any("audio watermark was not detected" in r for r in row["reasons"])
+
+
+def test_watermark_detect_reads_an_audio_file(generate, cli, tmp_path):
+    out, gid = generate("ours")
+    transcode_audio(media.read_audio_track(out), tmp_path, ".mp3", 64_000, name="note")
+    r = cli("watermark", "detect", str(tmp_path / "note.mp3"), "--json")
+    found = json.loads(r.stdout)
+    assert r.exit_code == 0 and found["scheme"] == AUDIO and found["payload"] == gid
+    assert found["media"]["video"] is None
+    both = json.loads(cli("watermark", "detect", str(out), "--json").stdout)
+    assert both["scheme"] == VIDEO  # the frames' evidence stays on top for a video
+    assert both["media"]["audio"]["payload"] == both["media"]["video"]["payload"] == gid
