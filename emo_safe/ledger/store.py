@@ -277,11 +277,19 @@ class LedgerStore:
                 ManifestRow.generation_id == generation_id).limit(1)).first()
 
     def manifests_by_binding(self, alg: str, value_hex: str, limit: int = 10) -> list[str]:
-        """Manifest ids whose soft binding is exactly (alg, value)."""
+        """Manifest ids with a soft binding exactly (alg, value). A row keeps the video mark's
+        algorithm; the audio mark carries the same value (the generation id), and a manifest
+        binds it when its generation's settings name that audio scheme."""
         with self.read_session() as s:
-            return list(s.scalars(select(ManifestRow.manifest_id).where(
-                ManifestRow.binding_alg == alg, ManifestRow.binding_value == value_hex.lower())
-                .order_by(ManifestRow.created_at).limit(limit)))
+            rows = s.execute(select(ManifestRow.manifest_id, ManifestRow.binding_alg,
+                                    GenerationRow.settings)
+                             .join(GenerationRow, GenerationRow.id == ManifestRow.generation_id,
+                                   isouter=True)
+                             .where(ManifestRow.binding_value == value_hex.lower())
+                             .order_by(ManifestRow.created_at)).all()
+        found = [m for m, binding_alg, settings in rows
+                 if binding_alg == alg or _audio_scheme(settings) == alg]
+        return found[:limit]
 
     def get_decision(self, decision_id: str) -> DecisionRow | None:
         with self.read_session() as s:
@@ -389,3 +397,11 @@ def _private_sqlite_files(dbapi_conn) -> None:
             os.chmod(path + suffix, 0o600)
         except OSError:
             pass
+
+
+def _audio_scheme(settings: str | None) -> str | None:
+    try:
+        value = json.loads(settings or "{}").get("audio_watermark")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

@@ -256,12 +256,17 @@ def create_app(workspace, profile=None, settings: ServiceSettings | None = None)
             return error(400, "bad-request", f"maxResults must be 1-{settings.max_results}")
 
         def work(upload: Upload):
-            wm = verifier.detector.gather(upload.path).watermark
-            if wm is None or not wm.detected or wm.payload is None:
-                return []
-            if alg is not None and wm.scheme != alg:
-                return []
-            return verifier.manifest_matches(wm.scheme, wm.payload, maxResults)
+            evidence = verifier.detector.gather(upload.path)
+            # the frames' mark, and the audio's (an audio file, a dub): each decoded payload
+            found = [wm for wm in (evidence.watermark, evidence.audio)
+                     if wm is not None and wm.detected and wm.payload is not None
+                     and (alg is None or wm.scheme == alg)]
+            matches: list[dict] = []
+            for wm in found:
+                for match in verifier.manifest_matches(wm.scheme, wm.payload, maxResults):
+                    if match not in matches:
+                        matches.append(match)
+            return matches[:maxResults]
 
         result = await checked(request, work)
         return JSONResponse({"matches": result}) if isinstance(result, list) else result

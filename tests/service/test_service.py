@@ -15,7 +15,7 @@ import c2pa
 import cv2
 import numpy as np
 import pytest
-from factories import mark_residue, write_tone
+from factories import mark_residue, write_audio
 from servers import start_server, stop_server
 
 from emo_safe.media import iter_frames, load_image, read_audio_track, write_mp4
@@ -72,9 +72,33 @@ def test_a_reencoded_copy_gets_its_credential_back_and_the_lookups_agree(
         assert store.status_code == 200
         assert store.headers["content-type"] == "application/c2pa"
         algs = c.get("/v1/services/supportedAlgorithms").json()
-        assert algs == {"watermarks": [{"alg": "org.emo-safe.wm.v1"}], "fingerprints": []}
+        assert algs == {"watermarks": [{"alg": "org.emo-safe.wm.audio.v1"},
+                                       {"alg": "org.emo-safe.wm.v1"}], "fingerprints": []}
     with c2pa.Reader("application/c2pa", io.BytesIO(store.content)) as reader:
         assert json.loads(reader.json())["active_manifest"] == result.manifest_label
+
+
+def test_an_audio_only_repost_is_traced_by_its_audio_mark(server, deployment, tmp_path):
+    """The output's audio ripped to MP3 (a voice note): the verdict, the recovered
+    credential, and both soft-binding lookups by the audio mark."""
+    _, result, out = deployment
+    note = tmp_path / "voice-note.mp3"
+    write_audio(note, read_audio_track(out).samples, 44_100, bitrate=64_000)
+    with server.client() as c:
+        r = c.post("/v1/verify", content=note.read_bytes(),
+                   headers={"Content-Type": "audio/mpeg"})
+        assert r.status_code == 200, r.text
+        row = r.json()
+        assert row["outcome"] == "generated-manifest-stripped", row["reasons"]
+        assert row["audio"]["payload"] == result.generation_id and row["tracks"] == []
+        assert row["recovered_manifest"]["manifest_id"] == result.manifest_label
+        value = base64.b64encode(bytes.fromhex(result.generation_id)).decode()
+        by_binding = c.get("/v1/matches/byBinding",
+                           params={"alg": "org.emo-safe.wm.audio.v1", "value": value}).json()
+        by_content = c.post("/v1/matches/byContent", content=note.read_bytes(),
+                            params={"alg": "org.emo-safe.wm.audio.v1"}).json()
+        assert by_binding == by_content == {
+            "matches": [{"manifestId": result.manifest_label, "similarityScore": 100}]}
 
 
 def test_a_copied_watermark_is_inconsistent_with_no_credential(server, deployment, data_dir,
@@ -102,7 +126,8 @@ def bad_uploads(tmp_path, data_dir, deployment):
     data = out.read_bytes()
     (d / "truncated.mp4").write_bytes(data[:2000])  # cut inside the header (moov)
     (d / "empty.mp4").write_bytes(b"")
-    write_tone(d / "voice.m4a")
+    # an MP3 by its first bytes, nothing decodable after them
+    (d / "voice.mp3").write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 8)
     return d
 
 
@@ -111,7 +136,7 @@ def bad_uploads(tmp_path, data_dir, deployment):
     ("photo.mp4", 415, "unsupported-type"),
     ("truncated.mp4", 422, "unreadable"),
     ("empty.mp4", 400, "empty"),
-    ("voice.m4a", 422, "unreadable"),
+    ("voice.mp3", 422, "unreadable"),
 ])
 def test_hostile_uploads_get_the_right_4xx_and_the_server_keeps_serving(
         server, bad_uploads, name, status, code):
