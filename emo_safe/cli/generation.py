@@ -178,7 +178,8 @@ def _render_verdict(file: str, v) -> None:
               help="Also write a self-contained HTML report (frames, watermark score over "
                    "time, manifest summary, verdict).")
 def verify(ctx, files, profile, jobs, cluster, resume, report, as_json):
-    """Does FILE come from this deployment? C2PA manifest, watermark and ledger evidence.
+    """Does FILE come from this deployment? C2PA manifest, watermark, audio mark and ledger
+    evidence. A FILE may be a video or an audio file (WAV, MP3, M4A, OGG/Opus, FLAC).
 
     FILES may include directories (every file under them) and fsspec URLs (file://, s3://,
     ...; a URL that names a folder stands for every file under it). Rows come in input order.
@@ -293,7 +294,10 @@ def watermark_embed(ctx, src, output, payload, crf, as_json):
 
 @command(watermark, "detect")
 @click.argument("file", type=click.Path(path_type=Path))
-def watermark_detect(ctx, file, as_json):
+@click.option("--time-scale-search", is_flag=True,
+              help="Also look for the audio mark through speed (pitch too) and tempo (pitch "
+                   "kept) changes of 0.90-1.10x: about 1.5 s per second of audio.")
+def watermark_detect(ctx, file, time_scale_search, as_json):
     """Look for this workspace's watermark in FILE, with every scheme this emo-safe knows:
     the video mark in the frames, the audio mark in the audio track; FILE may be an audio file
     (WAV, MP3, M4A, OGG/Opus, FLAC). Exit 0 when either is detected, 1 when neither is.
@@ -301,7 +305,8 @@ def watermark_detect(ctx, file, as_json):
     --json: the frames' evidence (else the audio's) at the top, and both under "media"."""
     from emo_safe.watermark import detect_media
 
-    found = detect_media(file, _workspace(ctx).require().watermark_key())
+    found = detect_media(file, _workspace(ctx).require().watermark_key(),
+                         time_scale_search=time_scale_search)
     if as_json:
         emit(found.to_dict())
     else:

@@ -128,7 +128,8 @@ class Detector:
                                        f"{p.watermark.key_id})")
                 if name == "audio":
                     built.append(AudioSource([s for s in schemes if s.medium == "audio"],
-                                             p.watermark.max_p_value, lim.max_audio_seconds))
+                                             p.watermark.max_p_value, lim.max_audio_seconds,
+                                             p.watermark.audio_time_scale_search))
                     continue
                 built.append(WatermarkSource(
                     [s for s in schemes if s.medium == "video"], p.watermark.max_p_value,

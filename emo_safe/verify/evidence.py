@@ -240,10 +240,11 @@ class AudioSource:
     name = "audio"
 
     def __init__(self, schemes: list[AudioWatermarkScheme], max_p_value: float,
-                 max_seconds: float) -> None:
+                 max_seconds: float, time_scale_search: bool = False) -> None:
         self.schemes = schemes
         self.max_p_value = max_p_value
         self.max_seconds = max_seconds
+        self.time_scale_search = time_scale_search
 
     def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence:
         if not file.info.has_audio or not self.schemes:
@@ -261,7 +262,9 @@ class AudioSource:
         if file.info.duration is not None and file.info.duration > self.max_seconds + 1:
             note = (f"only the first {self.max_seconds:.0f} s of the audio were read (the "
                     "profile's max_audio_seconds)")
-        found = strongest([s.detect(audio, self.max_p_value) for s in self.schemes])
+        found = strongest([s.detect(audio, self.max_p_value,
+                                    time_scale_search=self.time_scale_search)
+                           for s in self.schemes])
         return dataclasses.replace(evidence, audio=found, audio_note=note)
 
 

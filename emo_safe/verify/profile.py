@@ -36,6 +36,9 @@ class WatermarkSection(StrictModel):
     key: str = "workspace"
     key_id: str | None = None  # when set, the key must have this public id
     max_p_value: float = Field(DEFAULT_MAX_P_VALUE, gt=0, le=1e-3)
+    # The audio mark also searches speed (pitch too) and tempo (pitch kept) changes of
+    # 0.90-1.10x: 81 times the work (about 1.5 s per second of audio) and the hypotheses.
+    audio_time_scale_search: bool = False
 
     def scheme_ids(self) -> list[str]:
         if self.schemes is not None:

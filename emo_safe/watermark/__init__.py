@@ -104,10 +104,13 @@ class FileEvidence:
 
 
 def detect_audio(audio, key: bytes, schemes: Iterable[str] | None = None,
-                 max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
+                 max_p_value: float = DEFAULT_MAX_P_VALUE,
+                 time_scale_search: bool = False) -> WatermarkEvidence:
     """The strongest evidence of every audio scheme (default: all known) in a
-    :class:`~emo_safe.media.Audio`."""
-    return strongest([get_scheme(s, key).detect(audio, max_p_value)
+    :class:`~emo_safe.media.Audio`; ``time_scale_search``: also undo speed and tempo changes
+    of 0.90-1.10x (81 times slower)."""
+    return strongest([get_scheme(s, key).detect(audio, max_p_value,
+                                                time_scale_search=time_scale_search)
                       for s in (schemes or available_schemes("audio"))])
 
 
@@ -120,7 +123,8 @@ def detect_file(path: str | os.PathLike, key: bytes, max_frames: int | None = No
 
 def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = None,
                  max_p_value: float = DEFAULT_MAX_P_VALUE,
-                 max_audio_seconds: float = 600.0) -> FileEvidence:
+                 max_audio_seconds: float = 600.0,
+                 time_scale_search: bool = False) -> FileEvidence:
     """Both marks of a video file, or the audio mark of an audio file (WAV, MP3, M4A, Opus,
     FLAC...): the first ``max_audio_seconds`` of the audio are read."""
     from emo_safe import media
@@ -133,7 +137,8 @@ def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = N
         track = media.load_audio(path, media.AudioLimits(max_seconds=max_audio_seconds,
                                                          min_seconds=0, max_bytes=None),
                                  rate=16_000, truncate=True)
-        audio = detect_audio(track, key, max_p_value=max_p_value)
+        audio = detect_audio(track, key, max_p_value=max_p_value,
+                             time_scale_search=time_scale_search)
     return FileEvidence(video, audio)
 
 

@@ -116,10 +116,12 @@ def layout(key: bytes) -> Layout:
 
 # --------------------------------------------------------------------------------------------
 # analysis
-def _stft(x: np.ndarray, start: int = 0) -> np.ndarray:
-    """Frames every HOP samples from ``start``; x is already padded."""
-    n = max(0, (x.size - start - NFFT) // HOP + 1)
-    idx = start + np.arange(NFFT)[None, :] + HOP * np.arange(n)[:, None]
+def _stft(x: np.ndarray, start: int = 0, hop: float = HOP) -> np.ndarray:
+    """Frames every ``hop`` samples (rounded to the nearest sample when it is not whole: a
+    tempo hypothesis) from ``start``; x is already padded."""
+    n = max(0, int((x.size - start - NFFT) // hop) + 1)
+    positions = start + np.round(hop * np.arange(n)).astype(np.int64)
+    idx = positions[:, None] + np.arange(NFFT)[None, :]
     return np.fft.rfft(x[idx] * _WINDOW, axis=1)
 
 
@@ -182,6 +184,7 @@ class Detection:
     offset: int  # samples at 16 kHz
     slot: int  # the cycle's slot found at the first analysed slot
     hypotheses: int = HYPOTHESES
+    time_scale: tuple[str, float] = ("none", 1.0)  # the speed or tempo change undone
 
 
 def _norm_sf(z: float) -> float:
@@ -211,14 +214,18 @@ def _host_prediction_in_time_and_frequency(cells: np.ndarray) -> np.ndarray:
 PREDICTORS = (_host_prediction_in_time, _host_prediction_in_time_and_frequency)
 
 
-def _whitened_cells(logpow: np.ndarray, first: int, predictor: int = 0) -> np.ndarray:
-    """Slots of FRAMES_PER_SLOT frames from frame ``first``: each cell minus what the host
-    predicts for it, each slot normalised across frequency."""
+def _cells(logpow: np.ndarray, first: int) -> np.ndarray:
+    """Slots of FRAMES_PER_SLOT frames from frame ``first``, each cell the mean log power of
+    its bins and frames."""
     frames = logpow[first:]
     n = frames.shape[0] // FRAMES_PER_SLOT
-    cells = frames[: n * FRAMES_PER_SLOT].reshape(
+    return frames[: n * FRAMES_PER_SLOT].reshape(
         n, FRAMES_PER_SLOT, N_CELLS, BINS_PER_CELL).mean(axis=(1, 3))
-    if n == 0:
+
+
+def _whiten(cells: np.ndarray, predictor: int = 0) -> np.ndarray:
+    """Each cell minus what the host predicts for it, each slot normalised across frequency."""
+    if cells.shape[0] == 0:
         return cells
     w = cells - PREDICTORS[predictor](cells)
     w -= w.mean(axis=1, keepdims=True)
@@ -226,16 +233,20 @@ def _whitened_cells(logpow: np.ndarray, first: int, predictor: int = 0) -> np.nd
     return w
 
 
+def _whitened_cells(logpow: np.ndarray, first: int, predictor: int = 0) -> np.ndarray:
+    return _whiten(_cells(logpow, first), predictor)
+
+
 class Analysis:
     """The log power of the marked band at every offset searched (computed once; float32:
     a 10-minute clip holds about 260 MB)."""
 
-    def __init__(self, y16: np.ndarray) -> None:
+    def __init__(self, y16: np.ndarray, hop: float = HOP) -> None:
         padded = _pad(y16)
         self.logpow = []
         floor = None
         for k in range(SUB):
-            power = np.abs(_stft(padded, k * HOP // SUB)[:, LO:HI]) ** 2
+            power = np.abs(_stft(padded, round(k * hop / SUB), hop)[:, LO:HI]) ** 2
             if floor is None:  # one floor for all offsets: silence weighs nothing
                 floor = 1e-3 * float(power.mean()) + 1e-12
             self.logpow.append(np.log(power + floor).astype(np.float32))
@@ -245,9 +256,9 @@ class Analysis:
         and every host predictor."""
         for first in range(FRAMES_PER_SLOT):
             for k in range(SUB):
+                cells = _cells(self.logpow[k], first)
                 for predictor in range(len(PREDICTORS)):
-                    yield ((first * HOP + k * HOP // SUB, predictor),
-                           _whitened_cells(self.logpow[k], first, predictor))
+                    yield (first * HOP + k * HOP // SUB, predictor), _whiten(cells, predictor)
 
     def cells_at(self, alignment: tuple[int, int]) -> np.ndarray:
         offset, predictor = alignment
@@ -282,36 +293,66 @@ def _soft_bits(w: np.ndarray, lay: Layout, phase: int) -> np.ndarray:
     return soft / max(float(np.std(soft)), 1e-12)
 
 
-def detect(y16: np.ndarray, key: bytes) -> Detection:
-    """Search the alignment, decode the payload at the best candidates; see the module's
-    docstring for the two tests and their bounds."""
+# The time-scale search (opt-in: each hypothesis costs a whole detection): speed changes of a
+# resampled replay (pitch too) and tempo changes that keep the pitch (WSOLA, a phase vocoder),
+# 0.90-1.10 in steps of 0.5 %. A hypothesis 0.25 % off still keeps about half the z-score.
+TIME_SCALE_STEPS = tuple(round(0.90 + 0.005 * i, 3) for i in range(41) if i != 20)
+TIME_SCALES = tuple((kind, f) for kind in ("speed", "tempo") for f in TIME_SCALE_STEPS)
+
+
+def _undone(y16: np.ndarray, kind: str, factor: float) -> tuple[np.ndarray, float]:
+    """(samples, analysis hop) with a ``factor`` times faster replay undone: a speed change
+    by reading the samples at ``RATE / factor`` (time and pitch come back), a tempo change by
+    analysing every ``HOP / factor`` samples (time comes back, the pitch was kept)."""
+    if kind == "speed":
+        from emo_safe.media import resample
+
+        return resample(y16.astype(np.float32), round(RATE / factor), RATE), HOP
+    if kind == "tempo":
+        return y16, HOP / factor
+    return y16, HOP
+
+
+def detect(y16: np.ndarray, key: bytes,
+           time_scales: tuple[tuple[str, float], ...] = ()) -> Detection:
+    """Search the alignment (and, when asked, ``time_scales`` such as :data:`TIME_SCALES`),
+    decode the payload at the best candidates; see the module's docstring for the two tests
+    and their bounds. Every time scale tried multiplies the hypotheses counted."""
     lay = layout(key)
     seconds = len(y16) / RATE
+    scales = (("none", 1.0), *time_scales)
+    hypotheses = HYPOTHESES * len(scales)
     if len(y16) < MIN_SLOTS * FRAMES_PER_SLOT * HOP:
-        return Detection(1.0, 0.0, None, seconds, 0, 0)
-    analysis = Analysis(y16)
+        return Detection(1.0, 0.0, None, seconds, 0, 0, hypotheses)
     sync = lay.sync
-    candidates = []  # (z, (offset, predictor), phase)
-    for offset, w in analysis.hypotheses():
-        if w.shape[0] < MIN_SLOTS:
-            continue
-        corr, energy = _phase_sums(w, sync)
-        z = corr / np.sqrt(np.maximum(energy, 1e-12))
-        for phase in np.argsort(z)[-N_CANDIDATES:]:
-            candidates.append((float(z[phase]), offset, int(phase)))
+    candidates = []  # (z, scale index, (offset, predictor), phase)
+    analyses: dict[int, Analysis] = {}
+    for index, (kind, factor) in enumerate(scales):
+        samples, hop = _undone(y16, kind, factor)
+        analysis = Analysis(samples, hop)
+        best = []
+        for alignment, w in analysis.hypotheses():
+            if w.shape[0] < MIN_SLOTS:
+                continue
+            corr, energy = _phase_sums(w, sync)
+            z = corr / np.sqrt(np.maximum(energy, 1e-12))
+            for phase in np.argsort(z)[-N_CANDIDATES:]:
+                best.append((float(z[phase]), index, alignment, int(phase)))
+        analyses[index] = analysis
+        candidates = sorted(candidates + best, reverse=True)[:N_CANDIDATES]
+        # only the analyses that still hold a candidate are kept (memory: at most four)
+        analyses = {i: a for i, a in analyses.items() if any(c[1] == i for c in candidates)}
     if not candidates:
-        return Detection(1.0, 0.0, None, seconds, 0, 0)
-    candidates.sort(reverse=True)
-    candidates = candidates[:N_CANDIDATES]
-    z_best, (offset, _), phase = candidates[0]
-    p_sync = min(1.0, HYPOTHESES * _norm_sf(z_best))
+        return Detection(1.0, 0.0, None, seconds, 0, 0, hypotheses)
+    z_best, index, (offset, _), phase = candidates[0]
+    p_sync = min(1.0, hypotheses * _norm_sf(z_best))
     payload = None
-    for _z, cand_offset, cand_phase in candidates:
-        soft = _soft_bits(analysis.cells_at(cand_offset), lay, cand_phase)
+    for _z, cand_index, alignment, cand_phase in candidates:
+        soft = _soft_bits(analyses[cand_index].cells_at(alignment), lay, cand_phase)
         decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
         if decoded is not None:
-            payload, (offset, _), phase = decoded, cand_offset, cand_phase
+            payload, index, (offset, _), phase = decoded, cand_index, alignment, cand_phase
             break
     p_payload = N_CANDIDATES * 2.0 ** -_ecc.CRC_BITS if payload is not None else 1.0
     p = min(1.0, 2 * min(p_sync, p_payload))
-    return Detection(p, z_best, payload, seconds, offset, phase)
+    return Detection(p, z_best, payload, seconds, offset, phase, hypotheses, scales[index])

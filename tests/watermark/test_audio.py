@@ -156,3 +156,51 @@ def test_another_workspaces_key_reads_nothing(clips):
 def test_too_short_to_tell_is_not_detected(scheme, clips):
     marked = clips[1]
     assert_not_detected(scheme, media.Audio(marked.samples[: marked.rate // 10], marked.rate))
+
+
+# -------------------------------------------------------------------- the time-scale search
+@pytest.fixture(scope="module")
+def short_clips(scheme):
+    plain = media.Audio(synthetic_music(5.0, seed=4), 44_100)
+    return plain, scheme.embed(plain, PAYLOAD)
+
+
+def played_faster(audio: media.Audio, factor: float) -> media.Audio:
+    """A tape played ``factor`` times faster: time and pitch both change."""
+    return media.Audio(media.resample(audio.samples, round(audio.rate * factor), audio.rate),
+                       audio.rate)
+
+
+def test_a_speed_change_needs_the_time_scale_search(scheme, short_clips):
+    fast = played_faster(short_clips[1], 1.1)
+    assert scheme.detect(fast).payload is None
+    ev = scheme.detect(fast, time_scale_search=True)
+    assert ev.detected and ev.payload == PAYLOAD.hex() and ev.scale == pytest.approx(1.1)
+
+
+def test_a_tempo_change_that_keeps_the_pitch_is_found_by_the_search(scheme, speech_clip,
+                                                                    tmp_path):
+    import subprocess
+
+    marked = scheme.embed(speech_clip, PAYLOAD)
+    src, slow = tmp_path / "marked.wav", tmp_path / "slow.wav"
+    media.write_audio(src, marked)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-af", "atempo=0.9", str(slow)],
+                   check=True)  # WSOLA: 10 % longer, same pitch
+    slowed = media.load_audio(slow)
+    assert scheme.detect(slowed).payload is None
+    ev = scheme.detect(slowed, time_scale_search=True)
+    assert ev.detected and ev.payload == PAYLOAD.hex() and ev.scale == pytest.approx(0.9)
+
+
+def test_the_search_counts_its_hypotheses_and_finds_nothing_in_unmarked_audio(scheme,
+                                                                            short_clips):
+    plain = short_clips[0]
+    assert _audio.detect(media.resample(plain.samples, plain.rate, 16_000), KEY,
+                         _audio.TIME_SCALES).hypotheses == 81 * _audio.HYPOTHESES
+    assert_not_detected_searching(scheme, played_faster(plain, 0.95))
+
+
+def assert_not_detected_searching(scheme, audio):
+    ev = scheme.detect(audio, time_scale_search=True)
+    assert not ev.detected and ev.payload is None, ev
