@@ -93,7 +93,8 @@ def _table(rows: list[tuple[str, object]]) -> str:
 def verdict_section(row: dict, verdict, frames_from: Path | None = None,
                     headline: bool = False, thumbnails: list[str] | None = None) -> str:
     """One file's verdict (a ``verify --json`` row) as an HTML section: outcome, reasons,
-    C2PA (embedded or recovered), watermark scores per second, ledger, a few frames
+    C2PA (embedded or recovered), watermark scores per second, the audio mark, ledger, a few
+    frames
     (``thumbnails`` taken where the file was read, else read from ``frames_from``, default the
     row's file)."""
     outcome = row.get("outcome", "error")
@@ -125,6 +126,13 @@ def verdict_section(row: dict, verdict, frames_from: Path | None = None,
                        f"{html.escape(str(wm['payload'] or '-'))}, {wm['frames']} frames, "
                        f"scheme {html.escape(str(wm.get('scheme')))}</p>")
         section.append(_score_chart(wm.get("segment_z") or []))
+    audio = row.get("audio")
+    if audio:
+        state = "detected" if audio["detected"] else "not detected"
+        section.append(f"<h3>Audio mark</h3><p>{state}, p = {audio['p_value']:.2e}, payload "
+                       f"{html.escape(str(audio['payload'] or '-'))}, "
+                       f"{audio.get('seconds') or 0:.1f} s of audio, scheme "
+                       f"{html.escape(str(audio.get('scheme')))}</p>")
     ledger = row.get("ledger")
     if ledger:
         section.append(f"<h3>Ledger</h3><p>generation {html.escape(ledger['id'])}, decision "

@@ -70,6 +70,14 @@ def test_the_task_scripts_generate_verify_and_prove(tmp_path, portrait, speech, 
     assert lines[str(inbox / "ours.mp4")].startswith(f"generated\t{generation_id}")
     assert lines[str(inbox / "notes.txt")].startswith("error")
     assert ver.returncode == 2  # the unreadable file
+    note = tmp_path / "voice-note.mp3"
+    from emo_safe import media
+
+    media.write_audio(note, media.read_audio_track(inbox / "ours.mp4"), bitrate=64_000)
+    traced = run(EXAMPLES / "trace_audio_repost.py", note, "--workspace", ws)
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    assert f"payload {generation_id}" in traced.stdout
+    assert "generated-manifest-stripped" in traced.stdout
     rows = tmp_path / "rows.jsonl"
     arch = run(EXAMPLES / "verify_archive.py", inbox, "--workspace", ws, "--cluster", "local:2",
                "--results", rows)

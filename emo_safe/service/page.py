@@ -26,10 +26,13 @@ def _page(title: str, body: str) -> str:
 def _form(max_mb: float | None) -> str:
     limit = f", up to {max_mb:g} MB" if max_mb else ""
     return ("<form method=\"post\" action=\"/\" enctype=\"multipart/form-data\">"
-            "<label for=\"file\">Choose a video, or drop it on the button below</label><br>"
-            "<input id=\"file\" type=\"file\" name=\"file\" accept=\"video/*\" required><br>"
-            "<button type=\"submit\">Check this video</button>"
-            f"<p class=\"note\">MP4, MOV, WebM or MKV{limit}. The file is "
+            "<label for=\"file\">Choose a video or an audio file, or drop it on the button "
+            "below</label><br>"
+            "<input id=\"file\" type=\"file\" name=\"file\" accept=\"video/*,audio/*\" "
+            "required><br>"
+            "<button type=\"submit\">Check this file</button>"
+            f"<p class=\"note\">MP4, MOV, WebM or MKV; WAV, MP3, M4A, Ogg or FLAC{limit}. The "
+            "file is "
             "checked and deleted; nothing of it is kept.</p></form>")
 
 
@@ -38,7 +41,8 @@ def index_page(max_mb: float) -> str:
         "<h1>Was this video made by our AI generator?</h1>"
         "<p>Upload a clip to check it against this deployment: its signed Content Credential "
         "(C2PA), its invisible watermark, and our records. A stripped or re-encoded copy is "
-        "still recognised, and its credential recovered.</p>" + _form(max_mb)))
+        "still recognised, and its credential recovered; so is its soundtrack on its own (a "
+        "voice note, a dub), by the audio's own mark.</p>" + _form(max_mb)))
 
 
 def result_page(row: dict, verdict, path: Path) -> str:

@@ -23,6 +23,7 @@ from emo_safe.watermark.scheme import (
     WatermarkEvidence,
     WatermarkScheme,
     available_schemes,
+    check_payload,
     get_scheme,
     strongest,
 )
@@ -152,11 +153,7 @@ def embed_file(src: str | os.PathLike, dest: str | os.PathLike, key: bytes, payl
 
     src, dest = Path(src), Path(dest)
     marker = get_scheme(scheme, key)
-    if len(payload) != marker.payload_bytes:
-        from emo_safe.errors import InputError
-
-        raise InputError(f"the watermark payload must be {marker.payload_bytes} bytes "
-                         f"({marker.payload_bytes * 2} hex digits)")
+    payload = check_payload(payload, marker.payload_bytes)
     info = media.probe(src)
     audio = media.read_audio_track(src) if info.has_audio else None
     if audio is not None and audio.samples.size and audio_scheme is not None:
@@ -180,37 +177,38 @@ def embed_audio_file(src: str | os.PathLike, dest: str | os.PathLike, key: bytes
     return marked.duration
 
 
-class WorkspaceMarker:
-    """The pipeline's mark stage: the workspace key, the generation id as payload."""
+class _WorkspaceStage:
+    """A pipeline stage around one scheme: the workspace key, the generation id as payload;
+    ``describe`` is what the manifest and the ledger say about the mark."""
 
-    def __init__(self, key: bytes, scheme: str = DEFAULT_SCHEME) -> None:
+    def __init__(self, key: bytes, scheme: str) -> None:
         self._scheme = get_scheme(scheme, key)
         self.key_id = self._scheme.key_id
 
     def __repr__(self) -> str:
-        return f"WorkspaceMarker(scheme={self._scheme.scheme_id!r}, key_id={self.key_id!r})"
+        return (f"{type(self).__name__}(scheme={self._scheme.scheme_id!r}, "
+                f"key_id={self.key_id!r})")
+
+    def describe(self, payload: bytes) -> dict:
+        return {"scheme": self._scheme.scheme_id, "payload": payload.hex(),
+                "key_id": self.key_id}
+
+
+class WorkspaceMarker(_WorkspaceStage):
+    """The pipeline's mark stage for the frames."""
+
+    def __init__(self, key: bytes, scheme: str = DEFAULT_SCHEME) -> None:
+        super().__init__(key, scheme)
 
     def mark(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
         return self._scheme.embed(frames, payload)
 
-    def describe(self, payload: bytes) -> dict:
-        return {"scheme": self._scheme.scheme_id, "payload": payload.hex(),
-                "key_id": self.key_id}
 
-
-class WorkspaceAudioMarker:
-    """The pipeline's audio mark stage: the workspace key, the generation id as payload."""
+class WorkspaceAudioMarker(_WorkspaceStage):
+    """The pipeline's mark stage for the audio track."""
 
     def __init__(self, key: bytes, scheme: str = DEFAULT_AUDIO_SCHEME) -> None:
-        self._scheme = get_scheme(scheme, key)
-        self.key_id = self._scheme.key_id
-
-    def __repr__(self) -> str:
-        return f"WorkspaceAudioMarker(scheme={self._scheme.scheme_id!r}, key_id={self.key_id!r})"
+        super().__init__(key, scheme)
 
     def mark(self, audio, payload: bytes):
         return self._scheme.embed(audio, payload)
-
-    def describe(self, payload: bytes) -> dict:
-        return {"scheme": self._scheme.scheme_id, "payload": payload.hex(),
-                "key_id": self.key_id}

@@ -10,34 +10,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from emo_safe.errors import InputError
 from emo_safe.media import Audio, resample
 from emo_safe.watermark import _audio
-from emo_safe.watermark.scheme import DEFAULT_MAX_P_VALUE, WatermarkEvidence
+from emo_safe.watermark.scheme import (
+    DEFAULT_MAX_P_VALUE,
+    KeyedScheme,
+    WatermarkEvidence,
+    check_payload,
+)
 
 
-class AudioMarkV1:
+class AudioMarkV1(KeyedScheme):
     scheme_id = _audio.SCHEME
     medium = "audio"
     payload_bytes = _audio.PAYLOAD_BYTES
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-        self.key_id = _audio.layout(key).key_id
-
-    def __repr__(self) -> str:
-        return f"AudioMarkV1(key_id={self.key_id!r})"
+    @staticmethod
+    def public_key_id(key: bytes) -> str:
+        return _audio.layout(key).key_id
 
     def embed(self, audio: Audio, payload: bytes) -> Audio:
         """The same audio with the mark added (same rate and length; clipped to [-1, 1])."""
-        if not isinstance(payload, bytes | bytearray) or len(payload) != self.payload_bytes:
-            raise InputError(f"the watermark payload must be {self.payload_bytes} bytes "
-                             f"({self.payload_bytes * 2} hex digits)")
+        payload = check_payload(payload, self.payload_bytes)
         samples = np.asarray(audio.samples, np.float32)
         if samples.size == 0:
             return audio
         x16 = resample(samples, audio.rate, _audio.RATE)
-        mark = resample(_audio.mark_signal(x16, self._key, bytes(payload)).astype(np.float32),
+        mark = resample(_audio.mark_signal(x16, self._key, payload).astype(np.float32),
                         _audio.RATE, audio.rate)
         mark = np.pad(mark[: samples.size], (0, max(0, samples.size - mark.size)))
         return Audio(np.clip(samples + mark, -1.0, 1.0).astype(np.float32), audio.rate)

@@ -95,6 +95,32 @@ class AudioWatermarkScheme(Protocol):
     def detect(self, audio, max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence: ...
 
 
+class KeyedScheme:
+    """What every scheme class shares: built from the workspace key, it shows only the key's
+    public id (never the key) in its repr."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self.key_id = self.public_key_id(key)
+
+    @staticmethod
+    def public_key_id(key: bytes) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key_id={self.key_id!r})"
+
+
+def check_payload(payload, n_bytes: int) -> bytes:
+    """The payload as bytes, or one clear InputError (every scheme's embed starts here)."""
+    from emo_safe.errors import InputError
+
+    if not isinstance(payload, bytes | bytearray) or len(payload) != n_bytes:
+        raise InputError(f"the watermark payload must be {n_bytes} bytes ({n_bytes * 2} hex "
+                         "digits)")
+    return bytes(payload)
+
+
 # scheme id -> "module:class"; the class is constructed with the workspace key
 SCHEMES = {
     "org.emo-safe.wm.v1": "emo_safe.watermark.v1:VideoMarkV1",

@@ -7,28 +7,26 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from emo_safe.errors import InputError
 from emo_safe.watermark import _codec
-from emo_safe.watermark.scheme import DEFAULT_MAX_P_VALUE, WatermarkEvidence
+from emo_safe.watermark.scheme import (
+    DEFAULT_MAX_P_VALUE,
+    KeyedScheme,
+    WatermarkEvidence,
+    check_payload,
+)
 
 
-class VideoMarkV1:
+class VideoMarkV1(KeyedScheme):
     scheme_id = _codec.SCHEME
     medium = "video"
     payload_bytes = _codec.PAYLOAD_BYTES
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-        self.key_id = _codec.key_material(key).key_id
-
-    def __repr__(self) -> str:
-        return f"VideoMarkV1(key_id={self.key_id!r})"
+    @staticmethod
+    def public_key_id(key: bytes) -> str:
+        return _codec.key_material(key).key_id
 
     def embed(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
-        if not isinstance(payload, bytes | bytearray) or len(payload) != self.payload_bytes:
-            raise InputError(f"the watermark payload must be {self.payload_bytes} bytes "
-                             f"({self.payload_bytes * 2} hex digits)")
-        embedder = _codec.Embedder(self._key, bytes(payload))
+        embedder = _codec.Embedder(self._key, check_payload(payload, self.payload_bytes))
         for frame in frames:
             yield embedder.embed(frame)
 

@@ -86,6 +86,16 @@ def test_frames_and_audio_of_two_generations_are_inconsistent(generate, cli, tmp
     assert any(first_id in r and second_id in r for r in row["reasons"])
 
 
+def test_the_report_shows_the_audio_mark(generate, cli, tmp_path):
+    out, gid = generate("ours")
+    transcode_audio(media.read_audio_track(out), tmp_path, ".m4a", 64_000, name="voice")
+    report = tmp_path / "report.html"
+    r = cli("verify", str(tmp_path / "voice.m4a"), "--report", str(report))
+    assert r.exit_code == 0, r.stdout
+    page = report.read_text()
+    assert "<h3>Audio mark</h3><p>detected" in page and gid in page
+
+
 def test_unmarked_audio_files_are_no_evidence(cli, speech, tmp_path):
     code, row = verify(cli, speech)
     assert code == 1 and row["outcome"] == "no-evidence" and row["audio"]["detected"] is False
