@@ -225,9 +225,10 @@ def verify(ctx, files, profile, jobs, cluster, resume, report, as_json):
             else:
                 _render_verdict(row.data["file"], row.verdict)
         if len(rows) > 1:
-            _table("file", "outcome", "watermark p", "generation", rows=[
+            _table("file", "outcome", "watermark p", "audio mark p", "generation", rows=[
                 (r.data["file"], r.data["outcome"],
                  f"{r.data['watermark']['p_value']:.1e}" if r.data.get("watermark") else "-",
+                 f"{r.data['audio']['p_value']:.1e}" if r.data.get("audio") else "-",
                  (r.data.get("ledger") or {}).get("id", "-")) for r in rows])
         if earlier:
             say("resumed: {} of {} files already had a row in {}", len(earlier),
