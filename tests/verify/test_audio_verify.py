@@ -4,24 +4,60 @@ onto other footage, and frames and audio from two different generations."""
 import json
 
 import pytest
+from click.testing import CliRunner
 from factories import transcode_audio, write_video
 
 from emo_safe import media
+from emo_safe._resources import sample_path
+from emo_safe.cli import main
 from emo_safe.provenance.read import read_manifest
 
 AUDIO = "org.emo-safe.wm.audio.v1"
 VIDEO = "org.emo-safe.wm.v1"
 
 
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    """One workspace with two generations (made once for the module: each takes seconds)."""
+    from emo_safe import SafeGenerator, Workspace
+    from emo_safe.gate.consent import ConsentRegistry
+
+    portrait_path, speech_path = sample_path("portrait.jpg"), sample_path("speech.m4a")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("EMO_SAFE_KEY_PASSPHRASE", raising=False)
+        mp.delenv("EMO_SAFE_DATABASE_URL", raising=False)
+        ws = Workspace(tmp_path_factory.mktemp("audio-workspace"))
+        ws.init()
+        consent = ConsentRegistry.for_workspace(ws).add("sample person", portrait_path)
+        gen = SafeGenerator(ws, generator="still")
+        out = tmp_path_factory.mktemp("outputs")
+        made = {}
+        for name in ("first", "second"):
+            result = gen.generate(portrait_path, speech_path, out / f"{name}.mp4",
+                                  consent_ids=[consent.id])
+            made[name] = (result.output, result.generation_id)
+    return ws, made
+
+
 @pytest.fixture
-def generate(cli, consented, portrait, speech, tmp_path):
-    def run(name: str) -> tuple:
-        out = tmp_path / f"{name}.mp4"
-        r = cli("generate", "--photo", str(portrait), "--audio", str(speech), "-o", str(out),
-                "--generator", "still", "--json")
-        assert r.exit_code == 0, r.stderr
-        return out, json.loads(r.stdout)["generation_id"]
-    return run
+def generate(deployment):
+    _, made = deployment
+    return lambda name="first": made["second" if name == "second" else "first"]
+
+
+@pytest.fixture
+def cli(deployment, monkeypatch):
+    ws, _ = deployment
+    monkeypatch.delenv("EMO_SAFE_KEY_PASSPHRASE", raising=False)
+    monkeypatch.delenv("EMO_SAFE_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, ["--workspace", str(ws.root), *args],
+                                       catch_exceptions=False)
+
+
+@pytest.fixture
+def workspace(deployment):
+    return deployment[0]
 
 
 def verify(cli, path):
@@ -96,8 +132,8 @@ def test_the_report_shows_the_audio_mark(generate, cli, tmp_path):
     assert "<h3>Audio mark</h3><p>detected" in page and gid in page
 
 
-def test_unmarked_audio_files_are_no_evidence(cli, speech, tmp_path):
-    code, row = verify(cli, speech)
+def test_unmarked_audio_files_are_no_evidence(cli):
+    code, row = verify(cli, sample_path("speech.m4a"))
     assert code == 1 and row["outcome"] == "no-evidence" and row["audio"]["detected"] is False
     assert any("audio watermark was not detected" in r for r in row["reasons"])
 
