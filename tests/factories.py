@@ -12,38 +12,17 @@ import numpy as np
 
 from emo_safe import media
 
-_CODECS = {".wav": "pcm_s16le", ".flac": "flac", ".mp3": "libmp3lame", ".m4a": "aac",
-           ".ogg": "libopus"}
 
-
-def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, codec: str | None = None,
-               fmt: str | None = None) -> Path:
+def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000) -> Path:
     """A real encoded audio file (a 220 Hz tone) in whatever container the suffix names."""
-    if (codec or _CODECS[path.suffix]) == "libopus":
-        rate = 48000
     t = np.arange(int(seconds * rate)) / rate
-    return write_audio(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate,
-                       codec=codec, fmt=fmt)
+    return write_audio(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), rate)
 
 
-def write_audio(path: Path, samples: np.ndarray, rate: int, bitrate: int | None = None,
-                codec: str | None = None, fmt: str | None = None) -> Path:
-    """Mono float samples encoded by FFmpeg in whatever container the suffix names (Opus at
-    48 kHz), at ``bitrate`` bits/s where the codec takes one (emo-safe's own writer unless
-    a codec or container is forced)."""
-    if codec is None and fmt is None:
-        media.write_audio(path, media.Audio(np.asarray(samples, np.float32), rate),
-                          bitrate=bitrate)
-        return path
-    codec = codec or _CODECS[path.suffix]
-    samples = np.asarray(samples, np.float32)
-    if codec == "libopus" and rate != 48000:
-        samples, rate = media.resample(samples, rate, 48000), 48000
-    frame_fmt = "s16" if codec in ("pcm_s16le", "flac") else "fltp"
-    data = (np.clip(samples, -1, 1) * 32767).astype(np.int16) if frame_fmt == "s16" \
-        else samples
-    blocks = (data[i : i + 960].reshape(1, -1) for i in range(0, data.size, 960))
-    _encode_audio(path, codec, rate, frame_fmt, blocks, fmt, bitrate)
+def write_audio(path: Path, samples: np.ndarray, rate: int, bitrate: int | None = None) -> Path:
+    """Mono float samples encoded by FFmpeg (emo-safe's own writer, media.write_audio) in
+    whatever container the suffix names, at ``bitrate`` bits/s where the codec takes one."""
+    media.write_audio(path, media.Audio(np.asarray(samples, np.float32), rate), bitrate=bitrate)
     return path
 
 
@@ -92,13 +71,10 @@ def write_silence_flac(path: Path, hours: float, rate: int = 8000) -> Path:
     return path
 
 
-def _encode_audio(path: Path, codec: str, rate: int, frame_fmt: str, blocks, fmt=None,
-                  bitrate: int | None = None) -> None:
+def _encode_audio(path: Path, codec: str, rate: int, frame_fmt: str, blocks, fmt=None) -> None:
     with av.open(str(path), "w", format=fmt) as out:
         s = out.add_stream(codec, rate=rate)
         s.layout = "mono"
-        if bitrate:
-            s.bit_rate = bitrate
         if frame_fmt == "s16":
             s.format = "s16"
         pts = 0

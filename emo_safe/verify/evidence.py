@@ -18,20 +18,14 @@ from typing import Protocol
 from emo_safe import fingerprint as fp
 from emo_safe.disclosure import IMPLICIT_LABEL_TAG, read_implicit_label
 from emo_safe.errors import InputError
-from emo_safe.media import (
-    AudioLimits,
-    VideoInfo,
-    check_manifest_box,
-    iter_frames,
-    load_audio,
-    sha256_file,
-)
+from emo_safe.media import VideoInfo, check_manifest_box, iter_frames, sha256_file
 from emo_safe.provenance.read import (
     ManifestEvidence,
     ManifestState,
     read_manifest,
     read_manifest_store,
 )
+from emo_safe.watermark import read_audio_for_detection
 from emo_safe.watermark.scheme import (
     AudioWatermarkScheme,
     MultiAccumulator,
@@ -250,9 +244,7 @@ class AudioSource:
         if not file.info.has_audio or not self.schemes:
             return evidence
         try:
-            audio = load_audio(file.path, AudioLimits(max_seconds=self.max_seconds,
-                                                      min_seconds=0, max_bytes=None),
-                               rate=16_000, truncate=True)
+            audio = read_audio_for_detection(file.path, self.max_seconds)
         except InputError as exc:
             if not file.info.streams:
                 raise

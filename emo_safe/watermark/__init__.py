@@ -1,9 +1,11 @@
-"""Invisible video watermark: embed and detect on frame streams, keyed by the workspace key.
+"""Invisible watermarks: embed and detect on frame streams and audio tracks, keyed by the
+workspace key.
 
 The public surface is deliberately small: the scheme registry (:func:`get_scheme`,
 :func:`available_schemes`), :func:`embed_frames` / :func:`detect_frames`, the file helpers
-:func:`embed_file` / :func:`detect_file`, the :class:`WatermarkEvidence` result, and the
-pipeline's :class:`WorkspaceMarker`. Pattern generation and decoders live in each scheme's
+:func:`embed_file` / :func:`detect_file` (the frames) and :func:`detect_media` (frames and
+audio), the :class:`WatermarkEvidence` result, and the pipeline's :class:`WorkspaceMarker` and
+:class:`WorkspaceAudioMarker`. Pattern generation and decoders live in each scheme's
 private modules (``_codec``, ``_ecc``) and are not part of the API.
 """
 
@@ -32,7 +34,7 @@ __all__ = ["DEFAULT_AUDIO_SCHEME", "DEFAULT_MAX_P_VALUE", "DEFAULT_SCHEME", "PAY
            "FileEvidence", "WatermarkEvidence", "WatermarkScheme", "WorkspaceAudioMarker",
            "WorkspaceMarker", "available_schemes", "detect_audio", "detect_file", "detect_media",
            "detect_frames", "embed_audio_file", "embed_file", "embed_frames", "get_scheme",
-           "key_id", "parse_payload"]
+           "key_id", "parse_payload", "read_audio_for_detection"]
 
 PAYLOAD_BYTES = 6  # every scheme carries the 48-bit generation id
 
@@ -117,9 +119,24 @@ def detect_audio(audio, key: bytes, schemes: Iterable[str] | None = None,
 
 def detect_file(path: str | os.PathLike, key: bytes, max_frames: int | None = None,
                 max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
-    """The primary evidence of :func:`detect_media`: the frames' when they are marked, else
-    the audio's."""
-    return detect_media(path, key, max_frames, max_p_value).primary
+    """The frames' mark of a video file (every video scheme; the audio is not read: see
+    :func:`detect_media` for both marks)."""
+    from emo_safe import media
+
+    info = media.probe(path)
+    return detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
+                         max_p_value=max_p_value)
+
+
+def read_audio_for_detection(path: str | os.PathLike, max_seconds: float = 600.0):
+    """The first ``max_seconds`` of a file's first audio track, decoded once at the audio
+    mark's analysis rate (mono 16 kHz), for every audio scheme."""
+    from emo_safe import media
+    from emo_safe.watermark import _audio
+
+    return media.load_audio(path, media.AudioLimits(max_seconds=max_seconds, min_seconds=0,
+                                                    max_bytes=None),
+                            rate=_audio.RATE, truncate=True)
 
 
 def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = None,
@@ -135,11 +152,8 @@ def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = N
                           max_p_value=max_p_value) if info.streams else None
     audio = None
     if info.has_audio:
-        track = media.load_audio(path, media.AudioLimits(max_seconds=max_audio_seconds,
-                                                         min_seconds=0, max_bytes=None),
-                                 rate=16_000, truncate=True)
-        audio = detect_audio(track, key, max_p_value=max_p_value,
-                             time_scale_search=time_scale_search)
+        audio = detect_audio(read_audio_for_detection(path, max_audio_seconds), key,
+                             max_p_value=max_p_value, time_scale_search=time_scale_search)
     return FileEvidence(video, audio)
 
 
