@@ -42,6 +42,8 @@ class WatermarkEvidence:
     track: int | None = None  # the video stream it was read from
     medium: str = "video"  # "video": read from frames; "audio": from an audio track
     seconds: float | None = None  # for audio: how much was analysed
+    # for a scheme that undoes geometry (v2): the flip, rotation, scale and aspect it undid
+    geometry: dict | None = None
 
     def to_dict(self) -> dict:
         out = {
@@ -58,6 +60,8 @@ class WatermarkEvidence:
         }
         if self.seconds is not None:
             out["seconds"] = self.seconds
+        if self.geometry is not None:
+            out["geometry"] = dict(self.geometry)
         if self.track is not None:
             out["track"] = self.track
         return out
@@ -124,10 +128,12 @@ def check_payload(payload, n_bytes: int) -> bytes:
 # scheme id -> "module:class"; the class is constructed with the workspace key
 SCHEMES = {
     "org.emo-safe.wm.v1": "emo_safe.watermark.v1:VideoMarkV1",
+    "org.emo-safe.wm.v2": "emo_safe.watermark.v2:VideoMarkV2",
     "org.emo-safe.wm.audio.v1": "emo_safe.watermark.audio:AudioMarkV1",
 }
-MEDIUM = {"org.emo-safe.wm.v1": "video", "org.emo-safe.wm.audio.v1": "audio"}
-DEFAULT_SCHEME = "org.emo-safe.wm.v1"
+MEDIUM = {"org.emo-safe.wm.v1": "video", "org.emo-safe.wm.v2": "video",
+          "org.emo-safe.wm.audio.v1": "audio"}
+DEFAULT_SCHEME = "org.emo-safe.wm.v2"  # what new generations carry; v1 outputs still verify
 DEFAULT_AUDIO_SCHEME = "org.emo-safe.wm.audio.v1"
 
 

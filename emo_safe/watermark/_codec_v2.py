@@ -1,0 +1,495 @@
+"""Internals of the video mark ``org.emo-safe.wm.v2``: a tiled luma mark with a keyed
+registration template, so that flips, rotations, scale and aspect changes and crops are
+undone before the payload is read. Not API: use :mod:`emo_safe.watermark.v2`.
+
+How it works
+------------
+Domain (as v1). Every frame's luma is resized so its short side is ``NORM_H`` pixels, and the
+mark is one ``T`` x ``T`` tile repeated over that frame, so a translation is a cyclic shift
+of the tile and a downscale changes nothing.
+
+The tile is the sum of three parts with disjoint spectra (integer frequencies of the tile):
+- a **registration template**: ``N_PEAKS`` keyed sinusoids at low frequencies (4-9 cycles
+  per tile, wavelengths of 7-16 normalised pixels, which survive codecs and downscales), with
+  no symmetry under flips or right-angle rotations. In the DFT magnitude of the accumulated
+  luma they are sharp peaks wherever an affine transform moved them, and the magnitude does not
+  care about translation;
+- one of ``N_SYNC`` keyed **sync** patterns (chosen per generation by a keyed hash of the
+  payload, as in v1) in the band 2.7-20 cycles per tile;
+- ``N_CODED`` **payload** patterns, one per coded bit (CRC-24 + the K=7 rate-1/2 code of
+  :mod:`._ecc`).
+
+Detection (one pass over the frames, then a search on their sum):
+1. *Registration.* The high-passed, tapered sum is transformed (zero-padded to ``P`` x ``P``)
+   and its magnitude divided by its local mean. Every hypothesis of flip x rotation (the right
+   angles, each with -20..+20 degrees) x scale (0.4-2.5) x aspect (0.72-1.4) maps the template's
+   frequencies to where they would be (the inverse transpose of the transform) and sums the
+   whitened magnitude there: a coarse grid on a max-filtered magnitude, then a fine grid around
+   the best coarse cells.
+2. *Alignment.* For the best registration candidates (and the identity, always), the summed
+   luma is warped back into the tile grid (both 180-degree readings: the magnitude cannot tell
+   them apart), folded into one tile, whitened and correlated with every sync pattern at every
+   cyclic shift through FFTs, as in v1; the best is polished by a small grid of rotations and
+   scales. The best peak's z-score gets a p-value Bonferroni-corrected for every
+   (warp, shift, sync pattern) it could have come from. The registration looked only at the
+   template's frequencies, which the sync patterns do not use, so it does not select noise the
+   sync test would then count as evidence.
+3. *Payload.* At the best alignments, soft bits from the payload patterns (each frequency
+   ring weighted by the sync pattern's survival in it) go to the soft Viterbi decoder; a
+   payload counts when its CRC passes and its keyed hash names the sync pattern found.
+
+Time edits (speed, frame rate, dropped, swapped, averaged or reversed frames, excerpts) do not
+matter: the mark is the same in every frame and detection sums them.
+
+Patterns come from SHAKE-256 of a key derived from the workspace key with the label
+``emo-safe video mark v2`` (never from a seeded NumPy generator, whose streams may change between
+NumPy versions and would orphan every marked file). What was tried and measured:
+docs/watermark.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from emo_safe.watermark import _codec as _v1
+from emo_safe.watermark import _ecc
+
+SCHEME = "org.emo-safe.wm.v2"
+KEY_LABEL = b"emo-safe video mark v2"
+NORM_H = _v1.NORM_H  # 256
+T = _v1.T  # 64
+BAND = (2.7, 20.0)  # cycles per tile: sync and payload patterns
+PAYLOAD_BYTES = 6
+N_CODED = len(_ecc.encode_payload(bytes(PAYLOAD_BYTES)))  # 156
+N_SYNC = 16
+
+TARGET_RMS = 2.5  # luma levels in the normalised domain (PSNR ~41 dB at 512 px; see docs)
+SYNC_SHARE = 0.3
+A_SYNC = math.sqrt(SYNC_SHARE) * TARGET_RMS
+A_BIT = math.sqrt((1 - SYNC_SHARE) / N_CODED) * TARGET_RMS
+
+# registration search
+P = 512  # DFT size of the registration spectrum
+ROTATION_RANGE = 21.0  # degrees either way (the lattice's symmetries give the right angles)
+SCALE_RANGE = (0.38, 2.6)
+LOG_ASPECTS = np.round(np.arange(-7, 8) * 0.05, 3)  # 0.70-1.42, the identity included
+LOCAL_BOX = 9
+LP_ANGLES = 360  # 0.5 degree
+LP_RADII = 256
+LP_RHO_MIN = 6.0  # bins
+LP_STEP = math.log(0.45 * P / LP_RHO_MIN) / LP_RADII
+N_COARSE = 12  # coarse cells refined
+N_REGISTERED = 3  # registrations aligned (besides the identity), each in 8 symmetries
+N_CANDIDATES = 4  # alignments whose payload is decoded
+POLISH = [(dr, ds) for dr in (-0.3, -0.15, 0.0, 0.15, 0.3)
+          for ds in (-0.006, -0.003, 0.0, 0.003, 0.006)]
+HIGHPASS_SIGMA = 3.0
+
+
+def derive_key(key: bytes) -> bytes:
+    if len(key) != 32:
+        raise ValueError("the watermark key must be 256 bits")
+    return hmac.new(key, KEY_LABEL, hashlib.sha256).digest()
+
+
+def _normals(key: bytes, label: bytes, n: int) -> np.ndarray:
+    """n standard normals from SHAKE-256 (Box-Muller on 53-bit uniforms)."""
+    raw = np.frombuffer(hashlib.shake_256(key + label).digest(16 * n), "<u8").reshape(n, 2)
+    u1 = ((raw[:, 0] >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+    u2 = (raw[:, 1] >> np.uint64(11)).astype(np.float64) / 2.0**53
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """Patterns derived from one 256-bit key. Never serialised."""
+
+    sync: np.ndarray  # (N_SYNC, T, T) unit-RMS
+    coded: np.ndarray  # (N_CODED, T, T) unit-RMS
+    key_id: str
+
+    def __repr__(self) -> str:
+        return f"KeyMaterial(key_id={self.key_id!r})"
+
+
+def _band_patterns(key: bytes, label: bytes, n: int, mask: np.ndarray) -> np.ndarray:
+    noise = _normals(key, label, n * T * T).reshape(n, T, T)
+    pats = np.real(np.fft.ifft2(np.fft.fft2(noise) * mask))
+    pats /= pats.reshape(n, -1).std(axis=1)[:, None, None]
+    return pats.astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def key_material(key: bytes) -> KeyMaterial:
+    derived = derive_key(key)
+    k = np.fft.fftfreq(T) * T
+    r = np.hypot(k[:, None], k[None, :])
+    mask = (r >= BAND[0]) & (r <= BAND[1])
+    key_id = hashlib.sha256(b"emo-safe video watermark v2 key id" + derived).hexdigest()[:16]
+    return KeyMaterial(sync=_band_patterns(derived, b"sync", N_SYNC, mask),
+                       coded=_band_patterns(derived, b"coded", N_CODED, mask), key_id=key_id)
+
+
+def sync_index(key: bytes, payload: bytes) -> int:
+    return hmac.new(derive_key(key), b"sync-index" + payload, hashlib.sha256).digest()[0] \
+        % N_SYNC
+
+
+# --------------------------------------------------------------------------------------------
+# embedding
+class Embedder:
+    """Per (key, payload): one tile, tiled over the normalised frame and resized to the frame
+    once per frame size; each frame costs one add."""
+
+    def __init__(self, key: bytes, payload: bytes) -> None:
+        if len(payload) != PAYLOAD_BYTES:
+            raise ValueError(f"payload must be {PAYLOAD_BYTES} bytes")
+        km = key_material(key)
+        j = sync_index(key, payload)
+        coded_bits = _ecc.encode_payload(payload)
+        pats = np.concatenate([km.sync[j : j + 1], km.coded]).reshape(1 + N_CODED, -1)
+        pats = pats.astype(np.float64)
+        targets = np.concatenate([[A_SYNC], A_BIT * (2.0 * coded_bits - 1.0)])
+        # minimum-norm tile with exactly these projections (the patterns' small overlaps
+        # do not leak into each other)
+        self._tile = (pats.T @ np.linalg.solve(pats @ pats.T, targets)).reshape(T, T) * (T * T)
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def pattern_for(self, h: int, w: int) -> np.ndarray:
+        if (h, w) not in self._cache:
+            nh, nw = _v1.norm_size(h, w)
+            reps = (math.ceil(nh / T), math.ceil(nw / T))
+            tiled = np.tile(self._tile, reps)[:nh, :nw].astype(np.float32)
+            if (nh, nw) != (h, w):
+                tiled = cv2.resize(tiled, (w, h), interpolation=cv2.INTER_LINEAR)
+            self._cache = {(h, w): tiled}
+        return self._cache[(h, w)]
+
+    def embed(self, frame: np.ndarray) -> np.ndarray:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError("frames must be RGB uint8 arrays of shape (h, w, 3)")
+        out = frame.astype(np.float32)
+        out += self.pattern_for(*frame.shape[:2])[..., None]
+        np.rint(out, out=out)
+        np.clip(out, 0, 255, out=out)
+        return out.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# registration
+@dataclass(frozen=True)
+class Warp:
+    """observed = A @ canonical (x, y column vectors); A = scale * stretch @ rotation @ flip,
+    the stretch diag(sqrt(aspect), 1/sqrt(aspect)) along the frame's own axes."""
+
+    flip: bool
+    rotation: float  # degrees
+    log_scale: float
+    log_aspect: float
+
+    @property
+    def matrix(self) -> np.ndarray:
+        th = math.radians(self.rotation)
+        c, s = math.cos(th), math.sin(th)
+        a = math.exp(self.log_aspect / 2)
+        f = np.diag([-1.0, 1.0]) if self.flip else np.eye(2)
+        return math.exp(self.log_scale) * np.diag([a, 1 / a]) @ np.array([[c, -s], [s, c]]) @ f
+
+    def moved(self, rotation: float = 0.0, log_scale: float = 0.0) -> Warp:
+        return Warp(self.flip, self.rotation + rotation, self.log_scale + log_scale,
+                    self.log_aspect)
+
+    def turned(self, quarter_turns: int, flip: bool) -> Warp:
+        """The same lattice, another of its eight symmetries (the lattice cannot tell)."""
+        return Warp(self.flip ^ flip, self.rotation + 90 * quarter_turns, self.log_scale,
+                    self.log_aspect)
+
+    def describe(self) -> dict:
+        """What was undone: a mirror (before the rotation), the rotation in degrees, the zoom
+        (observed size over marked size: a crop that is not resized back zooms in) and the
+        stretch of the width over the height."""
+        return {"flip": self.flip, "rotation": round(self.rotation % 360, 2),
+                "zoom": round(math.exp(self.log_scale), 4),
+                "aspect": round(math.exp(self.log_aspect), 4)}
+
+
+IDENTITY = Warp(False, 0.0, 0.0, 0.0)
+
+
+def _highpass(img: np.ndarray) -> np.ndarray:
+    return img - cv2.GaussianBlur(img, (0, 0), HIGHPASS_SIGMA, borderType=cv2.BORDER_REFLECT)
+
+
+def _registration_spectrum(hp: np.ndarray) -> np.ndarray:
+    """DFT magnitude (P x P, centred) of the high-passed image, tapered at its edges, as the
+    contrast of each bin against the mean of its 9 x 9 neighbourhood (the tiled mark is sharp
+    peaks on the lattice, the content smooth), clipped so one strong line of the content
+    cannot outweigh many lattice points."""
+    h, w = hp.shape
+    if max(h, w) > P:  # a very long frame: keep the middle
+        y0, x0 = max(0, (h - P) // 2), max(0, (w - P) // 2)
+        hp = hp[y0 : y0 + P, x0 : x0 + P]
+        h, w = hp.shape
+    canvas = np.zeros((P, P))
+    canvas[:h, :w] = hp * np.outer(np.hanning(h), np.hanning(w)) ** 0.5
+    mag = np.fft.fftshift(np.abs(np.fft.fft2(canvas)))
+    n = LOCAL_BOX * LOCAL_BOX
+    local = (cv2.blur(mag, (LOCAL_BOX, LOCAL_BOX), borderType=cv2.BORDER_REFLECT) * n - mag) \
+        / (n - 1)
+    return np.minimum(mag / np.maximum(local, 1e-9), 6.0).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _lattice() -> np.ndarray:
+    """(n, 2) lattice frequencies (fx, fy) in cycles per normalised pixel: every integer
+    frequency of the tile in the band, in a half plane (the magnitude is symmetric)."""
+    r = int(BAND[1])
+    pts = [(fx, fy) for fy in range(0, r + 1) for fx in range(-r, r + 1)
+           if (fy > 0 or fx > 0) and BAND[0] <= math.hypot(fx, fy) <= BAND[1]]
+    return np.array(pts, np.float64) / T
+
+
+def _inverse_transposes(rot: np.ndarray, log_scale: np.ndarray,
+                        log_aspect: np.ndarray) -> np.ndarray:
+    """A^-T for A = s D(a) R: (1/s) D(a)^-1 R (R^-T = R, D diagonal); shape (n, 2, 2)."""
+    th = np.radians(rot)
+    c, s = np.cos(th), np.sin(th)
+    a = np.exp(log_aspect / 2)
+    inv_s = np.exp(-log_scale)
+    out = np.empty((len(th), 2, 2))
+    out[:, 0, 0], out[:, 0, 1] = inv_s * c / a, -inv_s * s / a
+    out[:, 1, 0], out[:, 1, 1] = inv_s * s * a, inv_s * c * a
+    return out
+
+
+def _scores(spec: np.ndarray, mats: np.ndarray) -> np.ndarray:
+    """How far the spectrum stands above its background (1) at the lattice moved by each
+    transform, given as the (n, 2, 2) inverse transposes (a frequency f of the canonical frame
+    is at A^-T f once the frame is transformed by A): the sum over the lattice points that are
+    below 0.45 cycles per pixel, over the square root of their number (so a small scale, which
+    moves most of the lattice past Nyquist, is not penalised for it)."""
+    px, py = (_lattice() * P).T
+    fx = mats[:, 0, 0, None] * px + mats[:, 0, 1, None] * py
+    fy = mats[:, 1, 0, None] * px + mats[:, 1, 1, None] * py
+    inside = (np.abs(fx) < P * 0.45) & (np.abs(fy) < P * 0.45)
+    col = np.clip(np.rint(fx).astype(np.int32) + P // 2, 0, P - 1)
+    row = np.clip(np.rint(fy).astype(np.int32) + P // 2, 0, P - 1)
+    total = np.where(inside, spec[row, col] - 1.0, 0.0).sum(axis=1)
+    return total / np.sqrt(np.maximum(inside.sum(axis=1), 1))
+
+
+def _log_polar(spec: np.ndarray, log_aspect: float) -> np.ndarray:
+    """The spectrum (minus its background of 1) on a (angle, log radius) grid, with the frame's
+    stretch ``log_aspect`` undone: a rotation is then a cyclic shift in angle and a scale a
+    shift in log radius."""
+    th = np.radians(np.arange(LP_ANGLES) * 180.0 / LP_ANGLES)
+    rho = LP_RHO_MIN * np.exp(np.arange(LP_RADII) * LP_STEP)
+    a = math.exp(log_aspect / 2)
+    fx = rho[None, :] * np.cos(th)[:, None] / a
+    fy = rho[None, :] * np.sin(th)[:, None] * a
+    col = np.rint(fx + P // 2).astype(np.int64)
+    row = np.rint(fy + P // 2).astype(np.int64)
+    ok = (np.abs(fx) < P * 0.45) & (np.abs(fy) < P * 0.45)
+    vals = spec[np.clip(row, 0, P - 1), np.clip(col, 0, P - 1)] - 1.0
+    return np.where(ok, vals, 0.0), ok
+
+
+@lru_cache(maxsize=1)
+def _lattice_log_polar() -> np.ndarray:
+    """The canonical lattice (at scale 1) on the same grid, as FFT for the correlation."""
+    pts = _lattice() * P
+    grid = np.zeros((LP_ANGLES, 2 * LP_RADII))
+    th = np.degrees(np.arctan2(pts[:, 1], pts[:, 0])) % 180.0
+    rr = np.log(np.hypot(pts[:, 0], pts[:, 1]) / LP_RHO_MIN) / LP_STEP
+    np.add.at(grid, (np.rint(th * LP_ANGLES / 180.0).astype(int) % LP_ANGLES,
+                     np.rint(rr).astype(int)), 1.0)
+    return np.conj(np.fft.rfft2(grid))
+
+
+def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
+    """The best few lattice registrations: a Fourier-Mellin correlation (every rotation and
+    scale at once) for each aspect on a max-filtered spectrum, then a fine grid on the
+    spectrum itself around the best cells. The lattice's own right-angle and mirror
+    symmetries are left to the alignment, which tries all eight."""
+    spec = _registration_spectrum(hp)
+    coarse = cv2.dilate(spec, np.ones((5, 5), np.uint8))
+    # the max filter raises the background above 1: bring it back, or hypotheses that keep
+    # more of the lattice below Nyquist would score for the background alone
+    coarse = coarse - (float(np.median(coarse)) - 1.0)
+    template = _lattice_log_polar()
+    cells = []  # (score, rotation, log_scale, log_aspect)
+    shift_lo = int(math.floor(-math.log(SCALE_RANGE[1]) / LP_STEP))
+    shift_hi = int(math.ceil(-math.log(SCALE_RANGE[0]) / LP_STEP))
+    for la in LOG_ASPECTS:
+        lp = np.zeros((2, LP_ANGLES, 2 * LP_RADII))
+        lp[0, :, :LP_RADII], lp[1, :, :LP_RADII] = _log_polar(coarse, float(la))
+        # [angle shift, radius shift]: the sum over the lattice points in range, and their count
+        total, count = np.fft.irfft2(np.fft.rfft2(lp) * template, s=lp.shape[1:])
+        corr = total / np.sqrt(np.maximum(count, 1.0))
+        # observed radius = canonical radius / s: shift = -log(s) / step
+        shifts = np.arange(shift_lo, shift_hi + 1)
+        sub = corr[:, shifts % (2 * LP_RADII)]
+        angles = (np.arange(LP_ANGLES) * 180.0 / LP_ANGLES + 90) % 180 - 90
+        keep = np.abs(angles) <= ROTATION_RANGE
+        sub = np.where(keep[:, None], sub, -np.inf)
+        for idx in np.argsort(sub.ravel())[::-1][: N_COARSE]:
+            i, j = divmod(int(idx), len(shifts))
+            cells.append((float(sub[i, j]), float(angles[i]), -shifts[j] * LP_STEP, float(la)))
+    cells.sort(key=lambda c: c[0], reverse=True)
+    seeds: list[tuple] = []
+    for c in cells:
+        if all(abs(c[1] - d[1]) > 2 or abs(c[2] - d[2]) > 0.05 or abs(c[3] - d[3]) > 0.06
+               for d in seeds):
+            seeds.append(c)
+        if len(seeds) == N_COARSE:
+            break
+    fr, fs, fa = (g.ravel() for g in np.meshgrid(np.arange(-0.75, 0.751, 0.25),
+                                                 np.arange(-0.02, 0.0201, 0.004),
+                                                 np.arange(-0.03, 0.0301, 0.01), indexing="ij"))
+    found: list[tuple[float, Warp]] = []
+    for _, rot, ls, la in seeds:
+        s = _scores(spec, _inverse_transposes(rot + fr, ls + fs, la + fa))
+        k = int(np.argmax(s))
+        found.append((float(s[k]), Warp(False, float(rot + fr[k]), float(ls + fs[k]),
+                                        float(la + fa[k]))))
+    found.sort(key=lambda c: c[0], reverse=True)
+    return found[:N_REGISTERED]
+
+
+# --------------------------------------------------------------------------------------------
+# alignment and payload
+def canonical(hp: np.ndarray, warp: Warp) -> np.ndarray:
+    """The (high-passed) observed image mapped back into the canonical tile grid."""
+    a = warp.matrix
+    h, w = hp.shape
+    corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64) - [w / 2, h / 2]
+    mapped = corners @ np.linalg.inv(a).T
+    cw, ch = (int(v) for v in np.minimum(np.ceil(mapped.max(axis=0) - mapped.min(axis=0)),
+                                         4 * max(h, w)))
+    # canonical (x, y) -> observed: A (x - c_can) + c_obs
+    m = np.hstack([a, (np.array([w / 2, h / 2]) - a @ np.array([cw / 2, ch / 2]))[:, None]])
+    return cv2.warpAffine(hp, m, (cw, ch), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+@lru_cache(maxsize=1)
+def _band_mask() -> np.ndarray:
+    k = np.fft.fftfreq(T) * T
+    r = np.hypot(k[:, None], k[None, :])
+    return (r >= BAND[0]) & (r <= BAND[1])
+
+
+def _whiten(tile: np.ndarray) -> np.ndarray:
+    """v1's ring whitening, limited to this scheme's band (rings it does not use are noise)."""
+    return _v1._whiten(tile) * _band_mask()
+
+
+def _sync_surfaces(tile_spec: np.ndarray, sync_conj: np.ndarray) -> np.ndarray:
+    return np.real(np.fft.ifft2(tile_spec[None] * sync_conj)).reshape(len(sync_conj), -1)
+
+
+@dataclass
+class Detection:
+    detected: bool
+    p_value: float
+    z: float
+    payload: bytes | None
+    frames: int
+    warp: Warp | None = None
+    shift: tuple[int, int] | None = None
+    sync_index: int | None = None
+    segment_z: list[float] = field(default_factory=list)
+    hypotheses: int = 0
+
+
+P_THRESHOLD = 1e-6
+
+
+SYMMETRIES = [(q, f) for f in (False, True) for q in range(4)]
+
+
+def detect(acc: _v1.Accumulator, key: bytes, search: bool = True) -> Detection:
+    """Register, align, decode. ``search=False`` tries the identity warp only (what the tests
+    use to show that the search is what finds a transformed mark)."""
+    km = key_material(key)
+    if acc.total is None or acc.frames == 0:
+        return Detection(False, 1.0, 0.0, None, 0)
+    hp = _highpass(acc.total)
+    sync_conj = np.conj(np.fft.fft2(km.sync))
+    coded_spec = np.fft.fft2(km.coded)
+
+    def aligned(warp: Warp) -> np.ndarray:
+        return _whiten(_v1.fold(canonical(hp, warp)))
+
+    # Every hypothesis of the full search is counted even when the untransformed reading
+    # already decodes and the search is skipped: its maximum is at least as large, so the
+    # p-value stays an upper bound.
+    hypotheses = (1 + N_REGISTERED * len(SYMMETRIES)) * len(POLISH) * T * T * N_SYNC
+    if search:
+        quick = _decode(hp, [IDENTITY], aligned, sync_conj, coded_spec, key, hypotheses)
+        if quick.payload is not None and quick.p_value <= EARLY_P:
+            return _finish(quick, acc, sync_conj)
+    registered = register(hp) if search else []
+    warps = [IDENTITY] + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
+    return _finish(_decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses), acc,
+                   sync_conj)
+
+
+EARLY_P = 1e-9  # an untransformed reading this strong skips the geometric search
+
+
+def _decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses) -> Detection:
+    candidates = []  # (z, warp, (dy, dx), j)
+    for warp in warps:
+        surf = _sync_surfaces(aligned(warp), sync_conj)
+        z = surf.max(axis=1) / np.maximum(surf.std(axis=1), 1e-12)
+        j = int(np.argmax(z))
+        candidates.append((float(z[j]), warp, divmod(int(surf[j].argmax()), T), j))
+    candidates.sort(key=lambda c: c[0], reverse=True)
+    polished = []
+    for cand in candidates[:N_CANDIDATES]:
+        best = cand
+        _, warp, _, j = cand
+        for dr, ds in POLISH:
+            if dr == 0 and ds == 0:
+                continue
+            w2 = warp.moved(dr, ds)
+            surf = np.real(np.fft.ifft2(aligned(w2) * sync_conj[j]))
+            z = float(surf.max() / max(surf.std(), 1e-12))
+            if z > best[0]:
+                best = (z, w2, divmod(int(surf.argmax()), T), j)
+        polished.append(best)
+    polished.sort(key=lambda c: c[0], reverse=True)
+    p_sync = min(1.0, hypotheses * _v1._norm_sf(polished[0][0]))
+    p_payload_bound = N_CANDIDATES * 2.0 ** -(_ecc.CRC_BITS + int(math.log2(N_SYNC)))
+
+    chosen, payload = polished[0], None
+    for cand in polished:
+        _, warp, (dy, dx), j = cand
+        soft = _v1._soft_bits(aligned(warp), coded_spec, sync_conj[j], dy, dx)
+        decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
+        if decoded is not None and sync_index(key, decoded) == j:
+            chosen, payload = cand, decoded
+            break
+    z, warp, (dy, dx), j = chosen
+    p = min(1.0, 2 * min(p_sync, p_payload_bound if payload is not None else 1.0))
+    return Detection(detected=p <= P_THRESHOLD, p_value=p, z=z, payload=payload, frames=0,
+                     warp=warp, shift=(int(dy), int(dx)), sync_index=j, hypotheses=hypotheses)
+
+
+def _finish(d: Detection, acc: _v1.Accumulator, sync_conj: np.ndarray) -> Detection:
+    """The per-second z-scores at the alignment found (the report's chart)."""
+    (dy, dx), j = d.shift, d.sync_index
+    for seg in acc.segments:
+        s = np.real(np.fft.ifft2(_whiten(_v1.fold(canonical(_highpass(seg), d.warp)))
+                                 * sync_conj[j]))
+        d.segment_z.append(float(s[dy, dx] / max(s.std(), 1e-12)))
+    d.frames = acc.frames
+    return d
