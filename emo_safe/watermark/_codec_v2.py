@@ -313,6 +313,13 @@ def _lattice_log_polar() -> np.ndarray:
     return np.conj(np.fft.rfft2(grid))
 
 
+def _grid(rot: float, rot_step: float, ls: float, ls_step: float, la: float,
+          la_step: float) -> tuple[np.ndarray, ...]:
+    axes = [np.arange(-r, r + step / 2, step) for r, step in ((rot, rot_step), (ls, ls_step),
+                                                              (la, la_step))]
+    return tuple(g.ravel() for g in np.meshgrid(*axes, indexing="ij"))
+
+
 def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
     """The best few lattice registrations: a Fourier-Mellin correlation (every rotation and
     scale at once) for each aspect on a max-filtered spectrum, then a fine grid on the
@@ -350,17 +357,26 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
             seeds.append(c)
         if len(seeds) == N_COARSE:
             break
-    fr, fs, fa = (g.ravel() for g in np.meshgrid(np.arange(-0.75, 0.751, 0.25),
-                                                 np.arange(-0.02, 0.0201, 0.004),
-                                                 np.arange(-0.03, 0.0301, 0.01), indexing="ij"))
+    # two refinements: a wide one on a lightly max-filtered spectrum (the coarse filter merges
+    # neighbouring lattice points once a zoom packs them closer than its width), then a
+    # narrow one on the spectrum itself
+    medium = cv2.dilate(spec, np.ones((3, 3), np.uint8))
     found: list[tuple[float, Warp]] = []
     for _, rot, ls, la in seeds:
-        s = _scores(spec, _inverse_transposes(rot + fr, ls + fs, la + fa))
-        k = int(np.argmax(s))
-        found.append((float(s[k]), Warp(False, float(rot + fr[k]), float(ls + fs[k]),
-                                        float(la + fa[k]))))
+        for grid, sp in ((_grid(0.75, 0.25, 0.05, 0.01, 0.08, 0.02), medium),
+                         (_grid(0.3, 0.15, 0.01, 0.0025, 0.015, 0.0075), spec)):
+            fr, fs, fa = grid
+            sc = _scores(sp, _inverse_transposes(rot + fr, ls + fs, la + fa))
+            k = int(np.argmax(sc))
+            rot, ls, la = float(rot + fr[k]), float(ls + fs[k]), float(la + fa[k])
+        found.append((float(sc[k]), Warp(False, rot, ls, la)))
     found.sort(key=lambda c: c[0], reverse=True)
-    return found[:N_REGISTERED]
+    distinct: list[tuple[float, Warp]] = []
+    for score, w in found:  # seeds that refined to the same warp count once
+        if all(abs(w.rotation - d.rotation) > 0.5 or abs(w.log_scale - d.log_scale) > 0.01
+               or abs(w.log_aspect - d.log_aspect) > 0.02 for _, d in distinct):
+            distinct.append((score, w))
+    return distinct[:N_REGISTERED]
 
 
 # --------------------------------------------------------------------------------------------

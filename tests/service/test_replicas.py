@@ -14,6 +14,7 @@ from servers import start_server, stop_server
 
 from emo_safe._resources import sample_path
 from emo_safe.media import iter_frames, write_mp4
+from emo_safe.watermark import DEFAULT_SCHEME
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_a_generation_through_one_host_is_found_through_the_other(two_hosts, tmp
         value = base64.b64encode(bytes.fromhex(result.watermark_payload)).decode()
         with other.client() as c:
             found = c.get("/v1/matches/byBinding",
-                          params={"alg": "org.emo-safe.wm.v1", "value": value}).json()
+                          params={"alg": DEFAULT_SCHEME, "value": value}).json()
             assert found == {"matches": [{"manifestId": result.manifest_label,
                                           "similarityScore": 100}]}
             assert c.get(f"/v1/manifests/{result.manifest_label}").status_code == 200

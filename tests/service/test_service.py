@@ -19,6 +19,7 @@ from factories import mark_residue, write_audio
 from servers import start_server, stop_server
 
 from emo_safe.media import iter_frames, load_image, read_audio_track, write_mp4
+from emo_safe.watermark import DEFAULT_SCHEME
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -64,7 +65,7 @@ def test_a_reencoded_copy_gets_its_credential_back_and_the_lookups_agree(
         value = base64.b64encode(bytes.fromhex(row["watermark"]["payload"])).decode()
         by_binding = c.get("/v1/matches/byBinding",
                            params={"alg": row["watermark"]["scheme"], "value": value}).json()
-        posted = c.post("/v1/matches/byBinding", json={"alg": "org.emo-safe.wm.v1",
+        posted = c.post("/v1/matches/byBinding", json={"alg": DEFAULT_SCHEME,
                                                       "value": value}).json()
         assert by_content == by_binding == posted == {
             "matches": [{"manifestId": result.manifest_label, "similarityScore": 100}]}
@@ -73,7 +74,8 @@ def test_a_reencoded_copy_gets_its_credential_back_and_the_lookups_agree(
         assert store.headers["content-type"] == "application/c2pa"
         algs = c.get("/v1/services/supportedAlgorithms").json()
         assert algs == {"watermarks": [{"alg": "org.emo-safe.wm.audio.v1"},
-                                       {"alg": "org.emo-safe.wm.v1"}], "fingerprints": []}
+                                       {"alg": "org.emo-safe.wm.v1"},
+                                       {"alg": "org.emo-safe.wm.v2"}], "fingerprints": []}
     with c2pa.Reader("application/c2pa", io.BytesIO(store.content)) as reader:
         assert json.loads(reader.json())["active_manifest"] == result.manifest_label
 

@@ -11,9 +11,10 @@ from emo_safe import media
 from emo_safe._resources import sample_path
 from emo_safe.cli import main
 from emo_safe.provenance.read import read_manifest
+from emo_safe.watermark import DEFAULT_SCHEME
 
 AUDIO = "org.emo-safe.wm.audio.v1"
-VIDEO = "org.emo-safe.wm.v1"
+VIDEO = DEFAULT_SCHEME
 
 
 @pytest.fixture(scope="module")

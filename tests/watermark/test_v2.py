@@ -1,0 +1,193 @@
+"""Watermark v2 (`org.emo-safe.wm.v2`): the payload survives the edits reposters make — a
+mirror, a rotation, a crop that is not resized back, a pad to another aspect, a speed change,
+today's codecs — and each geometric case fails when its part of the search is taken away.
+Unmarked clips read through the same search are not detected."""
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from emo_safe import media
+from emo_safe.watermark import _codec, _codec_v2, detect_frames, embed_frames, get_scheme
+
+V2 = "org.emo-safe.wm.v2"
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+PAYLOAD = bytes.fromhex("0badc0ffee42")
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from pathlib import Path
+
+    img = cv2.imread(str(Path(__file__).parents[1] / "data" / "obama.jpg"))[:, :, ::-1]
+    return np.ascontiguousarray(img)
+
+
+def moving_clip(photo, n, size=(512, 512)):
+    """A slow pan across a real photo (a talking head moves about this much)."""
+    h, w = size
+    f = max((w + 64) / photo.shape[1], (h + 80) / photo.shape[0])
+    base = cv2.resize(photo, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    for t in range(n):
+        x = int(32 + 24 * np.sin(t / 9))
+        y = int(40 + 16 * np.cos(t / 13))
+        yield np.ascontiguousarray(base[y : y + h, x : x + w])
+
+
+@pytest.fixture(scope="module")
+def marked(photo):
+    return list(embed_frames(moving_clip(photo, 75), KEY, PAYLOAD, scheme=V2))
+
+
+def read(frames, search=True):
+    acc = _codec.Accumulator(25)
+    for f in frames:
+        acc.add(f)
+    acc.finish()
+    return _codec_v2.detect(acc, KEY, search=search)
+
+
+def transcode(frames, path, codec, size=None, fps=25, bit_rate=None, **options):
+    """Through a real FFmpeg encoder (PyAV), decoded back to RGB frames."""
+    h, w = frames[0].shape[:2]
+    w, h = size or (w, h)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = w & ~1, h & ~1, "yuv420p"
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        stream.options = {k.replace("_", "-"): str(v) for k, v in options.items()}
+        for f in frames:
+            f = cv2.resize(f, (stream.width, stream.height), interpolation=cv2.INTER_AREA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return list(media.iter_frames(path))
+
+
+def decodes(d):
+    return d.payload == PAYLOAD and d.p_value <= 1e-6
+
+
+def rotate(frame, degrees):
+    h, w = frame.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(frame, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+def pad_to(frame, aspect):
+    """Letterbox or pillarbox onto black, as platforms do for another aspect ratio."""
+    h, w = frame.shape[:2]
+    H, W = (h, int(round(h * aspect))) if aspect > w / h else (int(round(w / aspect)), w)
+    out = np.zeros((H, W, 3), np.uint8)
+    y, x = (H - h) // 2, (W - w) // 2
+    out[y : y + h, x : x + w] = frame
+    return out
+
+
+# ------------------------------------------------------------------------------- geometry
+def test_a_mirrored_copy_decodes_only_with_the_lattice_symmetries(marked, monkeypatch):
+    flipped = [f[:, ::-1].copy() for f in marked]
+    d = read(flipped)
+    assert decodes(d) and d.warp.flip
+    monkeypatch.setattr(_codec_v2, "SYMMETRIES", [(q, False) for q in range(4)])
+    assert not decodes(read(flipped))
+
+
+def test_a_10_degree_rotation_decodes_only_with_the_rotation_search(marked, monkeypatch):
+    rotated = [rotate(f, 10) for f in marked]
+    d = read(rotated)
+    assert decodes(d)
+    assert d.warp.describe()["rotation"] == pytest.approx(350, abs=0.5)
+    monkeypatch.setattr(_codec_v2, "ROTATION_RANGE", 1.0)
+    assert not decodes(read(rotated))
+
+
+def test_a_55_percent_crop_not_resized_back_decodes_only_with_the_zoom_search(marked,
+                                                                              monkeypatch):
+    side = int(512 * 0.55)  # 281 px of 512, off-centre: a zoom of 1.82 once normalised
+    cropped = [f[60 : 60 + side, 110 : 110 + side] for f in marked]
+    d = read(cropped)
+    assert decodes(d) and d.warp.describe()["zoom"] == pytest.approx(512 / side, rel=0.01)
+    monkeypatch.setattr(_codec_v2, "SCALE_RANGE", (0.9, 1.1))
+    assert not decodes(read(cropped))
+
+
+def test_a_pad_to_16_9_decodes_and_a_16_9_clip_padded_to_9_16_needs_the_zoom(photo,
+                                                                               monkeypatch):
+    square = list(embed_frames(moving_clip(photo, 50), KEY, PAYLOAD, scheme=V2))
+    assert decodes(read([pad_to(f, 16 / 9) for f in square]))  # same short side: zoom 1
+    wide = list(embed_frames(moving_clip(photo, 50, (288, 512)), KEY, PAYLOAD, scheme=V2))
+    tall = [pad_to(f, 9 / 16) for f in wide]  # 512 x 910: the content shrinks to 0.56
+    d = read(tall)
+    assert decodes(d) and d.warp.describe()["zoom"] == pytest.approx(0.5625, rel=0.01)
+    assert not decodes(read(tall, search=False))
+
+
+def test_an_anamorphic_stretch_is_undone(marked):
+    stretched = [cv2.resize(f, (682, 512), interpolation=cv2.INTER_AREA) for f in marked]
+    d = read(stretched)
+    assert decodes(d) and d.warp.describe()["aspect"] == pytest.approx(1.33, abs=0.02)
+    assert not decodes(read(stretched, search=False))
+
+
+# ---------------------------------------------------------------------------- time, codecs
+def test_speed_changes_through_a_real_encode(marked, tmp_path):
+    """The same tile is in every frame and detection sums them, so dropping every other
+    frame (2x at the same frame rate) or showing each twice at 50 fps (0.5x) changes
+    nothing but the number of frames summed."""
+    double = transcode(marked[::2], tmp_path / "2x.mp4", "libx264", crf=23)
+    half = transcode([f for f in marked for _ in (0, 1)], tmp_path / "half.mp4", "libx264",
+                     fps=50, crf=23)
+    assert decodes(read(double)) and decodes(read(half))
+
+
+def test_an_h265_reencode(marked, tmp_path):
+    frames = transcode(marked, tmp_path / "h265.mp4", "libx265", crf=28,
+                       x265_params="log-level=error")
+    assert decodes(read(frames))
+
+
+def test_a_vp9_360p_upload_ladder_encode(marked, tmp_path):
+    frames = transcode(marked, tmp_path / "vp9.webm", "libvpx-vp9", size=(360, 360),
+                       bit_rate=300_000, deadline="realtime", cpu_used=8)
+    assert frames[0].shape[:2] == (360, 360)
+    assert decodes(read(frames))
+
+
+# ------------------------------------------------------------------------------ calibration
+def test_unmarked_clips_read_through_the_whole_search_are_not_detected(photo):
+    """The registration and every symmetry it proposes are counted in the p-value: unmarked
+    clips (a photo, mirrored, rotated, cropped, noise, a flat frame), each searched in full,
+    stay far from the threshold."""
+    rng = np.random.default_rng(7)
+    base = list(moving_clip(photo, 20))
+    clips = [base, [f[:, ::-1] for f in base], [rotate(f, 12) for f in base],
+             [f[100:400, 50:450] for f in base],
+             [rng.integers(0, 256, (256, 256, 3), np.uint8) for _ in range(10)],
+             [np.full((240, 320, 3), 90, np.uint8)] * 5]
+    for clip in clips:
+        d = read(clip)
+        assert d.payload is None and d.p_value > 1e-3
+        assert d.hypotheses > 10_000_000  # the whole search is in the count
+
+
+def test_another_workspace_key_reads_nothing(marked):
+    acc = _codec.Accumulator(25)
+    for f in marked[:40]:
+        acc.add(f)
+    acc.finish()
+    d = _codec_v2.detect(acc, OTHER_KEY)
+    assert d.payload is None and d.p_value > 1e-3
+
+
+def test_scheme_reports_the_geometry_it_undid(marked):
+    ev = detect_frames([f[:, ::-1] for f in marked[:40]], KEY, schemes=[V2])
+    assert ev.scheme == V2 and ev.payload == PAYLOAD.hex()
+    assert ev.to_dict()["geometry"]["flip"] is True
+    assert repr(get_scheme(V2, KEY)).startswith("VideoMarkV2(key_id=")
