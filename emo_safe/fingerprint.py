@@ -37,16 +37,21 @@ def _dct_hash(grey32: np.ndarray) -> int:
     return int(np.packbits(bits).view(">u8")[0])
 
 
+def _grey(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
 def frame_hash(frame: np.ndarray) -> int:
     """The luminance-layout hash (pHash)."""
-    grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return _dct_hash(cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA))
+    return _dct_hash(cv2.resize(_grey(frame), (32, 32), interpolation=cv2.INTER_AREA))
 
 
 def edge_hash(frame: np.ndarray) -> int:
     """The edge-layout hash: pHash of the gradient magnitude of a 128x128 copy."""
-    grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    small = cv2.resize(grey, (128, 128), interpolation=cv2.INTER_AREA)
+    return _edge_hash_small(cv2.resize(_grey(frame), (128, 128), interpolation=cv2.INTER_AREA))
+
+
+def _edge_hash_small(small: np.ndarray) -> int:
     small = cv2.GaussianBlur(small, (0, 0), 1.0)
     gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
@@ -79,13 +84,24 @@ class Fingerprint:
         return len(self.phash)
 
 
+def orient(img: np.ndarray, quarter_turns: int, mirror: bool) -> np.ndarray:
+    """``np.rot90`` by ``quarter_turns``, then a horizontal mirror: what undoes a watermark
+    geometry of ``rotation = 90 * quarter_turns`` degrees and ``flip = mirror``."""
+    out = np.rot90(img, quarter_turns % 4)
+    return np.ascontiguousarray(out[:, ::-1] if mirror else out)
+
+
 class FingerprintTap:
-    """Passes frames through, hashing one per second (so it rides along the one decode)."""
+    """Passes frames through, hashing one per second (so it rides along the one decode). It
+    keeps a 128 x 128 grey copy of each sampled frame (16 KB a second) so that the hashes can
+    be taken again with a mirror or a right-angle turn undone, once the watermark has said
+    which one the video carries."""
 
     def __init__(self, fps: float) -> None:
         self.step = max(1, round(fps))
         self._phash: list[int] = []
         self._ehash: list[int] = []
+        self._small: list[np.ndarray] = []
 
     def tap(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for i, frame in enumerate(frames):
@@ -94,15 +110,26 @@ class FingerprintTap:
 
     def add(self, frame: np.ndarray, index: int) -> None:
         if index % self.step == 0 and len(self._phash) < MAX_SECONDS:
-            self._phash.append(frame_hash(frame))
-            self._ehash.append(edge_hash(frame))
+            grey = _grey(frame)
+            self._phash.append(_dct_hash(cv2.resize(grey, (32, 32),
+                                                    interpolation=cv2.INTER_AREA)))
+            small = cv2.resize(grey, (128, 128), interpolation=cv2.INTER_AREA)
+            self._ehash.append(_edge_hash_small(small))
+            self._small.append(small.astype(np.uint8))
 
     @property
     def hashes(self) -> list[int]:
         return list(self._phash)
 
-    def fingerprint(self) -> Fingerprint:
-        return Fingerprint(tuple(self._phash), tuple(self._ehash))
+    def fingerprint(self, quarter_turns: int = 0, mirror: bool = False) -> Fingerprint:
+        """The hashes of the frames as they are, or with :func:`orient` applied first."""
+        if not quarter_turns % 4 and not mirror:
+            return Fingerprint(tuple(self._phash), tuple(self._ehash))
+        smalls = [orient(s.astype(np.float32), quarter_turns, mirror) for s in self._small]
+        return Fingerprint(
+            tuple(_dct_hash(cv2.resize(s, (32, 32), interpolation=cv2.INTER_AREA))
+                  for s in smalls),
+            tuple(_edge_hash_small(s) for s in smalls))
 
 
 def _distances(ref: np.ndarray, h: int) -> np.ndarray:

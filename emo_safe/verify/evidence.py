@@ -35,6 +35,20 @@ from emo_safe.watermark.scheme import (
 )
 
 
+def _orientation(found: WatermarkEvidence | None) -> tuple[int, bool]:
+    """The mirror and right-angle turn a mark's geometry says the video carries, to be undone
+    before the frames are compared with the generation's fingerprint (a mirrored repost is
+    still that generation). Other geometry (a zoom, a small rotation, a stretch) is left as it
+    is: the whole-frame hashes cannot see through it, and the copy check stays strict."""
+    g = found.geometry if found is not None and found.payload else None
+    if not g or abs(g["zoom"] - 1) > 0.03 or abs(g["aspect"] - 1) > 0.03:
+        return 0, False
+    turns, rest = divmod(g["rotation"] + 45, 90)
+    if abs(rest - 45) > 2:
+        return 0, False
+    return int(turns) % 4, bool(g["flip"])
+
+
 @dataclass(frozen=True)
 class TrackEvidence:
     """What one video track of the file showed."""
@@ -217,7 +231,8 @@ class WatermarkSource:
             found = strongest(acc.finish(self.max_p_value))
             if found is not None:
                 found = dataclasses.replace(found, track=stream.index)
-            tracks.append(TrackEvidence(stream.index, found, tap.fingerprint()))
+            tracks.append(TrackEvidence(stream.index, found,
+                                        tap.fingerprint(*_orientation(found))))
             examined += 1
         if not examined:
             raise InputError(f"{file.path}: no video track is within the detector's limits "

@@ -447,18 +447,25 @@ def detect(acc: _v1.Accumulator, key: bytes, search: bool = True) -> Detection:
     # Every hypothesis of the full search is counted even when the untransformed reading
     # already decodes and the search is skipped: its maximum is at least as large, so the
     # p-value stays an upper bound.
-    hypotheses = (1 + N_REGISTERED * len(SYMMETRIES)) * len(POLISH) * T * T * N_SYNC
-    if search:
-        quick = _decode(hp, [IDENTITY], aligned, sync_conj, coded_spec, key, hypotheses)
-        if quick.payload is not None and quick.p_value <= EARLY_P:
-            return _finish(quick, acc, sync_conj)
-    registered = register(hp) if search else []
-    warps = [IDENTITY] + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
+    hypotheses = (1 + N_REGISTERED) * len(SYMMETRIES) * len(POLISH) * T * T * N_SYNC
+    if not search:
+        return _finish(_decode(hp, [IDENTITY], aligned, sync_conj, coded_spec, key,
+                               hypotheses), acc, sync_conj)
+    # The frame as it is, mirrored and turned by right angles first: the commonest edits,
+    # and the registration (an energy detector) is weaker than the alignment (a matched
+    # filter) on static content after strong compression, so these need no registration.
+    plain = [IDENTITY.turned(q, f) for q, f in SYMMETRIES]
+    quick = _decode(hp, plain, aligned, sync_conj, coded_spec, key, hypotheses)
+    if quick.payload is not None and quick.p_value <= EARLY_P:
+        return _finish(quick, acc, sync_conj)
+    registered = register(hp)
+    warps = plain + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
     return _finish(_decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses), acc,
                    sync_conj)
 
 
-EARLY_P = 1e-9  # an untransformed reading this strong skips the geometric search
+EARLY_P = 1e-9  # a reading of the frame as it is (or mirrored, turned) this strong skips
+# the registration
 
 
 def _decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses) -> Detection:
