@@ -65,12 +65,14 @@ SCHEME = "org.emo-safe.wm.v2"
 KEY_LABEL = b"emo-safe video mark v2"
 NORM_H = _v1.NORM_H  # 256
 T = _v1.T  # 64
-BAND = (2.7, 20.0)  # cycles per tile: sync and payload patterns
+BAND = (2.7, 24.0)  # cycles per tile: sync and payload patterns
+TILT = 0.5  # pattern amplitude grows as radius ** TILT across the band (see docs/watermark.md)
 PAYLOAD_BYTES = 6
 N_CODED = len(_ecc.encode_payload(bytes(PAYLOAD_BYTES)))  # 156
 N_SYNC = 16
 
-TARGET_RMS = 2.5  # luma levels in the normalised domain (PSNR ~41 dB at 512 px; see docs)
+TARGET_RMS = 2.8  # luma levels in the normalised domain (PSNR ~41 dB at 512 px; see docs)
+MAX_OUTPUT_RMS = 2.5  # luma levels in the frame itself: PSNR >= 40.2 dB at any size
 SYNC_SHARE = 0.3
 A_SYNC = math.sqrt(SYNC_SHARE) * TARGET_RMS
 A_BIT = math.sqrt((1 - SYNC_SHARE) / N_CODED) * TARGET_RMS
@@ -121,7 +123,9 @@ class KeyMaterial:
 
 def _band_patterns(key: bytes, label: bytes, n: int, mask: np.ndarray) -> np.ndarray:
     noise = _normals(key, label, n * T * T).reshape(n, T, T)
-    pats = np.real(np.fft.ifft2(np.fft.fft2(noise) * mask))
+    k = np.fft.fftfreq(T) * T
+    tilt = np.hypot(k[:, None], k[None, :]) ** TILT
+    pats = np.real(np.fft.ifft2(np.fft.fft2(noise) * mask * tilt))
     pats /= pats.reshape(n, -1).std(axis=1)[:, None, None]
     return pats.astype(np.float32)
 
@@ -169,6 +173,12 @@ class Embedder:
             tiled = np.tile(self._tile, reps)[:nh, :nw].astype(np.float32)
             if (nh, nw) != (h, w):
                 tiled = cv2.resize(tiled, (w, h), interpolation=cv2.INTER_LINEAR)
+            # upsampling softens the band's upper part (a 512 px frame keeps ~80 % of the
+            # normalised RMS); a frame at or below the normalised size keeps all of it, so the
+            # strength is capped in the frame itself
+            rms = float(np.sqrt(np.mean(tiled.astype(np.float64) ** 2)))
+            if rms > MAX_OUTPUT_RMS:
+                tiled *= MAX_OUTPUT_RMS / rms
             self._cache = {(h, w): tiled}
         return self._cache[(h, w)]
 
@@ -403,8 +413,28 @@ def _band_mask() -> np.ndarray:
 
 
 def _whiten(tile: np.ndarray) -> np.ndarray:
-    """v1's ring whitening, limited to this scheme's band (rings it does not use are noise)."""
-    return _v1._whiten(tile) * _band_mask()
+    """v1's ring whitening (each frequency ring divided by its own RMS), over this scheme's
+    band."""
+    spec = np.fft.fft2(tile)
+    r, n = _v1._rings()
+    power = np.bincount(r.ravel(), weights=(np.abs(spec) ** 2).ravel(), minlength=n)
+    rms = np.sqrt(power / np.maximum(np.bincount(r.ravel(), minlength=n), 1))
+    return spec * _band_mask() / np.maximum(rms[r], 1e-9)
+
+
+def _soft_bits(spec: np.ndarray, coded_spec: np.ndarray, sync_conj: np.ndarray,
+               dy: int, dx: int) -> np.ndarray:
+    """v1's soft bits with each frequency ring weighted by the square root of its measured
+    SNR instead of the SNR: one ring's SNR is one noisy correlation, and full weights on
+    noisy estimates lost payloads that equal weights decoded (H.264 CRF 28, docs)."""
+    r, n = _v1._rings()
+    k = np.fft.fftfreq(T)
+    aligned = spec * np.exp(2j * np.pi * (dy * k[:, None] + dx * k[None, :]))
+    gain = np.bincount(r.ravel(), weights=np.real(aligned * sync_conj).ravel(), minlength=n)
+    norm = np.bincount(r.ravel(), weights=np.abs(sync_conj).ravel() ** 2, minlength=n)
+    weight = np.sqrt(np.clip(gain / np.maximum(norm, 1e-12), 0, None))
+    soft = np.real(np.einsum("kij,ij->k", np.conj(coded_spec), aligned * weight[r]))
+    return soft / max(float(np.std(soft)), 1e-12)
 
 
 def _sync_surfaces(tile_spec: np.ndarray, sync_conj: np.ndarray) -> np.ndarray:
@@ -496,7 +526,7 @@ def _decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses) -> Detec
     chosen, payload = polished[0], None
     for cand in polished:
         _, warp, (dy, dx), j = cand
-        soft = _v1._soft_bits(aligned(warp), coded_spec, sync_conj[j], dy, dx)
+        soft = _soft_bits(aligned(warp), coded_spec, sync_conj[j], dy, dx)
         decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
         if decoded is not None and sync_index(key, decoded) == j:
             chosen, payload = cand, decoded
