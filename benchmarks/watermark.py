@@ -26,8 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _report import write_report
+from factories import transcode
 
 from emo_safe import media
 from emo_safe._resources import sample_path
@@ -117,31 +119,10 @@ def _fps15(frames):
     return [frames[int(round(i * 25 / 15))] for i in range(int(n * 15 / 25))]
 
 
-def _transcode(frames, tmp, codec, size=None, fps=FPS, bit_rate=None, **options):
-    """Through a real FFmpeg encoder (PyAV) and back: size is (w, h); options as FFmpeg's."""
-    from fractions import Fraction
-
-    import av
-
+def _transcode(frames, tmp, codec, **kw):
+    """Through a real FFmpeg encoder (PyAV) and back (tests/factories.transcode)."""
     suffix = ".webm" if codec == "libvpx-vp9" else ".mp4"
-    path = Path(tmp) / f"attack{suffix}"
-    h, w = frames[0].shape[:2]
-    w, h = size or (w, h)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream(codec, rate=Fraction(fps))
-        vs.width, vs.height, vs.pix_fmt = w & ~1, h & ~1, "yuv420p"
-        if bit_rate:
-            vs.bit_rate = bit_rate
-        vs.options = {k.replace("_", "-"): str(v) for k, v in options.items()}
-        for f in frames:
-            if f.shape[:2] != (vs.height, vs.width):
-                f = cv2.resize(f, (vs.width, vs.height), interpolation=cv2.INTER_AREA)
-            for pkt in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f),
-                                                            format="rgb24")):
-                out.mux(pkt)
-        for pkt in vs.encode():
-            out.mux(pkt)
-    return list(media.iter_frames(path))
+    return transcode(frames, Path(tmp) / f"attack{suffix}", codec, **kw)
 
 
 def _h264(frames, tmp, crf=23, **kw):

@@ -117,6 +117,82 @@ def write_video(path: Path, frames: int = 10, size=(96, 128), fps: int = 25,
     return path
 
 
+def bundled_photo(name: str = "obama.jpg") -> np.ndarray:
+    """A bundled real photo (tests/data, with attribution) as RGB uint8."""
+    import cv2
+
+    img = cv2.imread(str(Path(__file__).parent / "data" / name))[:, :, ::-1]
+    return np.ascontiguousarray(img)
+
+
+def panning_clip(photo: np.ndarray, n: int, size=(256, 256)):
+    """A slow pan across a photo: content that moves about as much as a talking head."""
+    import cv2
+
+    h, w = size
+    f = max((w + 64) / photo.shape[1], (h + 80) / photo.shape[0])
+    base = cv2.resize(photo, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    for t in range(n):
+        x = int(32 + 24 * np.sin(t / 9))
+        y = int(40 + 16 * np.cos(t / 13))
+        yield np.ascontiguousarray(base[y : y + h, x : x + w])
+
+
+def transcode(frames: list[np.ndarray], path: Path, codec: str, size=None, fps: float = 25,
+              bit_rate: int | None = None, **options) -> list[np.ndarray]:
+    """RGB frames through a real FFmpeg encoder (PyAV) into ``path`` and decoded back.
+    ``size`` is (width, height); ``options`` are the encoder's, with ``_`` for ``-``
+    (``x265_params="log-level=error"``)."""
+    from fractions import Fraction
+
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    w, h = size or (w, h)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = w & ~1, h & ~1, "yuv420p"
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        stream.options = {k.replace("_", "-"): str(v) for k, v in options.items()}
+        for f in frames:
+            if f.shape[:2] != (stream.height, stream.width):
+                f = cv2.resize(f, (stream.width, stream.height), interpolation=cv2.INTER_AREA)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return list(media.iter_frames(path))
+
+
+def still_outputs(tmp_path_factory, label: str, markers: dict):
+    """One workspace with a consented sample portrait and an output of the ``still``
+    generator per entry of ``markers`` (name -> mark stage, or None for the default), made
+    once: each takes seconds. Returns (workspace, {name: (output path, generation id)})."""
+    import pytest
+
+    from emo_safe import SafeGenerator, Workspace
+    from emo_safe._resources import sample_path
+    from emo_safe.gate.consent import ConsentRegistry
+
+    portrait, speech = sample_path("portrait.jpg"), sample_path("speech.m4a")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("EMO_SAFE_KEY_PASSPHRASE", raising=False)
+        mp.delenv("EMO_SAFE_DATABASE_URL", raising=False)
+        ws = Workspace(tmp_path_factory.mktemp(f"{label}-workspace"))
+        ws.init()
+        consent = ConsentRegistry.for_workspace(ws).add("sample person", portrait)
+        out = tmp_path_factory.mktemp("outputs")
+        made = {}
+        for name, marker in markers.items():
+            marker = marker(ws) if callable(marker) else marker
+            result = SafeGenerator(ws, generator="still", marker=marker).generate(
+                portrait, speech, out / f"{name}.mp4", consent_ids=[consent.id])
+            made[name] = (result.output, result.generation_id)
+    return ws, made
+
+
 def copy_to(src: Path, dest_dir: Path, name: str | None = None) -> Path:
     dest = dest_dir / (name or src.name)
     shutil.copyfile(src, dest)

@@ -290,8 +290,9 @@ def _refine(total: np.ndarray, cand: tuple, sync_spec: np.ndarray) -> tuple:
 
 
 def _soft_bits(spec: np.ndarray, coded_spec: np.ndarray, sync_conj: np.ndarray,
-               dy: int, dx: int) -> np.ndarray:
-    """Soft payload bits at an alignment, with every frequency ring weighted by its SNR.
+               dy: int, dx: int, weight_power: float = 1.0) -> np.ndarray:
+    """Soft payload bits at an alignment, with every frequency ring weighted by its SNR
+    (to ``weight_power``: v2 uses the square root).
 
     The sync pattern's per-ring correlation tells how much of the mark survived in each ring
     (compression removes the high rings first); rings where nothing survived only add noise.
@@ -303,7 +304,7 @@ def _soft_bits(spec: np.ndarray, coded_spec: np.ndarray, sync_conj: np.ndarray,
     gain = np.bincount(r.ravel(), weights=np.real(aligned * sync_conj).ravel(), minlength=n)
     norm = np.bincount(r.ravel(), weights=np.abs(sync_conj).ravel() ** 2, minlength=n)
     snr = np.clip(gain / np.maximum(norm, 1e-12), 0, None)
-    weighted = aligned * snr[r]
+    weighted = aligned * (snr[r] if weight_power == 1.0 else snr[r] ** weight_power)
     soft = np.real(np.einsum("kij,ij->k", np.conj(coded_spec), weighted))
     return soft / max(float(np.std(soft)), 1e-12)
 

@@ -422,21 +422,6 @@ def _whiten(tile: np.ndarray) -> np.ndarray:
     return spec * _band_mask() / np.maximum(rms[r], 1e-9)
 
 
-def _soft_bits(spec: np.ndarray, coded_spec: np.ndarray, sync_conj: np.ndarray,
-               dy: int, dx: int) -> np.ndarray:
-    """v1's soft bits with each frequency ring weighted by the square root of its measured
-    SNR instead of the SNR: one ring's SNR is one noisy correlation, and full weights on
-    noisy estimates lost payloads that equal weights decoded (H.264 CRF 28, docs)."""
-    r, n = _v1._rings()
-    k = np.fft.fftfreq(T)
-    aligned = spec * np.exp(2j * np.pi * (dy * k[:, None] + dx * k[None, :]))
-    gain = np.bincount(r.ravel(), weights=np.real(aligned * sync_conj).ravel(), minlength=n)
-    norm = np.bincount(r.ravel(), weights=np.abs(sync_conj).ravel() ** 2, minlength=n)
-    weight = np.sqrt(np.clip(gain / np.maximum(norm, 1e-12), 0, None))
-    soft = np.real(np.einsum("kij,ij->k", np.conj(coded_spec), aligned * weight[r]))
-    return soft / max(float(np.std(soft)), 1e-12)
-
-
 def _sync_surfaces(tile_spec: np.ndarray, sync_conj: np.ndarray) -> np.ndarray:
     return np.real(np.fft.ifft2(tile_spec[None] * sync_conj)).reshape(len(sync_conj), -1)
 
@@ -526,7 +511,11 @@ def _decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses) -> Detec
     chosen, payload = polished[0], None
     for cand in polished:
         _, warp, (dy, dx), j = cand
-        soft = _soft_bits(aligned(warp), coded_spec, sync_conj[j], dy, dx)
+        # each ring weighted by the square root of its measured SNR, not the SNR: one ring's
+        # SNR is one noisy correlation, and full weights on it lost payloads that equal
+        # weights decoded (H.264 CRF 28: docs/watermark.md)
+        soft = _v1._soft_bits(aligned(warp), coded_spec, sync_conj[j], dy, dx,
+                              weight_power=0.5)
         decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
         if decoded is not None and sync_index(key, decoded) == j:
             chosen, payload = cand, decoded

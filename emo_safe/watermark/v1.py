@@ -1,5 +1,6 @@
 """Scheme ``org.emo-safe.wm.v1``: the keyed luma mark of emo-safe 0.1 (``_codec``), behind
-the scheme interface. Frozen: outputs made with it keep verifying."""
+the scheme interface. Frozen: outputs made with it keep verifying. :class:`TiledLumaScheme` is
+what v1 and v2 share: an embedder per payload, evidence summed over normalised luma frames."""
 
 from __future__ import annotations
 
@@ -16,17 +17,21 @@ from emo_safe.watermark.scheme import (
 )
 
 
-class VideoMarkV1(KeyedScheme):
-    scheme_id = _codec.SCHEME
+class TiledLumaScheme(KeyedScheme):
+    """A video scheme whose mark is a tile added to the luma: subclasses give the embedder
+    (``_embedder``) and the search over the summed frames (``_detect``)."""
+
     medium = "video"
     payload_bytes = _codec.PAYLOAD_BYTES
 
-    @staticmethod
-    def public_key_id(key: bytes) -> str:
-        return _codec.key_material(key).key_id
+    def _embedder(self, payload: bytes):
+        raise NotImplementedError
+
+    def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
+        raise NotImplementedError
 
     def embed(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
-        embedder = _codec.Embedder(self._key, check_payload(payload, self.payload_bytes))
+        embedder = self._embedder(check_payload(payload, self.payload_bytes))
         for frame in frames:
             yield embedder.embed(frame)
 
@@ -35,7 +40,7 @@ class VideoMarkV1(KeyedScheme):
 
 
 class _Accumulator:
-    def __init__(self, scheme: VideoMarkV1, fps: float) -> None:
+    def __init__(self, scheme: TiledLumaScheme, fps: float) -> None:
         self._scheme = scheme
         self._acc = _codec.Accumulator(fps)
 
@@ -44,16 +49,30 @@ class _Accumulator:
 
     def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
         self._acc.finish()
-        d = _codec.detect(self._acc, self._scheme._key)
+        return self._scheme._detect(self._acc, max_p_value)
+
+
+class VideoMarkV1(TiledLumaScheme):
+    scheme_id = _codec.SCHEME
+
+    @staticmethod
+    def public_key_id(key: bytes) -> str:
+        return _codec.key_material(key).key_id
+
+    def _embedder(self, payload: bytes) -> _codec.Embedder:
+        return _codec.Embedder(self._key, payload)
+
+    def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
+        d = _codec.detect(acc, self._key)
         return WatermarkEvidence(
             detected=d.p_value <= max_p_value,
             p_value=d.p_value,
             payload=d.payload.hex() if d.payload is not None else None,
             frames=d.frames,
-            scheme=self._scheme.scheme_id,
+            scheme=self.scheme_id,
             threshold=max_p_value,
             z=d.z,
             scale=d.scale,
             segment_z=tuple(d.segment_z),
-            key_id=self._scheme.key_id,
+            key_id=self.key_id,
         )

@@ -5,7 +5,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from factories import transcode_audio, write_video
+from factories import still_outputs, transcode_audio, write_video
 
 from emo_safe import media
 from emo_safe._resources import sample_path
@@ -20,24 +20,7 @@ VIDEO = DEFAULT_SCHEME
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     """One workspace with two generations (made once for the module: each takes seconds)."""
-    from emo_safe import SafeGenerator, Workspace
-    from emo_safe.gate.consent import ConsentRegistry
-
-    portrait_path, speech_path = sample_path("portrait.jpg"), sample_path("speech.m4a")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("EMO_SAFE_KEY_PASSPHRASE", raising=False)
-        mp.delenv("EMO_SAFE_DATABASE_URL", raising=False)
-        ws = Workspace(tmp_path_factory.mktemp("audio-workspace"))
-        ws.init()
-        consent = ConsentRegistry.for_workspace(ws).add("sample person", portrait_path)
-        gen = SafeGenerator(ws, generator="still")
-        out = tmp_path_factory.mktemp("outputs")
-        made = {}
-        for name in ("first", "second"):
-            result = gen.generate(portrait_path, speech_path, out / f"{name}.mp4",
-                                  consent_ids=[consent.id])
-            made[name] = (result.output, result.generation_id)
-    return ws, made
+    return still_outputs(tmp_path_factory, "audio", {"first": None, "second": None})
 
 
 @pytest.fixture

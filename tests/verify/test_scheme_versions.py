@@ -7,9 +7,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from factories import still_outputs
 
 from emo_safe import media
-from emo_safe._resources import sample_path
 from emo_safe.cli import main
 from emo_safe.watermark import DEFAULT_SCHEME, WorkspaceMarker
 
@@ -19,24 +19,8 @@ V1, V2 = "org.emo-safe.wm.v1", "org.emo-safe.wm.v2"
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     """One workspace, one output made with v1 and one with the default (made once)."""
-    from emo_safe import SafeGenerator, Workspace
-    from emo_safe.gate.consent import ConsentRegistry
-
-    portrait, speech = sample_path("portrait.jpg"), sample_path("speech.m4a")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("EMO_SAFE_KEY_PASSPHRASE", raising=False)
-        mp.delenv("EMO_SAFE_DATABASE_URL", raising=False)
-        ws = Workspace(tmp_path_factory.mktemp("schemes-workspace"))
-        ws.init()
-        consent = ConsentRegistry.for_workspace(ws).add("sample person", portrait)
-        out = tmp_path_factory.mktemp("outputs")
-        made = {}
-        for name, marker in (("v1", WorkspaceMarker(ws.watermark_key(), V1)), ("v2", None)):
-            gen = SafeGenerator(ws, generator="still", marker=marker)
-            result = gen.generate(portrait, speech, out / f"{name}.mp4",
-                                  consent_ids=[consent.id])
-            made[name] = (result.output, result.generation_id)
-    return ws, made
+    return still_outputs(tmp_path_factory, "schemes", {
+        "v1": lambda ws: WorkspaceMarker(ws.watermark_key(), V1), "v2": None})
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@ mirror, a rotation, a crop that is not resized back, a pad to another aspect, a 
 today's codecs — and each geometric case fails when its part of the search is taken away.
 Unmarked clips read through the same search are not detected."""
 
-from fractions import Fraction
-
-import av
 import cv2
 import numpy as np
 import pytest
+from factories import bundled_photo, panning_clip, transcode
 
-from emo_safe import media
 from emo_safe.watermark import _codec, _codec_v2, detect_frames, embed_frames, get_scheme
 
 V2 = "org.emo-safe.wm.v2"
@@ -21,21 +18,11 @@ PAYLOAD = bytes.fromhex("0badc0ffee42")
 
 @pytest.fixture(scope="module")
 def photo():
-    from pathlib import Path
-
-    img = cv2.imread(str(Path(__file__).parents[1] / "data" / "obama.jpg"))[:, :, ::-1]
-    return np.ascontiguousarray(img)
+    return bundled_photo("obama.jpg")
 
 
 def moving_clip(photo, n, size=(512, 512)):
-    """A slow pan across a real photo (a talking head moves about this much)."""
-    h, w = size
-    f = max((w + 64) / photo.shape[1], (h + 80) / photo.shape[0])
-    base = cv2.resize(photo, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    for t in range(n):
-        x = int(32 + 24 * np.sin(t / 9))
-        y = int(40 + 16 * np.cos(t / 13))
-        yield np.ascontiguousarray(base[y : y + h, x : x + w])
+    return panning_clip(photo, n, size)
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +36,6 @@ def read(frames, search=True):
         acc.add(f)
     acc.finish()
     return _codec_v2.detect(acc, KEY, search=search)
-
-
-def transcode(frames, path, codec, size=None, fps=25, bit_rate=None, **options):
-    """Through a real FFmpeg encoder (PyAV), decoded back to RGB frames."""
-    h, w = frames[0].shape[:2]
-    w, h = size or (w, h)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = w & ~1, h & ~1, "yuv420p"
-        if bit_rate:
-            stream.bit_rate = bit_rate
-        stream.options = {k.replace("_", "-"): str(v) for k, v in options.items()}
-        for f in frames:
-            f = cv2.resize(f, (stream.width, stream.height), interpolation=cv2.INTER_AREA)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return list(media.iter_frames(path))
 
 
 def decodes(d):

@@ -4,6 +4,7 @@ surviving a real H.264 re-encode."""
 import cv2
 import numpy as np
 import pytest
+from factories import bundled_photo, panning_clip
 
 from emo_safe import media
 from emo_safe.errors import InputError
@@ -15,22 +16,12 @@ PAYLOAD = bytes.fromhex("a1b2c3d4e5f6")
 
 
 @pytest.fixture(scope="module")
-def photo(request):
-    from pathlib import Path
-
-    img = cv2.imread(str(Path(__file__).parents[1] / "data" / "obama.jpg"))[:, :, ::-1]
-    return np.ascontiguousarray(img)
+def photo():
+    return bundled_photo("obama.jpg")
 
 
 def moving_clip(photo, n, size=(256, 256)):
-    """A slow pan across a real photo: content that moves, like a talking head."""
-    h, w = size
-    f = max((w + 64) / photo.shape[1], (h + 80) / photo.shape[0])
-    base = cv2.resize(photo, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    for t in range(n):
-        x = int(32 + 24 * np.sin(t / 9))
-        y = int(40 + 16 * np.cos(t / 13))
-        yield np.ascontiguousarray(base[y : y + h, x : x + w])
+    return panning_clip(photo, n, size)
 
 
 @pytest.mark.parametrize("size", [(181, 243), (97, 333), (480, 270), (127, 129)])
