@@ -240,7 +240,7 @@ def _rings() -> tuple[np.ndarray, int]:
     return r, int(r.max()) + 1
 
 
-def _whiten(tile: np.ndarray) -> np.ndarray:
+def _whiten(tile: np.ndarray, band: np.ndarray | None = None) -> np.ndarray:
     """Band-limited, spectrally whitened DFT of a folded tile.
 
     Natural images have far more energy at low frequencies; dividing each ring of the spectrum
@@ -252,7 +252,7 @@ def _whiten(tile: np.ndarray) -> np.ndarray:
     power = np.bincount(r.ravel(), weights=(np.abs(spec) ** 2).ravel(), minlength=n)
     count = np.bincount(r.ravel(), minlength=n)
     rms = np.sqrt(power / np.maximum(count, 1))
-    return spec * _band_mask() / np.maximum(rms[r], 1e-9)
+    return spec * (_band_mask() if band is None else band) / np.maximum(rms[r], 1e-9)
 
 
 N_CANDIDATES = 8  # alignments whose payload is decoded

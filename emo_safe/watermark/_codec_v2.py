@@ -52,7 +52,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -413,13 +413,8 @@ def _band_mask() -> np.ndarray:
 
 
 def _whiten(tile: np.ndarray) -> np.ndarray:
-    """v1's ring whitening (each frequency ring divided by its own RMS), over this scheme's
-    band."""
-    spec = np.fft.fft2(tile)
-    r, n = _v1._rings()
-    power = np.bincount(r.ravel(), weights=(np.abs(spec) ** 2).ravel(), minlength=n)
-    rms = np.sqrt(power / np.maximum(np.bincount(r.ravel(), minlength=n), 1))
-    return spec * _band_mask() / np.maximum(rms[r], 1e-9)
+    """v1's ring whitening over this scheme's band."""
+    return _v1._whiten(tile, _band_mask())
 
 
 def _sync_surfaces(tile_spec: np.ndarray, sync_conj: np.ndarray) -> np.ndarray:
@@ -427,20 +422,11 @@ def _sync_surfaces(tile_spec: np.ndarray, sync_conj: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Detection:
-    detected: bool
-    p_value: float
-    z: float
-    payload: bytes | None
-    frames: int
-    warp: Warp | None = None
-    shift: tuple[int, int] | None = None
-    sync_index: int | None = None
-    segment_z: list[float] = field(default_factory=list)
-    hypotheses: int = 0
+class Detection(_v1.Detection):
+    warp: Warp | None = None  # what was undone (v1's ``scale`` is 1 / its zoom)
 
 
-P_THRESHOLD = 1e-6
+P_THRESHOLD = _v1.P_THRESHOLD
 
 
 SYMMETRIES = [(q, f) for f in (False, True) for q in range(4)]
@@ -523,7 +509,8 @@ def _decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses) -> Detec
     z, warp, (dy, dx), j = chosen
     p = min(1.0, 2 * min(p_sync, p_payload_bound if payload is not None else 1.0))
     return Detection(detected=p <= P_THRESHOLD, p_value=p, z=z, payload=payload, frames=0,
-                     warp=warp, shift=(int(dy), int(dx)), sync_index=j, hypotheses=hypotheses)
+                     warp=warp, scale=math.exp(-warp.log_scale), shift=(int(dy), int(dx)),
+                     sync_index=j, hypotheses=hypotheses)
 
 
 def _finish(d: Detection, acc: _v1.Accumulator, sync_conj: np.ndarray) -> Detection:

@@ -38,6 +38,21 @@ class TiledLumaScheme(KeyedScheme):
     def accumulator(self, fps: float) -> _Accumulator:
         return _Accumulator(self, fps)
 
+    def _evidence(self, d: _codec.Detection, max_p_value: float, **extra) -> WatermarkEvidence:
+        return WatermarkEvidence(
+            detected=d.p_value <= max_p_value,
+            p_value=d.p_value,
+            payload=d.payload.hex() if d.payload is not None else None,
+            frames=d.frames,
+            scheme=self.scheme_id,
+            threshold=max_p_value,
+            z=d.z,
+            scale=d.scale,
+            segment_z=tuple(d.segment_z),
+            key_id=self.key_id,
+            **extra,
+        )
+
 
 class _Accumulator:
     def __init__(self, scheme: TiledLumaScheme, fps: float) -> None:
@@ -63,16 +78,4 @@ class VideoMarkV1(TiledLumaScheme):
         return _codec.Embedder(self._key, payload)
 
     def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
-        d = _codec.detect(acc, self._key)
-        return WatermarkEvidence(
-            detected=d.p_value <= max_p_value,
-            p_value=d.p_value,
-            payload=d.payload.hex() if d.payload is not None else None,
-            frames=d.frames,
-            scheme=self.scheme_id,
-            threshold=max_p_value,
-            z=d.z,
-            scale=d.scale,
-            segment_z=tuple(d.segment_z),
-            key_id=self.key_id,
-        )
+        return self._evidence(_codec.detect(acc, self._key), max_p_value)

@@ -28,18 +28,7 @@ class VideoMarkV2(TiledLumaScheme):
 
     def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
         d = _codec_v2.detect(acc, self._key, search=self._search)
-        geometry = d.warp.describe() if d.warp is not None else None
-        return WatermarkEvidence(
-            detected=d.p_value <= max_p_value,
-            p_value=d.p_value,
-            payload=d.payload.hex() if d.payload is not None else None,
-            frames=d.frames,
-            scheme=self.scheme_id,
-            threshold=max_p_value,
-            z=d.z,
-            # as v1 reports it: the resize that undid the zoom
-            scale=round(1 / geometry["zoom"], 4) if geometry else None,
-            segment_z=tuple(d.segment_z),
-            key_id=self.key_id,
-            geometry=geometry,
-        )
+        if d.scale is not None:  # as v1 reports it: the resize that undid the zoom
+            d.scale = round(d.scale, 4)
+        return self._evidence(d, max_p_value,
+                              geometry=d.warp.describe() if d.warp is not None else None)
