@@ -78,6 +78,14 @@ def test_the_task_scripts_generate_verify_and_prove(tmp_path, portrait, speech, 
     assert traced.returncode == 0, traced.stdout + traced.stderr
     assert f"payload {generation_id}" in traced.stdout
     assert "generated-manifest-stripped" in traced.stdout
+    mirrored = tmp_path / "mirrored.mp4"
+    media.write_mp4(mirrored, (f[:, ::-1] for f in media.iter_frames(inbox / "ours.mp4")), 25,
+                    None, crf=23)
+    edited = run(EXAMPLES / "trace_edited_repost.py", mirrored, "--workspace", ws)
+    assert edited.returncode == 0, edited.stdout + edited.stderr
+    assert f"org.emo-safe.wm.v2 payload {generation_id}" in edited.stdout
+    assert "edit undone: mirrored" in edited.stdout
+    assert "generated-manifest-stripped" in edited.stdout
     rows = tmp_path / "rows.jsonl"
     arch = run(EXAMPLES / "verify_archive.py", inbox, "--workspace", ws, "--cluster", "local:2",
                "--results", rows)
