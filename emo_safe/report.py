@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from emo_safe.media import iter_frames
+from emo_safe.watermark import describe_geometry
 
 
 def _thumbnails(path: Path, frames: int, count: int = 3, width: int = 220) -> list[str]:
@@ -124,7 +125,9 @@ def verdict_section(row: dict, verdict, frames_from: Path | None = None,
     if wm:
         section.append(f"<h3>Watermark</h3><p>p = {wm['p_value']:.2e}, payload "
                        f"{html.escape(str(wm['payload'] or '-'))}, {wm['frames']} frames, "
-                       f"scheme {html.escape(str(wm.get('scheme')))}</p>")
+                       f"scheme {html.escape(str(wm.get('scheme')))}"
+                       + (f"; edit undone: {html.escape(describe_geometry(wm['geometry']))}"
+                          if wm.get("geometry") and wm.get("payload") else "") + "</p>")
         section.append(_score_chart(wm.get("segment_z") or []))
     audio = row.get("audio")
     if audio:

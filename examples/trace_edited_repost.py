@@ -15,21 +15,7 @@ import sys
 from pathlib import Path
 
 from emo_safe import Detector, EmoSafeError, Workspace
-
-
-def describe(geometry: dict | None) -> str:
-    if not geometry:
-        return "as made (v1 reads no geometry)"
-    parts = []
-    if geometry["flip"]:
-        parts.append("mirrored")
-    if abs((geometry["rotation"] + 180) % 360 - 180) > 0.5:
-        parts.append(f"rotated {geometry['rotation']:.1f} degrees")
-    if abs(geometry["zoom"] - 1) > 0.02:
-        parts.append(f"zoomed x{geometry['zoom']:.2f}")
-    if abs(geometry["aspect"] - 1) > 0.02:
-        parts.append(f"stretched x{geometry['aspect']:.2f}")
-    return ", ".join(parts) or "as made"
+from emo_safe.watermark import describe_geometry
 
 
 def main() -> int:
@@ -47,7 +33,7 @@ def main() -> int:
         print(f"{args.file}: no watermark of this deployment (verdict {verdict.outcome})")
         return verdict.exit_code
     print(f"{args.file}: {mark.scheme} payload {mark.payload} (p = {mark.p_value:.1e}); "
-          f"edit undone: {describe(mark.geometry)}")
+          f"edit undone: {describe_geometry(mark.geometry)}")
     print(f"verdict: {verdict.outcome}")
     for reason in verdict.reasons:
         print(f"  - {reason}")

@@ -252,6 +252,10 @@ def _render_watermark(wm, indent: str = "") -> None:
         return
     say(f"{indent}watermark: {state} (p = {{}}, {{}} frames, payload {{}}, {{}})",
         f"{wm.p_value:.2e}", wm.frames, wm.payload or "-", wm.scheme)
+    if wm.payload and wm.geometry:
+        from emo_safe.watermark import describe_geometry
+
+        say(f"{indent}  edit undone: {{}}", describe_geometry(wm.geometry))
 
 
 @main.group()

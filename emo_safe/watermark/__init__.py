@@ -32,11 +32,27 @@ from emo_safe.watermark.scheme import (
 
 __all__ = ["DEFAULT_AUDIO_SCHEME", "DEFAULT_MAX_P_VALUE", "DEFAULT_SCHEME", "PAYLOAD_BYTES",
            "FileEvidence", "WatermarkEvidence", "WatermarkScheme", "WorkspaceAudioMarker",
-           "WorkspaceMarker", "available_schemes", "detect_audio", "detect_file", "detect_media",
-           "detect_frames", "embed_audio_file", "embed_file", "embed_frames", "get_scheme",
-           "key_id", "parse_payload", "read_audio_for_detection"]
+           "WorkspaceMarker", "available_schemes", "describe_geometry", "detect_audio",
+           "detect_file", "detect_media", "detect_frames", "embed_audio_file", "embed_file",
+           "embed_frames", "get_scheme", "key_id", "parse_payload", "read_audio_for_detection"]
 
 PAYLOAD_BYTES = 6  # every scheme carries the 48-bit generation id
+
+
+def describe_geometry(geometry: dict | None) -> str:
+    """What a scheme's reported geometry (v2: flip, rotation, zoom, aspect) says was done to
+    the video, in words: "mirrored, rotated 350.0 degrees", "as made"."""
+    if not geometry:
+        return "as made"
+    parts = ["mirrored"] if geometry.get("flip") else []
+    rotation = float(geometry.get("rotation", 0.0)) % 360
+    if min(rotation, 360 - rotation) > 0.5:
+        parts.append(f"rotated {rotation:.1f} degrees")
+    if abs(float(geometry.get("zoom", 1.0)) - 1) > 0.02:
+        parts.append(f"zoomed x{geometry['zoom']:.2f}")
+    if abs(float(geometry.get("aspect", 1.0)) - 1) > 0.02:
+        parts.append(f"stretched x{geometry['aspect']:.2f}")
+    return ", ".join(parts) or "as made"
 
 
 def parse_payload(text: str) -> bytes:

@@ -76,6 +76,21 @@ def test_a_mirrored_v2_output_is_traced_to_its_generation(deployment, verify, tm
     assert row["watermark"]["geometry"]["flip"] is True
 
 
+def test_watermark_detect_and_the_report_say_which_edit_was_undone(deployment, tmp_path):
+    ws, made = deployment
+    out, gid = made["v2"]
+    turned = reencode(out, tmp_path / "turned.mp4", lambda f: f[::-1])  # upside down
+    runner = CliRunner()
+    r = runner.invoke(main, ["--workspace", str(ws.root), "watermark", "detect", str(turned)],
+                      catch_exceptions=False)
+    assert r.exit_code == 0 and gid in r.stdout
+    assert "edit undone: mirrored, rotated 180.0 degrees" in r.stdout
+    page = tmp_path / "report.html"
+    runner.invoke(main, ["--workspace", str(ws.root), "verify", str(turned), "--report",
+                         str(page)], catch_exceptions=False)
+    assert "edit undone: mirrored, rotated 180.0 degrees" in page.read_text()
+
+
 @pytest.mark.parametrize(("rotation", "flip"), [(0, True), (90, False), (180, True),
                                                 (270, False), (270, True)])
 def test_the_copy_check_undoes_a_mirror_or_a_right_angle_turn(rotation, flip):
