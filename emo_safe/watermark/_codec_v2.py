@@ -430,6 +430,10 @@ P_THRESHOLD = _v1.P_THRESHOLD
 
 
 SYMMETRIES = [(q, f) for f in (False, True) for q in range(4)]
+# read without registration (besides the eight symmetries as they are): the zooms v1
+# searches (1/0.80 - 1/1.05: crops of up to 20 % not resized back, small pads)
+PLAIN_ZOOMS = [Warp(False, 0.0, -math.log(float(s)), 0.0) for s in _v1.SCALES
+               if float(s) != 1.0]
 
 
 def detect(acc: _v1.Accumulator, key: bytes, search: bool = True) -> Detection:
@@ -448,14 +452,15 @@ def detect(acc: _v1.Accumulator, key: bytes, search: bool = True) -> Detection:
     # Every hypothesis of the full search is counted even when the untransformed reading
     # already decodes and the search is skipped: its maximum is at least as large, so the
     # p-value stays an upper bound.
-    hypotheses = (1 + N_REGISTERED) * len(SYMMETRIES) * len(POLISH) * T * T * N_SYNC
+    plain = [IDENTITY.turned(q, f) for q, f in SYMMETRIES] + PLAIN_ZOOMS
+    hypotheses = (len(plain) + N_REGISTERED * len(SYMMETRIES)) * len(POLISH) * T * T * N_SYNC
     if not search:
         return _finish(_decode(hp, [IDENTITY], aligned, sync_conj, coded_spec, key,
                                hypotheses), acc, sync_conj)
-    # The frame as it is, mirrored and turned by right angles first: the commonest edits,
-    # and the registration (an energy detector) is weaker than the alignment (a matched
-    # filter) on static content after strong compression, so these need no registration.
-    plain = [IDENTITY.turned(q, f) for q, f in SYMMETRIES]
+    # The frame as it is, mirrored and turned by right angles, and zoomed as far as v1
+    # searched, first: the commonest edits, and the registration (an energy detector) is
+    # weaker than the alignment (a matched filter) on static content after strong
+    # compression, so these need no registration.
     quick = _decode(hp, plain, aligned, sync_conj, coded_spec, key, hypotheses)
     if quick.payload is not None and quick.p_value <= EARLY_P:
         return _finish(quick, acc, sync_conj)
