@@ -446,8 +446,29 @@ def detect(acc: _v1.Accumulator, key: bytes, search: bool = True) -> Detection:
     sync_conj = np.conj(np.fft.fft2(km.sync))
     coded_spec = np.fft.fft2(km.coded)
 
+    tiles: dict[Warp, np.ndarray] = {}  # the full search re-reads the quick one's warps
+
     def aligned(warp: Warp) -> np.ndarray:
-        return _whiten(_v1.fold(canonical(hp, warp)))
+        if warp not in tiles:
+            tiles[warp] = _whiten(_v1.fold(hp if warp == IDENTITY else canonical(hp, warp)))
+        return tiles[warp]
+
+    found: dict[Warp, tuple] = {}
+
+    def candidate(warp: Warp) -> tuple:
+        """(z, warp, (dy, dx), sync index): the best sync pattern and shift at a warp."""
+        if warp not in found:
+            surf = _sync_surfaces(aligned(warp), sync_conj)
+            z = surf.max(axis=1) / np.maximum(surf.std(axis=1), 1e-12)
+            j = int(np.argmax(z))
+            found[warp] = (float(z[j]), warp, divmod(int(surf[j].argmax()), T), j)
+        return found[warp]
+
+    polished: dict[Warp, tuple] = {}
+
+    def decode(warps: list[Warp]) -> Detection:
+        return _polish_and_decode([candidate(w) for w in warps], aligned, sync_conj,
+                                  coded_spec, key, hypotheses, polished)
 
     # Every hypothesis of the full search is counted even when the untransformed reading
     # already decodes and the search is skipped: its maximum is at least as large, so the
@@ -455,46 +476,41 @@ def detect(acc: _v1.Accumulator, key: bytes, search: bool = True) -> Detection:
     plain = [IDENTITY.turned(q, f) for q, f in SYMMETRIES] + PLAIN_ZOOMS
     hypotheses = (len(plain) + N_REGISTERED * len(SYMMETRIES)) * len(POLISH) * T * T * N_SYNC
     if not search:
-        return _finish(_decode(hp, [IDENTITY], aligned, sync_conj, coded_spec, key,
-                               hypotheses), acc, sync_conj)
+        return _finish(decode([IDENTITY]), acc, sync_conj)
     # The frame as it is, mirrored and turned by right angles, and zoomed as far as v1
     # searched, first: the commonest edits, and the registration (an energy detector) is
     # weaker than the alignment (a matched filter) on static content after strong
     # compression, so these need no registration.
-    quick = _decode(hp, plain, aligned, sync_conj, coded_spec, key, hypotheses)
+    quick = decode(plain)
     if quick.payload is not None and quick.p_value <= EARLY_P:
         return _finish(quick, acc, sync_conj)
     registered = register(hp)
     warps = plain + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
-    return _finish(_decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses), acc,
-                   sync_conj)
+    return _finish(decode(warps), acc, sync_conj)
 
 
 EARLY_P = 1e-9  # a reading of the frame as it is (or mirrored, turned) this strong skips
 # the registration
 
 
-def _decode(hp, warps, aligned, sync_conj, coded_spec, key, hypotheses) -> Detection:
-    candidates = []  # (z, warp, (dy, dx), j)
-    for warp in warps:
-        surf = _sync_surfaces(aligned(warp), sync_conj)
-        z = surf.max(axis=1) / np.maximum(surf.std(axis=1), 1e-12)
-        j = int(np.argmax(z))
-        candidates.append((float(z[j]), warp, divmod(int(surf[j].argmax()), T), j))
+def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypotheses,
+                       memo: dict) -> Detection:
     candidates.sort(key=lambda c: c[0], reverse=True)
     polished = []
     for cand in candidates[:N_CANDIDATES]:
-        best = cand
         _, warp, _, j = cand
-        for dr, ds in POLISH:
-            if dr == 0 and ds == 0:
-                continue
-            w2 = warp.moved(dr, ds)
-            surf = np.real(np.fft.ifft2(aligned(w2) * sync_conj[j]))
-            z = float(surf.max() / max(surf.std(), 1e-12))
-            if z > best[0]:
-                best = (z, w2, divmod(int(surf.argmax()), T), j)
-        polished.append(best)
+        if warp not in memo:  # the full search polishes the quick one's best again
+            best = cand
+            for dr, ds in POLISH:
+                if dr == 0 and ds == 0:
+                    continue
+                w2 = warp.moved(dr, ds)
+                surf = np.real(np.fft.ifft2(aligned(w2) * sync_conj[j]))
+                z = float(surf.max() / max(surf.std(), 1e-12))
+                if z > best[0]:
+                    best = (z, w2, divmod(int(surf.argmax()), T), j)
+            memo[warp] = best
+        polished.append(memo[warp])
     polished.sort(key=lambda c: c[0], reverse=True)
     p_sync = min(1.0, hypotheses * _v1._norm_sf(polished[0][0]))
     p_payload_bound = N_CANDIDATES * 2.0 ** -(_ecc.CRC_BITS + int(math.log2(N_SYNC)))

@@ -166,6 +166,19 @@ class MultiAccumulator:
 
     parts: list[SchemeAccumulator] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Parts that gather the same sums (v1 and v2: normalised luma at one frame rate)
+        # share one set, so each frame is resized once, not once per scheme.
+        first: dict = {}
+        for part in self.parts:
+            key = getattr(part, "share_key", None)
+            if key is None:
+                continue
+            if key in first:
+                part.share(first[key])
+            else:
+                first[key] = part
+
     def add(self, frame: np.ndarray) -> None:
         for part in self.parts:
             part.add(frame)

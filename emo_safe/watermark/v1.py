@@ -58,9 +58,16 @@ class _Accumulator:
     def __init__(self, scheme: TiledLumaScheme, fps: float) -> None:
         self._scheme = scheme
         self._acc = _codec.Accumulator(fps)
+        self._owner = True
+        self.share_key = ("normalised luma", fps)
+
+    def share(self, other: _Accumulator) -> None:
+        """Read ``other``'s sums instead of gathering the same ones (``other`` adds)."""
+        self._acc, self._owner = other._acc, False
 
     def add(self, frame: np.ndarray) -> None:
-        self._acc.add(frame)
+        if self._owner:
+            self._acc.add(frame)
 
     def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
         self._acc.finish()

@@ -159,3 +159,20 @@ def test_scheme_reports_the_geometry_it_undid(marked):
     assert ev.scheme == V2 and ev.payload == PAYLOAD.hex()
     assert ev.to_dict()["geometry"]["flip"] is True
     assert repr(get_scheme(V2, KEY)).startswith("VideoMarkV2(key_id=")
+
+
+def test_v1_and_v2_read_one_set_of_sums_and_each_finds_its_own_mark(photo):
+    """Both schemes sum the same normalised luma: a decode feeds it once (each frame is
+    resized once), and each scheme still reads only its own mark from it."""
+    from emo_safe.watermark.scheme import MultiAccumulator
+
+    frames = list(embed_frames(moving_clip(photo, 30, (256, 256)), KEY, PAYLOAD,
+                               scheme="org.emo-safe.wm.v1"))
+    acc = MultiAccumulator([get_scheme(s, KEY).accumulator(25)
+                            for s in ("org.emo-safe.wm.v1", V2)])
+    assert acc.parts[1]._acc is acc.parts[0]._acc
+    for f in frames:
+        acc.add(f)
+    v1, v2 = acc.finish()
+    assert v1.payload == PAYLOAD.hex() and v1.frames == 30
+    assert v2.payload is None and v2.frames == 30
