@@ -88,7 +88,8 @@ def detect_frames(frames: Iterable[np.ndarray], key: bytes, fps: float = 25.0,
     from emo_safe.watermark.scheme import MultiAccumulator
 
     acc = MultiAccumulator([get_scheme(s, key).accumulator(fps)
-                            for s in (schemes or available_schemes("video"))])
+                            for s in (schemes or sorted(available_schemes("video"),
+                                                        key=lambda s: s != DEFAULT_SCHEME))])
     for frame in frames:
         acc.add(frame)
     return strongest(acc.finish(max_p_value))

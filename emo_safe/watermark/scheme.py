@@ -21,6 +21,7 @@ import numpy as np
 from emo_safe.errors import ProfileError
 
 DEFAULT_MAX_P_VALUE = 1e-6
+CONCLUSIVE_P = 1e-12  # a decoded payload this strong ends a multi-scheme read
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,15 @@ class MultiAccumulator:
             part.add(frame)
 
     def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> list[WatermarkEvidence]:
-        return [part.finish(max_p_value) for part in self.parts]
+        """Each scheme's evidence, in order, stopping after the first whose payload decodes
+        at p <= ``CONCLUSIVE_P`` (the strongest evidence there can be: a later scheme's search
+        cannot change what is reported, and is not paid for)."""
+        found = []
+        for part in self.parts:
+            found.append(part.finish(max_p_value))
+            if found[-1].payload is not None and found[-1].p_value <= CONCLUSIVE_P:
+                break
+        return found
 
 
 def strongest(found: list[WatermarkEvidence]) -> WatermarkEvidence | None:
