@@ -3,6 +3,7 @@ for the v1 and v2 video marks (and, with --baselines, invisible-watermark's) in 
 
 Run:  python benchmarks/watermark.py [--quick] [--baselines dwtDct,dwtDctSvd,rivaGan]
           [--attacks a,b] [--clips a,b] [--false-positives N] [--out benchmarks/out/watermark.md]
+          [--sections speed,robustness,false-positives,estimation]
 
 Clips (10 s, 25 fps, made from public-domain/bundled photos so the run is reproducible
 offline): a 512x512 portrait with head-like motion, the still generator's output (a static
@@ -615,6 +616,9 @@ def estimation_attack(scheme, out, n_outputs=(1, 10, 100), frames_each=50):
         print(out[-1], flush=True)
 
 
+SECTIONS = ("speed", "robustness", "false-positives", "estimation")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="4-second clips, 100 FP clips")
@@ -624,8 +628,13 @@ def main():
     ap.add_argument("--clips", default="", help="comma list (default: all)")
     ap.add_argument("--false-positives", type=int, default=None,
                     help="unmarked clips (default 1000; --quick 100)")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help="comma list of parts to run (default: all): " + ",".join(SECTIONS))
     ap.add_argument("--out", default="benchmarks/out/watermark.md")
     args = ap.parse_args()
+    sections = set(args.sections.split(","))
+    if not sections <= set(SECTIONS):
+        ap.error(f"unknown section(s): {', '.join(sorted(sections - set(SECTIONS)))}")
     n_frames = 100 if args.quick else 250
     ours = [Ours(V1), Ours(V2)]
     schemes = ours + [ImWatermark(m) for m in args.baselines.split(",") if m]
@@ -638,19 +647,24 @@ def main():
                    "60 frames, the only ones it marks, at ~1 s a frame). No p-value: they have "
                    "no calibrated detector.")
     out.append("\nAttack sources: " + "; ".join(f"{k}: {v}" for k, v in ATTACK_SOURCES.items()))
-    speed(ours, out)
-    summary = robustness(schemes, n_frames, attacks, clips, out)
-    out.append(f"\n### Payload exact (p <= 1e-6 for ours) on all {len(clips)} clips\n")
-    out.append("| attack | " + " | ".join(s.name for s in schemes) + " |")
-    out.append("|---|" + "---|" * len(schemes))
-    for a in attacks:
-        out.append(f"| {a} | " + " | ".join(
-            f"{sum(summary[(s.name, a)])}/{len(summary[(s.name, a)])}" for s in schemes) + " |")
-    n_fp = args.false_positives if args.false_positives is not None else (
-        100 if args.quick else 1000)
-    false_positives(ours, n_fp, out)
-    for scheme in ours:
-        estimation_attack(scheme, out)
+    if "speed" in sections:
+        speed(ours, out)
+    if "robustness" in sections:
+        summary = robustness(schemes, n_frames, attacks, clips, out)
+        out.append(f"\n### Payload exact (p <= 1e-6 for ours) on all {len(clips)} clips\n")
+        out.append("| attack | " + " | ".join(s.name for s in schemes) + " |")
+        out.append("|---|" + "---|" * len(schemes))
+        for a in attacks:
+            out.append(f"| {a} | " + " | ".join(
+                f"{sum(summary[(s.name, a)])}/{len(summary[(s.name, a)])}" for s in schemes)
+                + " |")
+    if "false-positives" in sections:
+        n_fp = args.false_positives if args.false_positives is not None else (
+            100 if args.quick else 1000)
+        false_positives(ours, n_fp, out)
+    if "estimation" in sections:
+        for scheme in ours:
+            estimation_attack(scheme, out)
     write_report(out, args.out)
 
 

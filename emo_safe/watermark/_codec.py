@@ -134,24 +134,14 @@ def sync_index(key: bytes, payload: bytes) -> int:
 
 # --------------------------------------------------------------------------------------------
 # embedding
-class Embedder:
-    """Per (key, payload): the mark does not depend on the content, so it is computed once per
-    frame size and then added to every frame (about 1-2 ms per 512x512 frame)."""
+class TiledEmbedder:
+    """Adds one T x T luma tile, repeated over the normalised frame and resized to the frame:
+    the mark does not depend on the content, so the pattern is computed once per frame size
+    and each frame costs one add (about 1-2 ms per 512x512 frame). Shared by v1 and v2."""
 
-    def __init__(self, key: bytes, payload: bytes) -> None:
-        if len(payload) != PAYLOAD_BYTES:
-            raise ValueError(f"payload must be {PAYLOAD_BYTES} bytes")
-        km = key_material(key)
-        self.sync_idx = sync_index(key, payload)
-        coded_bits = _ecc.encode_payload(payload)
-        pats = np.concatenate([km.sync[self.sync_idx : self.sync_idx + 1], km.coded])
-        self.P = pats.reshape(len(pats), -1).astype(np.float64)  # (n, T*T)
-        self.targets = np.concatenate([[A_SYNC], A_BIT * (2.0 * coded_bits - 1.0)])
-        # Minimum-norm solution of P q = v: q = P^T (P P^T)^-1 v.
-        # Minimum-norm tile whose projections on the patterns are exactly the targets, so the
-        # patterns' small random overlaps do not leak into each other.
-        pinv = self.P.T @ np.linalg.inv(self.P @ self.P.T)  # (T*T, n)
-        self._tile = (pinv @ self.targets).reshape(T, T) * (T * T)
+    def __init__(self, tile: np.ndarray, max_output_rms: float | None = None) -> None:
+        self._tile = tile
+        self._max_output_rms = max_output_rms
         self._frame_cache: dict[tuple[int, int], np.ndarray] = {}
 
     def pattern_for(self, h: int, w: int) -> np.ndarray:
@@ -162,19 +152,46 @@ class Embedder:
             tiled = np.tile(self._tile, reps)[:nh, :nw].astype(np.float32)
             if (nh, nw) != (h, w):
                 tiled = cv2.resize(tiled, (w, h), interpolation=cv2.INTER_LINEAR)
+            if self._max_output_rms is not None:
+                # upsampling softens the band's upper part (a 512 px frame keeps ~80 % of the
+                # normalised RMS); a frame at or below the normalised size keeps all of it, so
+                # a cap holds the strength in the frame itself
+                rms = float(np.sqrt(np.mean(tiled.astype(np.float64) ** 2)))
+                if rms > self._max_output_rms:
+                    tiled *= self._max_output_rms / rms
             self._frame_cache = {(h, w): tiled}
         return self._frame_cache[(h, w)]
 
     def embed(self, frame: np.ndarray) -> np.ndarray:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError("frames must be RGB uint8 arrays of shape (h, w, 3)")
-        h, w = frame.shape[:2]
-        pattern = self.pattern_for(h, w)
         out = frame.astype(np.float32)
-        out += pattern[..., None]
+        out += self.pattern_for(*frame.shape[:2])[..., None]
         np.rint(out, out=out)
         np.clip(out, 0, 255, out=out)
         return out.astype(np.uint8)
+
+
+def payload_tile(sync: np.ndarray, coded: np.ndarray, payload: bytes, a_sync: float,
+                 a_bit: float) -> np.ndarray:
+    """The minimum-norm tile whose projections are exactly ``a_sync`` on the sync pattern and
+    +-``a_bit`` on each coded bit's pattern (q = P^T (P P^T)^-1 v), so the patterns' small
+    random overlaps do not leak into each other."""
+    coded_bits = _ecc.encode_payload(payload)
+    pats = np.concatenate([sync[None], coded]).reshape(1 + len(coded), -1).astype(np.float64)
+    targets = np.concatenate([[a_sync], a_bit * (2.0 * coded_bits - 1.0)])
+    return (pats.T @ np.linalg.solve(pats @ pats.T, targets)).reshape(T, T) * (T * T)
+
+
+class Embedder(TiledEmbedder):
+    """v1's tile for (key, payload)."""
+
+    def __init__(self, key: bytes, payload: bytes) -> None:
+        if len(payload) != PAYLOAD_BYTES:
+            raise ValueError(f"payload must be {PAYLOAD_BYTES} bytes")
+        km = key_material(key)
+        super().__init__(payload_tile(km.sync[sync_index(key, payload)], km.coded, payload,
+                                      A_SYNC, A_BIT))
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,6 +326,17 @@ def _soft_bits(spec: np.ndarray, coded_spec: np.ndarray, sync_conj: np.ndarray,
     return soft / max(float(np.std(soft)), 1e-12)
 
 
+def segment_z(segments: list[np.ndarray], whitened_tile, sync_conj: np.ndarray, dy: int,
+              dx: int) -> list[float]:
+    """Each one-second segment's sync z-score at the alignment found (the report's chart);
+    ``whitened_tile`` maps a segment's luma sum to its whitened tile spectrum."""
+    out = []
+    for seg in segments:
+        s = np.real(np.fft.ifft2(whitened_tile(seg) * sync_conj))
+        out.append(float(s[dy, dx] / max(s.std(), 1e-12)))
+    return out
+
+
 def detect(acc: Accumulator, key: bytes) -> Detection:
     """Search scale, shift and sync pattern; decode the payload at the best candidates.
 
@@ -351,10 +379,8 @@ def detect(acc: Accumulator, key: bytes) -> Detection:
     z, scale, (dy, dx), j = chosen
     p = min(1.0, 2 * min(p_sync, p_payload_bound if payload is not None else 1.0))
 
-    seg_z = []
-    for seg in acc.segments:
-        s = np.real(np.fft.ifft2(_whiten(_folded(seg, scale)) * sync_spec[j]))
-        seg_z.append(float(s[dy, dx] / max(s.std(), 1e-12)))
+    seg_z = segment_z(acc.segments, lambda seg: _whiten(_folded(seg, scale)), sync_spec[j],
+                      dy, dx)
 
     return Detection(
         detected=p <= P_THRESHOLD,

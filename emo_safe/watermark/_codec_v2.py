@@ -1,42 +1,36 @@
-"""Internals of the video mark ``org.emo-safe.wm.v2``: a tiled luma mark with a keyed
-registration template, so that flips, rotations, scale and aspect changes and crops are
-undone before the payload is read. Not API: use :mod:`emo_safe.watermark.v2`.
+"""Internals of the video mark ``org.emo-safe.wm.v2``: v1's tiled luma mark, read through a
+geometric search, so that flips, rotations, scale and aspect changes and crops are undone
+before the payload is read. Not API: use :mod:`emo_safe.watermark.v2`.
 
 How it works
 ------------
 Domain (as v1). Every frame's luma is resized so its short side is ``NORM_H`` pixels, and the
 mark is one ``T`` x ``T`` tile repeated over that frame, so a translation is a cyclic shift
-of the tile and a downscale changes nothing.
-
-The tile is the sum of three parts with disjoint spectra (integer frequencies of the tile):
-- a **registration template**: ``N_PEAKS`` keyed sinusoids at low frequencies (4-9 cycles
-  per tile, wavelengths of 7-16 normalised pixels, which survive codecs and downscales), with
-  no symmetry under flips or right-angle rotations. In the DFT magnitude of the accumulated
-  luma they are sharp peaks wherever an affine transform moved them, and the magnitude does not
-  care about translation;
-- one of ``N_SYNC`` keyed **sync** patterns (chosen per generation by a keyed hash of the
-  payload, as in v1) in the band 2.7-20 cycles per tile;
-- ``N_CODED`` **payload** patterns, one per coded bit (CRC-24 + the K=7 rate-1/2 code of
-  :mod:`._ecc`).
+of the tile and a downscale changes nothing. The tile is one of ``N_SYNC`` keyed **sync**
+patterns (chosen per generation by a keyed hash of the payload) plus ``N_CODED`` **payload**
+patterns, one per coded bit (CRC-24 + the K=7 rate-1/2 code of :mod:`._ecc`), all in the band
+``BAND`` with the amplitude tilted up as radius ** ``TILT``. No template is embedded.
 
 Detection (one pass over the frames, then a search on their sum):
-1. *Registration.* The high-passed, tapered sum is transformed (zero-padded to ``P`` x ``P``)
-   and its magnitude divided by its local mean. Every hypothesis of flip x rotation (the right
-   angles, each with -20..+20 degrees) x scale (0.4-2.5) x aspect (0.72-1.4) maps the template's
-   frequencies to where they would be (the inverse transpose of the transform) and sums the
-   whitened magnitude there: a coarse grid on a max-filtered magnitude, then a fine grid around
-   the best coarse cells.
-2. *Alignment.* For the best registration candidates (and the identity, always), the summed
-   luma is warped back into the tile grid (both 180-degree readings: the magnitude cannot tell
-   them apart), folded into one tile, whitened and correlated with every sync pattern at every
-   cyclic shift through FFTs, as in v1; the best is polished by a small grid of rotations and
-   scales. The best peak's z-score gets a p-value Bonferroni-corrected for every
-   (warp, shift, sync pattern) it could have come from. The registration looked only at the
-   template's frequencies, which the sync patterns do not use, so it does not select noise the
-   sync test would then count as evidence.
-3. *Payload.* At the best alignments, soft bits from the payload patterns (each frequency
-   ring weighted by the sync pattern's survival in it) go to the soft Viterbi decoder; a
-   payload counts when its CRC passes and its keyed hash names the sync pattern found.
+1. *Plain readings.* The sum as it is, in the lattice's eight symmetries (mirrors, right
+   angles) and at v1's zooms, is aligned and decoded (step 3) first; a payload at
+   p <= ``EARLY_P`` ends the search.
+2. *Registration.* A repeated tile puts all of the mark's energy on the lattice of the tile's
+   integer frequencies, wherever an affine edit moved it. The high-passed, tapered sum's DFT
+   magnitude (``P`` x ``P``), as contrast against each bin's local neighbourhood, is scored
+   at the moved lattice points: a Fourier-Mellin (log-polar) correlation per aspect gives every
+   rotation and zoom at once, and the best cells are refined on finer grids
+   (:func:`register`). The best ``N_REGISTERED`` registrations are aligned in all eight
+   symmetries (the square lattice cannot tell them apart).
+3. *Alignment and payload.* Each candidate warp maps the sum back into the tile grid, folds,
+   whitens and correlates it with every sync pattern at every cyclic shift (FFTs, as v1); the
+   best are polished on a small rotation x zoom grid. The best peak's z-score gets a p-value
+   Bonferroni-corrected for every hypothesis of the full search (warps x polish steps x shifts
+   x sync patterns), also when it stopped early. Soft bits from the payload patterns (each
+   ring weighted by the square root of the sync pattern's SNR in it) go to the soft Viterbi
+   decoder; a payload counts when its CRC passes and its keyed hash names the sync pattern
+   found. The registration looks at magnitudes only, the sync test at phases against keyed
+   patterns, so selecting warps by the first does not inflate the second.
 
 Time edits (speed, frame rate, dropped, swapped, averaged or reversed frames, excerpts) do not
 matter: the mark is the same in every frame and detection sums them.
@@ -148,48 +142,16 @@ def sync_index(key: bytes, payload: bytes) -> int:
 
 # --------------------------------------------------------------------------------------------
 # embedding
-class Embedder:
-    """Per (key, payload): one tile, tiled over the normalised frame and resized to the frame
-    once per frame size; each frame costs one add."""
+class Embedder(_v1.TiledEmbedder):
+    """v2's tile for (key, payload), at most ``MAX_OUTPUT_RMS`` in the frame itself."""
 
     def __init__(self, key: bytes, payload: bytes) -> None:
         if len(payload) != PAYLOAD_BYTES:
             raise ValueError(f"payload must be {PAYLOAD_BYTES} bytes")
         km = key_material(key)
-        j = sync_index(key, payload)
-        coded_bits = _ecc.encode_payload(payload)
-        pats = np.concatenate([km.sync[j : j + 1], km.coded]).reshape(1 + N_CODED, -1)
-        pats = pats.astype(np.float64)
-        targets = np.concatenate([[A_SYNC], A_BIT * (2.0 * coded_bits - 1.0)])
-        # minimum-norm tile with exactly these projections (the patterns' small overlaps
-        # do not leak into each other)
-        self._tile = (pats.T @ np.linalg.solve(pats @ pats.T, targets)).reshape(T, T) * (T * T)
-        self._cache: dict[tuple[int, int], np.ndarray] = {}
-
-    def pattern_for(self, h: int, w: int) -> np.ndarray:
-        if (h, w) not in self._cache:
-            nh, nw = _v1.norm_size(h, w)
-            reps = (math.ceil(nh / T), math.ceil(nw / T))
-            tiled = np.tile(self._tile, reps)[:nh, :nw].astype(np.float32)
-            if (nh, nw) != (h, w):
-                tiled = cv2.resize(tiled, (w, h), interpolation=cv2.INTER_LINEAR)
-            # upsampling softens the band's upper part (a 512 px frame keeps ~80 % of the
-            # normalised RMS); a frame at or below the normalised size keeps all of it, so the
-            # strength is capped in the frame itself
-            rms = float(np.sqrt(np.mean(tiled.astype(np.float64) ** 2)))
-            if rms > MAX_OUTPUT_RMS:
-                tiled *= MAX_OUTPUT_RMS / rms
-            self._cache = {(h, w): tiled}
-        return self._cache[(h, w)]
-
-    def embed(self, frame: np.ndarray) -> np.ndarray:
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError("frames must be RGB uint8 arrays of shape (h, w, 3)")
-        out = frame.astype(np.float32)
-        out += self.pattern_for(*frame.shape[:2])[..., None]
-        np.rint(out, out=out)
-        np.clip(out, 0, 255, out=out)
-        return out.astype(np.uint8)
+        tile = _v1.payload_tile(km.sync[sync_index(key, payload)], km.coded, payload, A_SYNC,
+                                A_BIT)
+        super().__init__(tile, max_output_rms=MAX_OUTPUT_RMS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -537,9 +499,8 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
 def _finish(d: Detection, acc: _v1.Accumulator, sync_conj: np.ndarray) -> Detection:
     """The per-second z-scores at the alignment found (the report's chart)."""
     (dy, dx), j = d.shift, d.sync_index
-    for seg in acc.segments:
-        s = np.real(np.fft.ifft2(_whiten(_v1.fold(canonical(_highpass(seg), d.warp)))
-                                 * sync_conj[j]))
-        d.segment_z.append(float(s[dy, dx] / max(s.std(), 1e-12)))
+    d.segment_z = _v1.segment_z(
+        acc.segments, lambda seg: _whiten(_v1.fold(canonical(_highpass(seg), d.warp))),
+        sync_conj[j], dy, dx)
     d.frames = acc.frames
     return d
