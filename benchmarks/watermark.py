@@ -3,7 +3,7 @@ for the v1 and v2 video marks (and, with --baselines, invisible-watermark's) in 
 
 Run:  python benchmarks/watermark.py [--quick] [--baselines dwtDct,dwtDctSvd,rivaGan]
           [--attacks a,b] [--clips a,b] [--false-positives N] [--out benchmarks/out/watermark.md]
-          [--sections speed,robustness,false-positives,estimation]
+          [--sections speed,robustness,false-positives,estimation] [--schemes v1,v2]
 
 Clips (10 s, 25 fps, made from public-domain/bundled photos so the run is reproducible
 offline): a 512x512 portrait with head-like motion, the still generator's output (a static
@@ -630,13 +630,14 @@ def main():
                     help="unmarked clips (default 1000; --quick 100)")
     ap.add_argument("--sections", default=",".join(SECTIONS),
                     help="comma list of parts to run (default: all): " + ",".join(SECTIONS))
+    ap.add_argument("--schemes", default="v1,v2", help="comma list of ours: v1,v2 (default both)")
     ap.add_argument("--out", default="benchmarks/out/watermark.md")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
     if not sections <= set(SECTIONS):
         ap.error(f"unknown section(s): {', '.join(sorted(sections - set(SECTIONS)))}")
     n_frames = 100 if args.quick else 250
-    ours = [Ours(V1), Ours(V2)]
+    ours = [Ours({"v1": V1, "v2": V2}[name]) for name in args.schemes.split(",")]
     schemes = ours + [ImWatermark(m) for m in args.baselines.split(",") if m]
     attacks = args.attacks.split(",") if args.attacks else list(ATTACKS)
     clips = args.clips.split(",") if args.clips else list(CLIPS)

@@ -197,18 +197,17 @@ class Embedder(TiledEmbedder):
 # --------------------------------------------------------------------------------------------
 # detection
 @dataclass
-class Accumulator:
-    """Running sums of normalised luma: the whole clip and one-second segments."""
+class SegmentedSum:
+    """A running sum of per-frame arrays: the whole clip and one-second segments."""
 
     fps: float
     total: np.ndarray | None = None
     segments: list[np.ndarray] = field(default_factory=list)
-    frames: int = 0
     _seg: np.ndarray | None = None
     _seg_frames: int = 0
 
-    def add(self, frame: np.ndarray) -> None:
-        y = normalise(frame).astype(np.float64)
+    def add(self, y: np.ndarray) -> None:
+        y = y.astype(np.float64)
         if self.total is None:
             self.total = np.zeros_like(y)
         elif y.shape != self.total.shape:
@@ -216,17 +215,62 @@ class Accumulator:
         self.total += y
         self._seg = y.copy() if self._seg is None else self._seg + y
         self._seg_frames += 1
-        self.frames += 1
         if self._seg_frames >= max(1, round(self.fps * SEGMENT_SECONDS)):
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if self._seg is not None:
             self.segments.append(self._seg)
         self._seg, self._seg_frames = None, 0
 
+
+LUMA = "luma"  # the sums v1 reads: normalised luma as it is
+
+
+class Accumulator:
+    """Running sums over a clip of each frame's normalised luma (``LUMA``) and of any per-frame
+    transform of it a scheme asks for (v2: a clipped residual), so that every frame is
+    resized once however many schemes read it."""
+
+    def __init__(self, fps: float, sums: dict | None = None) -> None:
+        self.fps = fps
+        self.frames = 0
+        self._transforms: dict = {}
+        self._sums: dict[str, SegmentedSum] = {}
+        for kind, transform in (sums or {LUMA: None}).items():
+            self.want(kind, transform)
+
+    def want(self, kind: str, transform=None) -> None:
+        """Also gather the sums of ``transform(normalised luma)`` under ``kind`` (before the
+        first frame: a sum started late would miss frames)."""
+        if kind in self._sums:
+            return
+        if self.frames:
+            raise RuntimeError("sums must be asked for before the first frame")
+        self._transforms[kind] = transform
+        self._sums[kind] = SegmentedSum(self.fps)
+
+    def sums(self, kind: str = LUMA) -> SegmentedSum:
+        return self._sums[kind]
+
+    @property
+    def total(self) -> np.ndarray | None:
+        return self._sums[LUMA].total
+
+    @property
+    def segments(self) -> list[np.ndarray]:
+        return self._sums[LUMA].segments
+
+    def add(self, frame: np.ndarray) -> None:
+        y = normalise(frame)
+        for kind, part in self._sums.items():
+            transform = self._transforms[kind]
+            part.add(y if transform is None else transform(y))
+        self.frames += 1
+
     def finish(self) -> None:
-        self._flush()
+        for part in self._sums.values():
+            part.flush()
 
 
 @dataclass

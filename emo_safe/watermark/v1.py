@@ -23,6 +23,7 @@ class TiledLumaScheme(KeyedScheme):
 
     medium = "video"
     payload_bytes = _codec.PAYLOAD_BYTES
+    sums: dict = {_codec.LUMA: None}  # what detection sums per frame (kind -> transform)
 
     def _embedder(self, payload: bytes):
         raise NotImplementedError
@@ -57,12 +58,15 @@ class TiledLumaScheme(KeyedScheme):
 class _Accumulator:
     def __init__(self, scheme: TiledLumaScheme, fps: float) -> None:
         self._scheme = scheme
-        self._acc = _codec.Accumulator(fps)
+        self._acc = _codec.Accumulator(fps, scheme.sums)
         self._owner = True
         self.share_key = ("normalised luma", fps)
 
     def share(self, other: _Accumulator) -> None:
-        """Read ``other``'s sums instead of gathering the same ones (``other`` adds)."""
+        """Read ``other``'s sums, and have it gather this scheme's too, instead of
+        normalising every frame again (``other`` adds)."""
+        for kind, transform in self._scheme.sums.items():
+            other._acc.want(kind, transform)
         self._acc, self._owner = other._acc, False
 
     def add(self, frame: np.ndarray) -> None:

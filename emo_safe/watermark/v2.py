@@ -14,6 +14,7 @@ from emo_safe.watermark.v1 import TiledLumaScheme
 
 class VideoMarkV2(TiledLumaScheme):
     scheme_id = _codec_v2.SCHEME
+    sums = _codec_v2.SUMS
 
     def __init__(self, key: bytes, geometric_search: bool = True) -> None:
         super().__init__(key)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from factories import bundled_photo, panning_clip, transcode
 
-from emo_safe.watermark import _codec, _codec_v2, detect_frames, embed_frames, get_scheme
+from emo_safe.watermark import _codec_v2, detect_frames, embed_frames, get_scheme
 
 V2 = "org.emo-safe.wm.v2"
 KEY = bytes(range(32))
@@ -31,7 +31,7 @@ def marked(photo):
 
 
 def read(frames, search=True):
-    acc = _codec.Accumulator(25)
+    acc = _codec_v2.accumulator(25)
     for f in frames:
         acc.add(f)
     acc.finish()
@@ -146,7 +146,7 @@ def test_unmarked_clips_read_through_the_whole_search_are_not_detected(photo):
 
 
 def test_another_workspace_key_reads_nothing(marked):
-    acc = _codec.Accumulator(25)
+    acc = _codec_v2.accumulator(25)
     for f in marked[:40]:
         acc.add(f)
     acc.finish()
