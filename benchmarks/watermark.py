@@ -34,7 +34,7 @@ from factories import transcode
 
 from emo_safe import media
 from emo_safe._resources import sample_path
-from emo_safe.watermark import _codec, detect_frames, embed_frames
+from emo_safe.watermark import _codec, detect_frames, embed_frames, get_scheme
 
 V1, V2 = "org.emo-safe.wm.v1", "org.emo-safe.wm.v2"
 
@@ -539,7 +539,7 @@ def speed(schemes, out):
                 t = time.perf_counter()
                 marked = list(embed_frames(frames, KEY, PAYLOAD, scheme=scheme.scheme))
                 emb = (time.perf_counter() - t) / len(frames) * 1000
-                acc = _codec.Accumulator(FPS)
+                acc = get_scheme(scheme.scheme, KEY).accumulator(FPS)
                 t = time.perf_counter()
                 for f in marked:
                     acc.add(f)
