@@ -65,8 +65,8 @@ PAYLOAD_BYTES = 6
 N_CODED = len(_ecc.encode_payload(bytes(PAYLOAD_BYTES)))  # 156
 N_SYNC = 16
 
-TARGET_RMS = 2.3  # luma levels in the normalised domain (PSNR ~42.9 dB at 512 px; see docs)
-MAX_OUTPUT_RMS = 2.05  # luma levels in the frame itself: PSNR >= 41.8 dB at any size
+TARGET_RMS = 2.15  # luma levels in the normalised domain (PSNR ~43.4 dB at 512 px; see docs)
+MAX_OUTPUT_RMS = 1.9  # luma levels in the frame itself: PSNR >= 42.5 dB at any size
 SYNC_SHARE = 0.3
 A_SYNC = math.sqrt(SYNC_SHARE) * TARGET_RMS
 A_BIT = math.sqrt((1 - SYNC_SHARE) / N_CODED) * TARGET_RMS
