@@ -9,11 +9,16 @@ perceptual hashes.
   low-frequency coefficient), but it adds almost no gradient, so it leaves ``ehash`` where the
   footage's own edges put it; matching both means matching the picture itself.
 
-Stored with every generation in the ledger (16 bytes a second, not biometric: coarse hashes
-of the whole frame). The detector recomputes both on a suspicious video and compares them
-with the fingerprint of the generation its watermark names: a watermark estimated from one of
-our outputs and added to other footage (the copy attack) names a generation whose frames do
-not look like the video, and the verdict says so (``inconsistent``). Generations recorded by
+The generation's audio gets its own fingerprint (:func:`audio_hashes`): a 32-bit hash of the
+band-energy contour every 200 ms, so that an audio mark copied onto other audio is caught
+the same way.
+
+Stored with every generation in the ledger (16 bytes a second of video, 20 of audio; not
+biometric: coarse hashes of the whole frame, of the whole spectrum). The detector recomputes
+them on a suspicious file and compares them with the fingerprint of the generation its
+watermark names: a watermark estimated from one of our outputs and added to other footage
+(the copy attack) names a generation whose frames do not look like the video, and the
+verdict says so (``inconsistent``). Generations recorded by
 emo-safe 0.1 have only the ``phash`` list.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -61,23 +67,32 @@ def _edge_hash_small(small: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """Per sampled second: ``phash`` and (from emo-safe 0.2) ``ehash``."""
+    """Per sampled second: ``phash`` and (from emo-safe 0.2) ``ehash``; and, for a generation
+    with an audio track, ``audio``: one :func:`audio_hashes` hash every
+    ``AUDIO_STORED_HOP`` samples of its 16 kHz analysis."""
 
     phash: tuple[int, ...]
     ehash: tuple[int, ...] | None = None
+    audio: tuple[int, ...] | None = None
 
     def to_json(self):
-        if self.ehash is None:
+        if self.ehash is None and self.audio is None:
             return [f"{h:016x}" for h in self.phash]
-        return {"v": 2, "phash": [f"{h:016x}" for h in self.phash],
-                "ehash": [f"{h:016x}" for h in self.ehash]}
+        out = {"v": 2, "phash": [f"{h:016x}" for h in self.phash],
+               "ehash": [f"{h:016x}" for h in self.ehash or ()]}
+        if self.audio is not None:
+            out["audio"] = [f"{h:08x}" for h in self.audio]
+            out["audio_hop_ms"] = AUDIO_STORED_HOP * 1000 // AUDIO_RATE
+        return out
 
     @classmethod
     def from_json(cls, value) -> Fingerprint:
         if isinstance(value, list):  # emo-safe 0.1: a list of pHashes
             return cls(tuple(int(v, 16) for v in value))
+        audio = value.get("audio")
         return cls(tuple(int(v, 16) for v in value.get("phash", [])),
-                   tuple(int(v, 16) for v in value.get("ehash", [])))
+                   tuple(int(v, 16) for v in value.get("ehash", [])),
+                   tuple(int(v, 16) for v in audio) if audio is not None else None)
 
     @property
     def seconds(self) -> int:
@@ -153,3 +168,108 @@ def similarity(candidate: Fingerprint, stored: Fingerprint) -> float:
             ok &= _distances(e_ref, candidate.ehash[i]) <= EDGE_MATCH_BITS
         matched += int(ok.any())
     return matched / len(candidate.phash)
+
+
+# ------------------------------------------------------------------------------------- audio
+AUDIO_RATE = 16_000  # what the audio mark's reader decodes to (mono)
+AUDIO_WINDOW = 4096  # samples (256 ms): long enough for the contour to survive codecs
+AUDIO_LAG = 800  # 50 ms: the change each bit is the sign of
+AUDIO_FINE_HOP = 160  # 10 ms: a suspicious file is hashed this finely, so that some phase of
+# it lines up with the stored hashes to within 5 ms whatever was cut off its start
+AUDIO_STORED_HOP = 3200  # 200 ms: what the ledger keeps
+AUDIO_BAND_EDGES = np.geomspace(300.0, 3000.0, 34)  # 33 bands: 32 bits; inside a phone line
+AUDIO_MATCH = 0.66  # the audio matches when at least this share of the compared bits agree
+AUDIO_MIN_HASHES = 15  # 3 s: below this the comparison is not made (None)
+AUDIO_MAX_HASHES = 150  # 30 s of the suspicious audio are compared
+AUDIO_MAX_SECONDS = 3600
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+@lru_cache(maxsize=1)
+def _audio_bands() -> np.ndarray:
+    """(bins, bands) 0/1 matrix summing the power spectrum into the log-spaced bands."""
+    freqs = np.fft.rfftfreq(AUDIO_WINDOW, 1.0 / AUDIO_RATE)
+    band = np.searchsorted(AUDIO_BAND_EDGES, freqs, side="right") - 1
+    out = np.zeros((freqs.size, len(AUDIO_BAND_EDGES) - 1), np.float32)
+    ok = (band >= 0) & (band < out.shape[1])
+    out[np.flatnonzero(ok), band[ok]] = 1.0
+    return out
+
+
+def _band_energies(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    window = np.hanning(AUDIO_WINDOW).astype(np.float32)
+    out = []
+    for chunk in np.array_split(starts, max(1, len(starts) // 512)):  # bounded memory
+        frames = x[chunk[:, None] + np.arange(AUDIO_WINDOW)] * window
+        out.append((np.abs(np.fft.rfft(frames, axis=1)) ** 2) @ _audio_bands())
+    return np.concatenate(out)
+
+
+def audio_hashes(samples: np.ndarray, hop: int = AUDIO_STORED_HOP,
+                 max_seconds: float = AUDIO_MAX_SECONDS, tempo: float = 1.0) -> np.ndarray:
+    """32-bit hashes of mono 16 kHz audio, one every ``hop`` samples: bit b of a hash is the
+    sign of how the energy difference of bands b and b+1 changed over ``AUDIO_LAG`` (after
+    Haitsma and Kalker's robust audio hash; 33 bands of 300-3000 Hz). Signs of differences of
+    energies: a gain, an equaliser's smooth tilt, a codec or a phone line leave most of them
+    alone; other audio flips half of them. ``tempo``: audio played that many times faster
+    with its pitch kept is hashed on a time axis scaled back (hop and lag / tempo)."""
+    x = np.asarray(samples, np.float32)[: int(max_seconds * AUDIO_RATE)]
+    step, lag = hop / tempo, AUDIO_LAG / tempo
+    starts = np.rint(np.arange(lag, x.size - AUDIO_WINDOW + 1, step)).astype(np.int64)
+    if starts.size == 0:
+        return np.zeros(0, np.uint32)
+    now, before = _band_energies(x, starts), _band_energies(x, starts - round(lag))
+    bits = ((now[:, :-1] - now[:, 1:]) - (before[:, :-1] - before[:, 1:])) > 0  # (n, 32)
+    weights = (1 << np.arange(31, -1, -1, dtype=np.uint64)).astype(np.uint64)
+    return (bits.astype(np.uint64) @ weights).astype(np.uint32)
+
+
+def recorded_audio_hashes(audio) -> tuple[int, ...]:
+    """What the ledger keeps of a generation's (marked) audio track (a ``media.Audio``)."""
+    from emo_safe.media import resample
+
+    x16 = resample(np.asarray(audio.samples, np.float32), audio.rate, AUDIO_RATE)
+    return tuple(int(h) for h in audio_hashes(x16))
+
+
+def candidate_audio_hashes(samples: np.ndarray, time_scale: float | None = None
+                           ) -> list[np.ndarray]:
+    """What :func:`audio_agreement` compares for a suspicious 16 kHz track: hashed every
+    ``AUDIO_FINE_HOP``, as far as ``AUDIO_MAX_HASHES`` stored hashes reach. When the audio
+    mark reports a replay ``time_scale`` (its opt-in search), both ways of undoing it: a speed
+    change (resampled back: time and pitch) and a tempo change (pitch kept)."""
+    seconds = (AUDIO_MAX_HASHES + 1) * AUDIO_STORED_HOP / AUDIO_RATE + AUDIO_WINDOW / AUDIO_RATE
+    x = np.asarray(samples, np.float32)
+    if time_scale is None or abs(time_scale - 1.0) < 1e-3:
+        return [audio_hashes(x, AUDIO_FINE_HOP, seconds)]
+    from emo_safe.media import resample
+
+    sped = resample(x[: int(seconds * time_scale * AUDIO_RATE) + AUDIO_RATE],
+                    round(AUDIO_RATE / time_scale), AUDIO_RATE)
+    return [audio_hashes(sped, AUDIO_FINE_HOP, seconds),
+            audio_hashes(x, AUDIO_FINE_HOP, seconds * time_scale, tempo=time_scale)]
+
+
+def audio_agreement(candidates: list[np.ndarray], stored) -> float | None:
+    """The share of bits that agree between up to ``AUDIO_MAX_HASHES`` stored-rate hashes of
+    the suspicious audio (each of ``candidates``: hashed every ``AUDIO_FINE_HOP``, see
+    :func:`candidate_audio_hashes`) and the stored hashes, at the best phase and offset (the
+    suspicious audio may be an excerpt, or start anywhere). None when fewer than
+    ``AUDIO_MIN_HASHES`` can be compared."""
+    step = AUDIO_STORED_HOP // AUDIO_FINE_HOP
+    stored = np.asarray(stored, np.uint32)
+    best = None
+    for candidate in candidates:
+        n = min(AUDIO_MAX_HASHES, len(candidate) // step, len(stored))
+        if n < AUDIO_MIN_HASHES:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(stored, n)  # (offsets, n)
+        for phase in range(step):
+            c = np.asarray(candidate[phase::step][:n], np.uint32)
+            if c.size < n:
+                break
+            diff = np.bitwise_xor(windows, c[None, :])
+            errors = _POPCOUNT[diff.view(np.uint8)].reshape(len(windows), -1).sum(axis=1)
+            agree = 1.0 - float(errors.min()) / (32 * n)
+            best = agree if best is None else max(best, agree)
+    return best

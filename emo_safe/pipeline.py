@@ -32,7 +32,7 @@ from emo_safe.disclosure import (
 )
 from emo_safe.errors import GenerationRefused, GeneratorError, InputError
 from emo_safe.faces import FaceAnalyzer
-from emo_safe.fingerprint import FingerprintTap
+from emo_safe.fingerprint import FingerprintTap, recorded_audio_hashes
 from emo_safe.gate.decision import Decision
 from emo_safe.gate.gate import Gate, RequestOptions
 from emo_safe.gate.policy import Policy
@@ -187,12 +187,13 @@ class SafeGenerator:
             fingerprint = FingerprintTap(video.fps)
             frames = fingerprint.tap(frames)
             watermark = self.marker.describe(payload)
-            audio_watermark = None
+            audio_watermark = audio_hashes = None
             if video.audio is not None and video.audio.samples.size:  # after the notice
                 video = dataclasses.replace(video, audio=self.audio_marker.mark(video.audio,
                                                                                 payload))
                 audio_watermark = self.audio_marker.describe(payload)
                 video.settings["audio_watermark"] = audio_watermark["scheme"]
+                audio_hashes = recorded_audio_hashes(video.audio)  # the audio's copy check
             raw = tmpdir / "raw.mp4"
             metadata = None
             if decision.implicit_label_required:  # before signing: the hard binding covers it
@@ -248,7 +249,8 @@ class SafeGenerator:
                 watermark_payload=payload.hex(),
                 consent_ids=json.dumps(decision.consent_ids),
                 frames=n,
-                fingerprint=json.dumps(fingerprint.fingerprint().to_json()),
+                fingerprint=json.dumps(dataclasses.replace(
+                    fingerprint.fingerprint(), audio=audio_hashes).to_json()),
             ), ManifestRow(manifest_id=evidence.manifest_label or "", generation_id=generation_id,
                            store=store, binding_alg=watermark["scheme"],
                            binding_value=payload.hex()) if evidence.manifest_label else None)

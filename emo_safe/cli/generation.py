@@ -289,7 +289,7 @@ def watermark_embed(ctx, src, output, payload, crf, as_json):
         _fs.check_new_output(output, suffix=None)
         seconds = embed_audio_file(src, output, ws.watermark_key(), data)
         emit({"output": str(output), "seconds": round(seconds, 3), "payload": data.hex()}) \
-            if as_json else say("marked {:.1f} s of audio -> {}", seconds, output)
+            if as_json else say("marked {} s of audio -> {}", f"{seconds:.1f}", output)
         return
     _fs.check_new_output(output)
     n = embed_file(src, output, ws.watermark_key(), data, crf=crf)

@@ -57,6 +57,7 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
     watermark's decision threshold (the profile's false-positive rate per video)."""
     ev, wm, ledger = evidence.manifest, evidence.watermark, evidence.ledger
     similarity = evidence.fingerprint_similarity
+    agreement = evidence.audio_agreement
     reasons: list[str] = []
     detected = wm is not None and wm.p_value <= max_p_value
     audio = evidence.audio
@@ -109,6 +110,15 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
                        f"{_p(wm.p_value)}), but its payload could not be read, so no generation "
                        "is identified and nothing can be cross-checked; a watermark copied onto "
                        "other footage looks the same, so this is not taken as evidence")
+    elif detected and wm.medium == "audio" and agreement is not None and \
+            agreement < fp.AUDIO_MATCH:
+        outcome = Outcome.INCONSISTENT
+        reasons.append(f"this deployment's audio watermark is present (p = {_p(wm.p_value)}) "
+                       f"and names generation {ledger.generation['id']}, but the audio does not "
+                       f"sound like that generation ({agreement:.0%} of its fingerprint bits "
+                       f"agree with the recorded audio; the same audio re-encoded agrees on "
+                       f"{fp.AUDIO_MATCH:.0%} or more): the mark was probably copied onto other "
+                       "audio (forgery suspected)")
     elif detected and similarity is not None and similarity < fp.MATCH_SHARE:
         outcome = Outcome.INCONSISTENT
         reasons.append(f"this deployment's watermark is present (p = {_p(wm.p_value)}) and "
@@ -161,6 +171,13 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         if similarity is not None:
             reasons.append(f"{similarity:.0%} of the sampled frames match the generation's "
                            "recorded fingerprint")
+        if agreement is not None:
+            reasons.append(f"the audio sounds like the generation's recorded audio "
+                           f"({agreement:.0%} of its fingerprint bits agree)")
+        elif ledger.found_by == "audio-watermark":
+            reasons.append("the audio was not compared with the generation's recorded audio "
+                           "(under 3 s of it, or the generation was recorded before audio "
+                           "fingerprints were kept)")
     recovered = evidence.recovered
     if recovered is not None and outcome == Outcome.GENERATED_MANIFEST_STRIPPED:
         if recovered.accepted:

@@ -84,6 +84,9 @@ class Verdict:
         similarity = self.evidence.fingerprint_similarity
         if similarity is not None:
             out["fingerprint_similarity"] = similarity
+        agreement = self.evidence.audio_agreement
+        if agreement is not None:
+            out["audio_fingerprint_agreement"] = round(agreement, 4)
         return out
 
 

@@ -9,6 +9,7 @@ value and can be tested without decoding anything.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,6 +121,8 @@ class Evidence:
     audio_note: str | None = None  # why the audio was not (wholly) read
     # the generation the audio's payload names, when it is not the one the frames name
     audio_generation: dict | None = None
+    # the suspicious audio's fingerprint hashes (fingerprint.candidate_audio_hashes)
+    audio_hashes: tuple | None = None
 
     @property
     def audio_detected(self) -> bool:
@@ -144,6 +147,18 @@ class Evidence:
         if not stored or not stored.seconds or track is None or track.fingerprint is None:
             return None
         return fp.similarity(track.fingerprint, stored)
+
+    @functools.cached_property
+    def audio_agreement(self) -> float | None:
+        """When the audio mark named the ledger's generation: the share of fingerprint bits
+        that agree between the file's audio and the generation's recorded audio (None: not
+        compared -- no recorded audio fingerprint, or under 3 s of audio)."""
+        if self.ledger is None or self.ledger.found_by != "audio-watermark":
+            return None
+        stored = self.ledger.stored_fingerprint
+        if stored is None or not stored.audio or not self.audio_hashes:
+            return None
+        return fp.audio_agreement(list(self.audio_hashes), stored.audio)
 
 
 @dataclass(frozen=True)
@@ -272,7 +287,10 @@ class AudioSource:
         found = strongest([s.detect(audio, self.max_p_value,
                                     time_scale_search=self.time_scale_search)
                            for s in self.schemes])
-        return dataclasses.replace(evidence, audio=found, audio_note=note)
+        hashes = None
+        if found is not None and found.payload is not None:  # for the copy check
+            hashes = tuple(fp.candidate_audio_hashes(audio.samples, found.scale))
+        return dataclasses.replace(evidence, audio=found, audio_note=note, audio_hashes=hashes)
 
 
 class LedgerSource:
@@ -297,7 +315,7 @@ class LedgerSource:
         if row is not None:
             return dataclasses.replace(evidence, ledger=LedgerMatch(row.public_dict(),
                                                                     "output-hash"))
-        audio = self._audio_generation(evidence)
+        audio, audio_stored = self._audio_generation(evidence)
         payloads = sorted((t for t in evidence.tracks if t.watermark and t.watermark.payload),
                           key=lambda t: t.watermark.p_value)
         for track in payloads:
@@ -308,14 +326,18 @@ class LedgerSource:
                 return dataclasses.replace(evidence, audio_generation=other, ledger=LedgerMatch(
                     row.public_dict(), "watermark", track.index, stored))
         if audio is not None:
-            return dataclasses.replace(evidence, ledger=LedgerMatch(audio, "audio-watermark"))
+            return dataclasses.replace(evidence, ledger=LedgerMatch(
+                audio, "audio-watermark", stored_fingerprint=audio_stored))
         return evidence
 
-    def _audio_generation(self, evidence: Evidence) -> dict | None:
+    def _audio_generation(self, evidence: Evidence) -> tuple[dict | None,
+                                                             fp.Fingerprint | None]:
         if not evidence.audio_detected:
-            return None
+            return None, None
         row = self.store.find_generation(watermark_payload=evidence.audio.payload)
-        return row.public_dict() if row is not None else None
+        if row is None:
+            return None, None
+        return row.public_dict(), fp.Fingerprint.from_json(json.loads(row.fingerprint or "[]"))
 
 
 class RepositorySource:
@@ -357,6 +379,9 @@ class RepositorySource:
         elif evidence.fingerprint_similarity is not None and \
                 evidence.fingerprint_similarity < fp.MATCH_SHARE:
             problem = "the video does not look like the generation it describes"
+        elif evidence.audio_agreement is not None and \
+                evidence.audio_agreement < fp.AUDIO_MATCH:
+            problem = "the audio does not sound like the generation it describes"
         return dataclasses.replace(evidence, recovered=RecoveredManifest(
             row.manifest_id, ev, problem is None, problem))
 

@@ -3,6 +3,7 @@ onto other footage, and frames and audio from two different generations."""
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from factories import still_outputs, transcode_audio, write_video
@@ -79,6 +80,9 @@ def test_audio_ripped_from_an_output_is_traced_to_its_generation(generate, cli, 
     assert row["audio"]["payload"] == gid and row["audio"]["medium"] == "audio"
     assert row["ledger"]["id"] == gid
     assert any("no video track" in r for r in row["reasons"])
+    # it sounds like the generation: the copy check compared it with the recorded audio
+    assert row["audio_fingerprint_agreement"] >= 0.8
+    assert any("sounds like the generation's recorded audio" in r for r in row["reasons"])
     # its Content Credential comes back: the stored manifest's soft binding names this mark
     assert row["recovered_manifest"]["generation_id"] == gid
 
@@ -132,3 +136,25 @@ def test_watermark_detect_reads_an_audio_file(generate, cli, tmp_path):
     both = json.loads(cli("watermark", "detect", str(out), "--json").stdout)
     assert both["scheme"] == VIDEO  # the frames' evidence stays on top for a video
     assert both["media"]["audio"]["payload"] == both["media"]["video"]["payload"] == gid
+
+
+def test_the_audio_mark_copied_onto_other_audio_is_inconsistent(generate, cli, tmp_path):
+    """The copy attack on the audio mark at its strongest: the generation's exact mark on
+    other audio (here made with `watermark embed` and the generation's payload, which is
+    more than an outsider estimating the mark from outputs could do)."""
+    _, gid = generate("ours")
+    speech = media.load_audio(sample_path("speech.m4a"))
+    other = media.Audio(np.ascontiguousarray(speech.samples[::-1]), speech.rate)  # other sounds
+    host = tmp_path / "other.wav"
+    media.write_audio(host, other)
+    forged = tmp_path / "forged.flac"
+    r = cli("watermark", "embed", str(host), "-o", str(forged), "--payload", gid)
+    assert r.exit_code == 0, r.output
+    transcode_audio(media.load_audio(forged), tmp_path, ".m4a", 64_000, name="forged")
+    code, row = verify(cli, tmp_path / "forged.m4a")
+    assert row["audio"]["payload"] == gid  # the mark itself reads perfectly
+    assert code == 3 and row["outcome"] == "inconsistent", row
+    assert row["audio_fingerprint_agreement"] < 0.66
+    assert any("does not sound like that generation" in r and gid in r
+               for r in row["reasons"])
+    assert row["recovered_manifest"] is None  # nothing is vouched for

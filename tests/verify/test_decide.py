@@ -3,6 +3,7 @@ decoded, so each row reads as one clause of the detector's specification."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emo_safe.fingerprint import Fingerprint
@@ -84,3 +85,43 @@ def test_outcomes_keep_their_json_spelling_and_exit_codes():
     assert [str(o) for o in Outcome] == ["generated", "generated-manifest-stripped", "tampered",
                                          "signer-revoked", "inconsistent", "no-evidence"]
     assert [o.exit_code for o in Outcome] == [0, 0, 3, 3, 3, 1]
+
+
+# The audio copy check: audio hashes of a recorded generation and of what a file sounds like.
+RECORDED_AUDIO = tuple(range(0x1000_0000, 0x1000_0000 + 40 * 7919, 7919))  # 8 s at 200 ms
+SAME_AUDIO = (np.repeat(np.array(RECORDED_AUDIO, np.uint32), 20),)  # hashed every 10 ms
+OTHER_AUDIO = (~SAME_AUDIO[0],)
+
+
+def audio_mark(p=1e-15, payload="0123456789ab"):
+    return WatermarkEvidence(p <= 1e-6, p, payload, 0, "org.emo-safe.wm.audio.v1",
+                             medium="audio", seconds=8.0)
+
+
+def audio_file(sounds_like, stored=Fingerprint((), (), RECORDED_AUDIO)):
+    return Evidence(Path("voice.m4a"), "mov,mp4", ManifestEvidence(ManifestState.ABSENT), (),
+                    LedgerMatch(GEN, "audio-watermark", stored_fingerprint=stored),
+                    audio=audio_mark(), audio_hashes=sounds_like)
+
+
+def test_an_audio_mark_on_the_generations_own_audio_is_credited_with_the_match():
+    outcome, reasons = decide(audio_file(SAME_AUDIO), 1e-6)
+    assert outcome == Outcome.GENERATED_MANIFEST_STRIPPED
+    assert any("sounds like the generation's recorded audio (100%" in r for r in reasons)
+
+
+def test_an_audio_mark_copied_onto_other_audio_is_inconsistent():
+    outcome, reasons = decide(audio_file(OTHER_AUDIO), 1e-6)
+    assert outcome == Outcome.INCONSISTENT and outcome.exit_code == 3
+    assert any("does not sound like that generation (0% of its fingerprint bits" in r
+               for r in reasons)
+
+
+def test_audio_too_short_or_recorded_without_audio_hashes_is_not_compared():
+    short = (SAME_AUDIO[0][: 20 * 10],)  # 2 s: under the 3 s the comparison needs
+    legacy = Fingerprint(OURS.phash, OURS.ehash)  # recorded before audio fingerprints
+    for ev in (audio_file(short), audio_file(SAME_AUDIO, stored=legacy)):
+        outcome, reasons = decide(ev, 1e-6)
+        assert outcome == Outcome.GENERATED_MANIFEST_STRIPPED
+        assert any("was not compared with the generation's recorded audio" in r
+                   for r in reasons)
