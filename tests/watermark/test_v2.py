@@ -162,8 +162,8 @@ def test_scheme_reports_the_geometry_it_undid(marked):
 
 
 def test_v1_and_v2_read_one_set_of_sums_and_each_finds_its_own_mark(photo):
-    """Both schemes sum the same normalised luma: a decode feeds it once (each frame is
-    resized once), and each scheme still reads only its own mark from it."""
+    """Both schemes read one accumulator (each frame is resized once; v1 sums its luma, v2
+    the clipped residual of the same luma), and each scheme reads only its own mark."""
     from emo_safe.watermark.scheme import MultiAccumulator
 
     frames = list(embed_frames(moving_clip(photo, 30, (256, 256)), KEY, PAYLOAD,
@@ -176,3 +176,26 @@ def test_v1_and_v2_read_one_set_of_sums_and_each_finds_its_own_mark(photo):
     v2, v1 = acc.finish()  # v2 first, as the bundled profile lists it
     assert v2.payload is None and v2.frames == 30
     assert v1.payload == PAYLOAD.hex() and v1.frames == 30
+
+
+def test_v2_sums_clipped_residuals_gathered_beside_v1s_luma_from_one_resize():
+    """What v2 sums per frame is the residual of a local prediction clipped near its sign (an
+    edge cannot outweigh the mark); sums are asked for before the first frame only."""
+    from emo_safe.watermark import _codec
+
+    rng = np.random.default_rng(3)
+    y = np.zeros((256, 256), np.float32)
+    y[:, 128:] = 200.0  # one hard edge
+    y += rng.normal(0, 2.0, y.shape).astype(np.float32)
+    r = _codec_v2.clipped_residual(y.copy())
+    limit = float(np.abs(r).max())
+    assert limit <= 2.0 * _codec_v2.CLIP_K * 1.2  # ~0.25 robust SD of a 2-level noise
+    assert np.abs(r[:, 126:130]).max() == pytest.approx(limit)  # the edge is clipped flat
+    acc = _codec.Accumulator(25, {_codec.LUMA: None, **_codec_v2.SUMS})
+    frame = np.repeat(np.clip(y, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    acc.add(frame)
+    acc.finish()
+    assert acc.total.shape == acc.sums(_codec_v2.RESIDUAL).total.shape == (256, 256)
+    assert np.abs(acc.sums(_codec_v2.RESIDUAL).total).max() < np.abs(acc.total).max() / 50
+    with pytest.raises(RuntimeError, match="before the first frame"):
+        acc.want("late", None)
