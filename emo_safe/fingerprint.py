@@ -218,7 +218,13 @@ def audio_hashes(samples: np.ndarray, hop: int = AUDIO_STORED_HOP,
     starts = np.rint(np.arange(lag, x.size - AUDIO_WINDOW + 1, step)).astype(np.int64)
     if starts.size == 0:
         return np.zeros(0, np.uint32)
-    now, before = _band_energies(x, starts), _band_energies(x, starts - round(lag))
+    k = lag / step
+    if k == int(k):  # the window lag earlier is one of the hashed windows: analyse each once
+        k = int(k)
+        e = _band_energies(x, np.concatenate([starts[:k] - round(lag), starts]))
+        now, before = e[k:], e[:-k]
+    else:
+        now, before = _band_energies(x, starts), _band_energies(x, starts - round(lag))
     bits = ((now[:, :-1] - now[:, 1:]) - (before[:, :-1] - before[:, 1:])) > 0  # (n, 32)
     weights = (1 << np.arange(31, -1, -1, dtype=np.uint64)).astype(np.uint64)
     return (bits.astype(np.uint64) @ weights).astype(np.uint32)

@@ -321,7 +321,7 @@ class LedgerSource:
         for track in payloads:
             row = self.store.find_generation(watermark_payload=track.watermark.payload)
             if row is not None:
-                stored = fp.Fingerprint.from_json(json.loads(row.fingerprint or "[]"))
+                stored = _stored_fingerprint(row)
                 other = audio if audio is not None and audio["id"] != row.id else None
                 return dataclasses.replace(evidence, audio_generation=other, ledger=LedgerMatch(
                     row.public_dict(), "watermark", track.index, stored))
@@ -337,7 +337,12 @@ class LedgerSource:
         row = self.store.find_generation(watermark_payload=evidence.audio.payload)
         if row is None:
             return None, None
-        return row.public_dict(), fp.Fingerprint.from_json(json.loads(row.fingerprint or "[]"))
+        return row.public_dict(), _stored_fingerprint(row)
+
+
+def _stored_fingerprint(row) -> fp.Fingerprint:
+    """A generation row's recorded fingerprint (an empty one for a row that has none)."""
+    return fp.Fingerprint.from_json(json.loads(row.fingerprint or "[]"))
 
 
 class RepositorySource:

@@ -375,12 +375,12 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
     # filtered spectrum would draw it to the content's own peaks (a 55 % crop of the static
     # portrait: the peak at score 2.6 lost to content at 2.3)
     medium = cv2.dilate(spec, np.ones((3, 3), np.uint8))
-    wide = {1: (_grid(0.5, 0.25, 0.02, 0.005, 0.04, 0.01), spec)}
+    wide_unfiltered = (_grid(0.5, 0.25, 0.02, 0.005, 0.04, 0.01), spec)
+    wide_filtered = (_grid(0.75, 0.25, 0.05, 0.01, 0.08, 0.02), medium)
     fine = (_grid(0.3, 0.15, 0.01, 0.0025, 0.015, 0.0075), spec)
     found: list[tuple[float, Warp]] = []
     for _, rot, ls, la, box in seeds:
-        for grid, sp in (wide.get(box, (_grid(0.75, 0.25, 0.05, 0.01, 0.08, 0.02), medium)),
-                         fine):
+        for grid, sp in (wide_unfiltered if box == 1 else wide_filtered, fine):
             fr, fs, fa = grid
             sc = _scores(sp, _inverse_transposes(rot + fr, ls + fs, la + fa))
             k = int(np.argmax(sc))
@@ -398,7 +398,10 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
 # --------------------------------------------------------------------------------------------
 # alignment and payload
 def canonical(hp: np.ndarray, warp: Warp) -> np.ndarray:
-    """The (high-passed) observed image mapped back into the canonical tile grid."""
+    """The (high-passed) observed image mapped back into the canonical tile grid (the image
+    itself for the identity, which needs no resampling)."""
+    if warp == IDENTITY:
+        return hp
     a = warp.matrix
     h, w = hp.shape
     corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64) - [w / 2, h / 2]
@@ -458,7 +461,7 @@ def detect(acc: _v1.Accumulator, key: bytes, search: bool = True) -> Detection:
 
     def aligned(warp: Warp) -> np.ndarray:
         if warp not in tiles:
-            tiles[warp] = _whiten(_v1.fold(hp if warp == IDENTITY else canonical(hp, warp)))
+            tiles[warp] = _whiten(_v1.fold(canonical(hp, warp)))
         return tiles[warp]
 
     found: dict[Warp, tuple] = {}
