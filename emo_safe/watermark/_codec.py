@@ -56,9 +56,13 @@ SCALES = tuple(np.round(np.arange(0.80, 1.0501, 0.01), 3))
 SEGMENT_SECONDS = 1.0
 
 
+_LUMA_WEIGHTS = np.array([[0.299, 0.587, 0.114]], np.float32)  # BT.601, RGB order
+
+
 def _luma(frame: np.ndarray) -> np.ndarray:
-    f = frame.astype(np.float32)
-    return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
+    # cv2.transform: one SIMD pass, a third of NumPy's three strided products (float32 sums
+    # in another order: within 1e-4 levels)
+    return cv2.transform(frame.astype(np.float32), _LUMA_WEIGHTS)
 
 
 def norm_size(h: int, w: int) -> tuple[int, int]:

@@ -336,7 +336,7 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
     shift_hi = int(math.ceil(-math.log(SCALE_RANGE[0]) / LP_STEP))
     shifts = np.arange(shift_lo, shift_hi + 1)
     angles = (np.arange(LP_ANGLES) * 180.0 / LP_ANGLES + 90) % 180 - 90
-    keep = np.abs(angles) <= ROTATION_RANGE
+    kept = np.flatnonzero(np.abs(angles) <= ROTATION_RANGE)
     seeds: list[tuple] = []  # (score, rotation, log_scale, log_aspect, filter size)
     for box in COARSE_BOXES:
         coarse = spec if box == 1 else cv2.dilate(spec, np.ones((box, box), np.uint8))
@@ -352,10 +352,12 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
             total, count = np.fft.irfft2(np.fft.rfft2(lp) * template, s=lp.shape[1:])
             corr = total / np.sqrt(np.maximum(count, 1.0))
             # observed radius = canonical radius / s: shift = -log(s) / step
-            sub = np.where(keep[:, None], corr[:, shifts % (2 * LP_RADII)], -np.inf)
-            for idx in np.argsort(sub.ravel())[::-1][: N_COARSE]:
+            sub = corr[kept][:, shifts % (2 * LP_RADII)]
+            flat = sub.ravel()
+            top = np.argpartition(flat, -N_COARSE)[-N_COARSE:]  # not a full sort
+            for idx in top[np.argsort(flat[top])[::-1]]:
                 i, j = divmod(int(idx), len(shifts))
-                cells.append((float(sub[i, j]), float(angles[i]), -shifts[j] * LP_STEP,
+                cells.append((float(sub[i, j]), float(angles[kept[i]]), -shifts[j] * LP_STEP,
                               float(la), box))
         # each filter's own best cells (the two scores are not on one scale), distinct from
         # each other and from the other filter's
