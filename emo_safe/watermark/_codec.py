@@ -259,14 +259,20 @@ class Accumulator:
 
     def want(self, kind: str, transform=None) -> None:
         """Also gather the sums of ``transform(normalised luma)`` under ``kind`` (before the
-        first frame: a sum started late would miss frames)."""
+        first frame: a sum started late would miss frames). ``transform`` may also be a
+        class of gatherers that keep their own state over the clip (v2's motion-compensated
+        seconds): one is made per accumulator with the frame rate, is given every normalised
+        frame (``add``) and is flushed at the end, as a :class:`SegmentedSum` is."""
         if kind in self._sums:
             return
         if self.frames:
             raise RuntimeError("sums must be asked for before the first frame")
-        self._sums[kind] = (transform, SegmentedSum(self.fps))
+        if isinstance(transform, type):
+            self._sums[kind] = (None, transform(self.fps))
+        else:
+            self._sums[kind] = (transform, SegmentedSum(self.fps))
 
-    def sums(self, kind: str = LUMA) -> SegmentedSum:
+    def sums(self, kind: str = LUMA):
         return self._sums[kind][1]
 
     @property

@@ -31,5 +31,7 @@ class VideoMarkV2(TiledLumaScheme):
         d = _codec_v2.detect(acc, self._key, search=self._search)
         if d.scale is not None:  # as v1 reports it: the resize that undid the zoom
             d.scale = round(d.scale, 4)
-        return self._evidence(d, max_p_value,
-                              geometry=d.warp.describe() if d.warp is not None else None)
+        geometry = d.warp.describe() if d.warp is not None else None
+        if geometry is not None and d.motion_second is not None:
+            geometry["motion_second"] = d.motion_second
+        return self._evidence(d, max_p_value, geometry=geometry)
