@@ -203,8 +203,7 @@ class MotionCompensatedSeconds:
 
     def __init__(self, fps: float) -> None:
         self.per_second = max(1, round(fps * _v1.SEGMENT_SECONDS))
-        self.segments: list[np.ndarray] = []
-        self.total = None  # not gathered: only the seconds are read
+        self.segments: list[np.ndarray] = []  # no whole-clip total: only seconds are read
         self._sum: np.ndarray | None = None
         self._reference: np.ndarray | None = None
         self._window: np.ndarray | None = None
@@ -580,10 +579,16 @@ def detect(acc: _v1.Accumulator, key: bytes, search: bool = True,
     if (found.payload is not None and found.detected) or not motion:
         return _finish(found, acc, sync_conj)
     moving = _motion_reading(acc.sums(MOTION).segments, plain, sync_conj, coded_spec, key)
-    if moving is not None and (moving.payload is not None, -moving.p_value) > \
-            (found.payload is not None, -found.p_value):
-        return _finish(moving, acc, sync_conj)
-    return _finish(found, acc, sync_conj)
+    return _finish(_stronger(moving, found), acc, sync_conj)
+
+
+def _stronger(a: Detection | None, b: Detection) -> Detection:
+    """The reading with a payload over one without, else the smaller p-value (``b`` on a
+    tie)."""
+    if a is not None and (a.payload is not None, -a.p_value) > (b.payload is not None,
+                                                                -b.p_value):
+        return a
+    return b
 
 
 EARLY_P = 1e-9  # a reading of the frame as it is (or mirrored, turned) this strong skips
@@ -603,9 +608,7 @@ def _motion_reading(seconds: list[np.ndarray], plain: list[Warp], sync_conj: np.
                                key, hypotheses, {}, weight=W_MOTION,
                                tries=N_CANDIDATES * MOTION_SECONDS)
         d.motion_second = second
-        if best is None or (d.payload is not None, -d.p_value) > \
-                (best.payload is not None, -best.p_value):
-            best = d
+        best = d if best is None else _stronger(d, best)
         if d.payload is not None and d.detected:
             break
     return best
