@@ -262,13 +262,15 @@ class Accumulator:
         first frame: a sum started late would miss frames). ``transform`` may also be a
         class of gatherers that keep their own state over the clip (v2's motion-compensated
         seconds): one is made per accumulator with the frame rate, is given every normalised
-        frame (``add``) and is flushed at the end, as a :class:`SegmentedSum` is."""
+        frame (``add``) and is flushed at the end, as a :class:`SegmentedSum` is. A gatherer
+        whose ``reads`` names a per-frame transform also gets that transform of the frame,
+        computed once per frame however many sums read it."""
         if kind in self._sums:
             return
         if self.frames:
             raise RuntimeError("sums must be asked for before the first frame")
         if isinstance(transform, type):
-            self._sums[kind] = (None, transform(self.fps))
+            self._sums[kind] = (getattr(transform, "reads", None), transform(self.fps))
         else:
             self._sums[kind] = (transform, SegmentedSum(self.fps))
 
@@ -285,8 +287,16 @@ class Accumulator:
 
     def add(self, frame: np.ndarray) -> None:
         y = normalise(frame)
+        computed = {}  # transform -> this frame's result: each computed once
         for transform, part in self._sums.values():
-            part.add(y if transform is None else transform(y))
+            if transform is not None and transform not in computed:
+                computed[transform] = transform(y)
+            if isinstance(part, SegmentedSum):
+                part.add(y if transform is None else computed[transform])
+            elif transform is None:
+                part.add(y)
+            else:
+                part.add(y, computed[transform])
         self.frames += 1
 
     def finish(self) -> None:

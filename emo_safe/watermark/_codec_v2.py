@@ -201,6 +201,8 @@ class MotionCompensatedSeconds:
     (``benchmarks/watermark_motion.py``, docs/watermark.md). Only the first seconds: they
     follow the encode's first key frame, and each second read costs hypotheses."""
 
+    reads = staticmethod(clipped_residual)  # the accumulator computes it once per frame
+
     def __init__(self, fps: float) -> None:
         self.per_second = max(1, round(fps * _v1.SEGMENT_SECONDS))
         self.segments: list[np.ndarray] = []  # no whole-clip total: only seconds are read
@@ -209,13 +211,15 @@ class MotionCompensatedSeconds:
         self._window: np.ndarray | None = None
         self._frames = 0
 
-    def add(self, y: np.ndarray) -> None:
+    def add(self, y: np.ndarray, residual: np.ndarray | None = None) -> None:
+        """``residual``: ``clipped_residual(y)`` when the caller has it already."""
         if len(self.segments) >= MOTION_SECONDS:
             return
         if self._reference is not None and y.shape != self._reference.shape:
             y = cv2.resize(y, self._reference.shape[::-1], interpolation=cv2.INTER_LINEAR)
+            residual = None
         y = y.astype(np.float32, copy=False)
-        r = clipped_residual(y)
+        r = clipped_residual(y) if residual is None else residual.astype(np.float32, copy=False)
         if self._window is None or self._window.shape != y.shape:
             self._window = cv2.createHanningWindow(y.shape[::-1], cv2.CV_32F)
         # windowed here, not by phaseCorrelate: given a window, it multiplies its inputs by

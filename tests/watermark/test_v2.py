@@ -9,6 +9,9 @@ import pytest
 from factories import bundled_photo, panning_clip, transcode
 
 from emo_safe.watermark import (
+    _codec as _v1,
+)
+from emo_safe.watermark import (
     _codec_v2,
     describe_geometry,
     detect_frames,
@@ -181,6 +184,31 @@ def test_the_motion_compensated_seconds_undo_a_shift_and_stop_after_three_second
         return float(np.corrcoef(total[inner].ravel(), first[inner].ravel())[0, 1])
 
     assert agreement(gather.segments[0]) > 0.9 > 0.5 > agreement(plain)
+
+
+def test_an_accumulator_computes_each_frames_residual_once_for_every_sum_that_reads_it():
+    """The plain residual sums and the motion-compensated seconds read the same clipped
+    residual: the accumulator computes it once per frame and both get it."""
+    calls = []
+
+    def counted(y):
+        calls.append(1)
+        return _codec_v2.clipped_residual(y)
+
+    class CountedMotion(_codec_v2.MotionCompensatedSeconds):
+        reads = staticmethod(counted)
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (256, 256, 3), np.uint8) for _ in range(6)]
+    acc = _v1.Accumulator(25, {"residual": counted, "motion": CountedMotion})
+    alone = _codec_v2.MotionCompensatedSeconds(25)
+    for f in frames:
+        acc.add(f)
+        alone.add(_v1.normalise(f))
+    acc.finish()
+    alone.flush()
+    assert len(calls) == len(frames)
+    assert np.array_equal(acc.sums("motion").segments[0], alone.segments[0])
 
 
 # ------------------------------------------------------------------------------ calibration
