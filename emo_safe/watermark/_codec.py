@@ -289,13 +289,14 @@ class Accumulator:
         y = normalise(frame)
         computed = {}  # transform -> this frame's result: each computed once
         for transform, part in self._sums.values():
-            if transform is not None and transform not in computed:
+            if transform is None:
+                part.add(y)
+                continue
+            if transform not in computed:
                 computed[transform] = transform(y)
             if isinstance(part, SegmentedSum):
-                part.add(y if transform is None else computed[transform])
-            elif transform is None:
-                part.add(y)
-            else:
+                part.add(computed[transform])
+            else:  # a gatherer reads the frame and its transform
                 part.add(y, computed[transform])
         self.frames += 1
 

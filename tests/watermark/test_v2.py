@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 from factories import bundled_photo, panning_clip, transcode
 
-from emo_safe.watermark import (
-    _codec as _v1,
-)
+from emo_safe.watermark import _codec as _v1
 from emo_safe.watermark import (
     _codec_v2,
     describe_geometry,
