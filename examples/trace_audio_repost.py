@@ -2,7 +2,7 @@
 audio file (WAV, MP3, M4A, OGG/Opus, FLAC) or of a video's soundtrack and names the
 generation, and says whether the frames (if any) agree. The journalist's task.
 
-    python examples/trace_audio_repost.py voice-note.mp3 --workspace ws [--time-scale-search]
+    python examples/trace_audio_repost.py voice-note.mp3 --workspace ws [--no-time-scale-search]
 
 Exit 0: the audio comes from a generation of this deployment; 1: no evidence; 2: unreadable;
 3: the frames and the audio name different generations.
@@ -20,15 +20,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("file", type=Path)
     ap.add_argument("--workspace", required=True)
-    ap.add_argument("--time-scale-search", action="store_true",
-                    help="also undo speed and tempo changes of 0.90-1.10x (slow)")
+    ap.add_argument("--no-time-scale-search", action="store_true",
+                    help="do not undo speed and tempo changes of 0.90-1.10x (faster on "
+                         "audio that carries no mark)")
     args = ap.parse_args()
 
     workspace = Workspace.locate(args.workspace)
     profile, _ = load_profile(None, workspace)
-    if args.time_scale_search:
+    if args.no_time_scale_search:
         profile = profile.model_copy(update={"watermark": profile.watermark.model_copy(
-            update={"audio_time_scale_search": True})})
+            update={"audio_time_scale_search": False})})
     try:
         verdict = Detector(workspace, profile=profile).verify(args.file)
     except EmoSafeError as exc:  # unreadable, no audio, over a limit: one line

@@ -78,6 +78,16 @@ def test_the_task_scripts_generate_verify_and_prove(tmp_path, portrait, speech, 
     assert traced.returncode == 0, traced.stdout + traced.stderr
     assert f"payload {generation_id}" in traced.stdout
     assert "generated-manifest-stripped" in traced.stdout
+    voice = media.read_audio_track(inbox / "ours.mp4")  # reposted 5 % faster, pitch too
+    faster = tmp_path / "faster.mp3"
+    media.write_audio(faster, media.Audio(media.resample(voice.samples, round(voice.rate * 1.05),
+                                                         voice.rate), voice.rate), bitrate=64_000)
+    traced = run(EXAMPLES / "trace_audio_repost.py", faster, "--workspace", ws)
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    assert f"payload {generation_id}" in traced.stdout and "time scale 1.05" in traced.stdout
+    plain = run(EXAMPLES / "trace_audio_repost.py", faster, "--workspace", ws,
+                "--no-time-scale-search")
+    assert plain.returncode == 1 and "no payload" in plain.stdout, plain.stdout
     mirrored = tmp_path / "mirrored.mp4"
     media.write_mp4(mirrored, (f[:, ::-1] for f in media.iter_frames(inbox / "ours.mp4")), 25,
                     None, crf=23)

@@ -264,7 +264,7 @@ class AudioSource:
     name = "audio"
 
     def __init__(self, schemes: list[AudioWatermarkScheme], max_p_value: float,
-                 max_seconds: float, time_scale_search: bool = False) -> None:
+                 max_seconds: float, time_scale_search: bool = True) -> None:
         self.schemes = schemes
         self.max_p_value = max_p_value
         self.max_seconds = max_seconds

@@ -173,8 +173,8 @@ def played_faster(audio: media.Audio, factor: float) -> media.Audio:
 
 def test_a_speed_change_needs_the_time_scale_search(scheme, short_clips):
     fast = played_faster(short_clips[1], 1.1)
-    assert scheme.detect(fast).payload is None
-    ev = scheme.detect(fast, time_scale_search=True)
+    assert scheme.detect(fast, time_scale_search=False).payload is None
+    ev = scheme.detect(fast)  # the search is on by default
     assert ev.detected and ev.payload == PAYLOAD.hex() and ev.scale == pytest.approx(1.1)
 
 
@@ -188,8 +188,8 @@ def test_a_tempo_change_that_keeps_the_pitch_is_found_by_the_search(scheme, spee
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-af", "atempo=0.9", str(slow)],
                    check=True)  # WSOLA: 10 % longer, same pitch
     slowed = media.load_audio(slow)
-    assert scheme.detect(slowed).payload is None
-    ev = scheme.detect(slowed, time_scale_search=True)
+    assert scheme.detect(slowed, time_scale_search=False).payload is None
+    ev = scheme.detect(slowed)
     assert ev.detected and ev.payload == PAYLOAD.hex() and ev.scale == pytest.approx(0.9)
 
 
@@ -204,3 +204,60 @@ def test_the_search_counts_its_hypotheses_and_finds_nothing_in_unmarked_audio(sc
 def assert_not_detected_searching(scheme, audio):
     ev = scheme.detect(audio, time_scale_search=True)
     assert not ev.detected and ev.payload is None, ev
+
+
+def at_16k(audio: media.Audio) -> np.ndarray:
+    return media.resample(audio.samples, audio.rate, _audio.RATE)
+
+
+@pytest.mark.parametrize(("kind", "factor"), [("speed", 0.935), ("speed", 1.065)])
+def test_the_coarse_stage_ranks_the_true_time_scale_first(short_clips, kind, factor):
+    # Off the 0.5 % grid's ends: one exact reading, of the coarse stage's winner, decodes.
+    changed = at_16k(played_faster(short_clips[1], factor))
+    scores = _audio.coarse_scores(_audio.FineSpectrum(changed, _audio.WIDE_LO, _audio.WIDE_HI),
+                                  _audio.layout(KEY), _audio.TIME_SCALES)
+    assert _audio.TIME_SCALES[int(np.argmax(scores))] == (kind, factor)
+    d = _audio.detect(changed, KEY, _audio.TIME_SCALES, fine_scales=1)
+    assert d.payload == PAYLOAD and d.time_scale == (kind, factor)
+    assert _audio.detect(changed, KEY, _audio.TIME_SCALES, fine_scales=0).payload is None
+
+
+def test_a_plain_reading_that_decodes_skips_the_search_but_counts_it(short_clips, monkeypatch):
+    def no_search(*_args):
+        raise AssertionError("the coarse stage ran")
+
+    monkeypatch.setattr(_audio, "coarse_scores", no_search)
+    d = _audio.detect(at_16k(short_clips[1]), KEY, _audio.TIME_SCALES)
+    assert d.payload == PAYLOAD and d.time_scale == ("none", 1.0)
+    assert d.hypotheses == 81 * _audio.HYPOTHESES
+
+
+# ------------------------------------------------------------- the detector's arithmetic
+def test_phase_sums_fold_the_clip_onto_one_cycle():
+    rng = np.random.default_rng(7)
+    pattern = _audio.layout(KEY).sync
+    for n in (8, 96, 250):
+        w = rng.standard_normal((n, _audio.N_CELLS))
+        corr, energy = _audio._phase_sums(w, pattern)
+        for phase in (0, 1, 95):
+            rows = (np.arange(n) + phase) % _audio.CYCLE
+            assert corr[phase] == pytest.approx(np.sum(w * pattern[rows]))
+            assert energy[phase] == pytest.approx(np.sum(w * w * pattern[rows] ** 2))
+
+
+def test_cell_weights_average_each_cells_bins_and_follow_the_pitch():
+    plain = _audio._cell_weights(1.0)
+    assert np.allclose(plain.sum(axis=0), 1)
+    first = _audio.LO - _audio.WIDE_LO
+    assert np.allclose(plain[first : first + 2, 0], 0.5) and plain[:, 0].sum() == 1
+    higher = _audio._cell_weights(1.1)  # the same cell, 10 % higher: further up the bins
+    centre = np.arange(_audio.WIDE_LO, _audio.WIDE_HI) @ higher
+    assert np.allclose(centre, (np.arange(_audio.WIDE_LO, _audio.WIDE_HI) @ plain) * 1.1,
+                       atol=0.1)
+
+
+def test_the_fine_spectrum_holds_every_offsets_analysis(music_clip):
+    y16 = at_16k(music_clip)[: 3 * _audio.RATE]
+    direct = _audio.Analysis(y16)
+    shared = _audio.Analysis(y16, fine=_audio.FineSpectrum(y16, _audio.WIDE_LO, _audio.WIDE_HI))
+    assert all(np.array_equal(a, b) for a, b in zip(direct.logpow, shared.logpow, strict=True))
