@@ -301,8 +301,7 @@ def watermark_embed(ctx, src, output, payload, crf, as_json):
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--time-scale-search/--no-time-scale-search", default=True, show_default=True,
               help="Also look for the audio mark through speed (pitch too) and tempo (pitch "
-                   "kept) changes of 0.90-1.10x (about 70 ms per second of audio when the "
-                   "plain reading finds nothing).")
+                   "kept) changes of 0.90-1.10x; skipped when the plain reading decodes.")
 def watermark_detect(ctx, file, time_scale_search, as_json):
     """Look for this workspace's watermark in FILE, with every scheme this emo-safe knows:
     the video mark in the frames, the audio mark in the audio track; FILE may be an audio file

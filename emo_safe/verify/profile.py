@@ -37,8 +37,8 @@ class WatermarkSection(StrictModel):
     key_id: str | None = None  # when set, the key must have this public id
     max_p_value: float = Field(DEFAULT_MAX_P_VALUE, gt=0, le=1e-3)
     # The audio mark also searches speed (pitch too) and tempo (pitch kept) changes of
-    # 0.90-1.10x (81 times the hypotheses; coarse to fine, so the work is about 8 times a
-    # plain reading when the plain reading finds nothing, and nothing more when it does).
+    # 0.90-1.10x (401 times the hypotheses; coarse to fine, so the work is a few plain
+    # readings when the plain reading finds nothing, and nothing more when it decodes).
     audio_time_scale_search: bool = True
 
     def scheme_ids(self) -> list[str]:

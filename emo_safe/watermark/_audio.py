@@ -317,12 +317,20 @@ def _soft_bits(w: np.ndarray, lay: Layout, phase: int) -> np.ndarray:
 
 
 # The time-scale search: speed changes of a resampled replay (pitch too) and tempo changes
-# that keep the pitch (WSOLA, a phase vocoder), 0.90-1.10 in steps of 0.5 %. A hypothesis
-# 0.25 % off still keeps about half the z-score. It is coarse to fine: every hypothesis is
-# scored cheaply from the one fine spectrum (below), and only the FINE_SCALES best get the
-# whole detection. Every hypothesis of the grid stays counted in the p-value.
-TIME_SCALE_STEPS = tuple(round(0.90 + 0.005 * i, 3) for i in range(41) if i != 20)
+# that keep the pitch (WSOLA, a phase vocoder), 0.90-1.10 in steps of 0.1 %: 400 hypotheses,
+# every one counted in the p-value. A replay 0.1 % off the hypothesis drifts by a slot (32 ms)
+# in 32 s, so 30-s clips keep their mark. Coarse to fine, so few are read in full: every
+# hypothesis on the 0.5 % grid is scored cheaply (coarse_scores) on the first COARSE_SECONDS
+# (where 0.25 % off still keeps half the z-score), the hypotheses within REFINE_SPAN of the
+# COARSE_WINNERS best are scored again on up to REFINE_SECONDS, and the FINE_SCALES best of
+# those get the whole detection.
+TIME_SCALE_STEPS = tuple(round(0.90 + 0.001 * i, 3) for i in range(201) if i != 100)
 TIME_SCALES = tuple((kind, f) for kind in ("speed", "tempo") for f in TIME_SCALE_STEPS)
+COARSE_STEP = 0.005
+COARSE_SECONDS = 10.0
+COARSE_WINNERS = 3
+REFINE_SPAN = 0.002
+REFINE_SECONDS = 60.0
 FINE_SCALES = 3
 # The band the coarse stage reads: a replay f times faster moves bin b to b * f, so the
 # cells of every speed hypothesis must fall inside it.
@@ -346,14 +354,13 @@ def _cell_weights(pitch: float) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def coarse_scores(fine: FineSpectrum, lay: Layout,
-                  time_scales: tuple[tuple[str, float], ...]) -> np.ndarray:
-    """The sync z-score of each time-scale hypothesis, read cheaply: frames picked from the
-    fine spectrum where the hypothesis puts them (to the nearest 32 samples), the cells'
-    bands moved with the pitch for a speed change, two slot starts, both host predictors.
-    Good enough to rank the hypotheses (the true one stands out by z 8-19 against 3-4 on
-    10 s), not to report: the fine stage reads the winners exactly."""
-    n_fine = fine.logpow.shape[0]
+def coarse_scores(fine: FineSpectrum, lay: Layout, time_scales, seconds: float) -> np.ndarray:
+    """The sync z-score of each time-scale hypothesis on the first ``seconds``, read cheaply:
+    frames picked from the fine spectrum where the hypothesis puts them (to the nearest 32
+    samples), the cells' bands moved with the pitch for a speed change, two slot starts, both
+    host predictors. Good enough to rank the hypotheses (the true one stands out by z 8-19
+    against 3-5 on 10 s), not to report: the fine stage reads the winners exactly."""
+    n_fine = min(fine.logpow.shape[0], int(seconds * RATE * SUB / HOP))
     scores = np.full(len(time_scales), -np.inf)
     for i, (kind, factor) in enumerate(time_scales):
         weights = _cell_weights(factor if kind == "speed" else 1.0)
@@ -370,6 +377,25 @@ def coarse_scores(fine: FineSpectrum, lay: Layout,
                 corr, energy = _phase_sums(_whiten(cells, predictor), lay.sync)
                 scores[i] = max(scores[i], float(np.max(corr / np.sqrt(np.maximum(energy, 1e-12)))))
     return scores
+
+
+def rank_time_scales(fine: FineSpectrum, lay: Layout,
+                     time_scales: tuple[tuple[str, float], ...]) -> list[int]:
+    """Indices into ``time_scales``, the likeliest first: those on the COARSE_STEP grid
+    scored on the first COARSE_SECONDS, then the neighbours (within REFINE_SPAN, the same
+    kind) of the COARSE_WINNERS best, scored on up to REFINE_SECONDS."""
+    def on_grid(f: float) -> bool:
+        return abs(f / COARSE_STEP - round(f / COARSE_STEP)) < 1e-6
+
+    coarse = [i for i, (_, f) in enumerate(time_scales) if on_grid(f)] or \
+        list(range(len(time_scales)))
+    scores = coarse_scores(fine, lay, [time_scales[i] for i in coarse], COARSE_SECONDS)
+    winners = [time_scales[coarse[j]] for j in np.argsort(-scores, kind="stable")]
+    near = [i for i, (kind, f) in enumerate(time_scales)
+            if any(kind == k and abs(f - w) <= REFINE_SPAN + 1e-9
+                   for k, w in winners[:COARSE_WINNERS])]
+    refined = coarse_scores(fine, lay, [time_scales[i] for i in near], REFINE_SECONDS)
+    return [near[j] for j in np.argsort(-refined, kind="stable")]
 
 
 def _undone(y16: np.ndarray, kind: str, factor: float) -> tuple[np.ndarray, float]:
@@ -441,9 +467,8 @@ def detect(y16: np.ndarray, key: bytes,
     search.add(0, Analysis(y16, fine=fine))
     found = search.decode()
     if time_scales and found is None:
-        ranked = np.argsort(-coarse_scores(fine, lay, time_scales), kind="stable")
-        for i in ranked[:fine_scales]:
-            search.add(int(i) + 1, Analysis(*_undone(y16, *time_scales[i])))
+        for i in rank_time_scales(fine, lay, time_scales)[:fine_scales]:
+            search.add(i + 1, Analysis(*_undone(y16, *time_scales[i])))
         found = search.decode()
     if not search.candidates:
         return Detection(1.0, 0.0, None, seconds, 0, 0, hypotheses)

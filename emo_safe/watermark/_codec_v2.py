@@ -544,11 +544,13 @@ W_MOTION = 1.0 - W_SEARCH
 
 
 def detect(acc: _v1.Accumulator, key: bytes, search: bool = True,
-           motion: bool = True) -> Detection:
+           motion: bool = True, quick_only: bool = False) -> Detection:
     """Register, align, decode (``acc`` gathers ``SUMS``: see :func:`accumulator`).
     ``search=False`` tries the identity warp only (what the tests use to show that the search
     is what finds a transformed mark); ``motion=False`` skips the motion-compensated seconds
-    (the same, for them)."""
+    (the same, for them); ``quick_only`` stops after the plain warps (another scheme reads
+    first: :meth:`~emo_safe.watermark.scheme.MultiAccumulator.finish`). The p-value counts
+    the full search's hypotheses in every case."""
     km = key_material(key)
     sums = acc.sums(RESIDUAL)
     if sums.total is None or acc.frames == 0:
@@ -575,7 +577,7 @@ def detect(acc: _v1.Accumulator, key: bytes, search: bool = True,
     # weaker than the alignment (a matched filter) on static content after strong
     # compression, so these need no registration.
     quick = decode(plain)
-    if quick.payload is not None and quick.p_value <= EARLY_P:
+    if quick_only or stops_early(quick):
         return _finish(quick, acc, sync_conj)
     registered = register(hp)
     warps = plain + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
@@ -597,6 +599,11 @@ def _stronger(a: Detection | None, b: Detection) -> Detection:
 
 EARLY_P = 1e-9  # a reading of the frame as it is (or mirrored, turned) this strong skips
 # the registration
+
+
+def stops_early(quick: Detection) -> bool:
+    """Whether the plain warps' reading is the whole search's answer."""
+    return quick.payload is not None and quick.p_value <= EARLY_P
 
 
 def _motion_reading(seconds: list[np.ndarray], plain: list[Warp], sync_conj: np.ndarray,

@@ -44,10 +44,10 @@ class AudioMarkV1(KeyedScheme):
     def detect(self, audio: Audio, max_p_value: float = DEFAULT_MAX_P_VALUE,
                time_scale_search: bool = True) -> WatermarkEvidence:
         """``time_scale_search``: also undo speed changes (pitch too) and tempo changes
-        (pitch kept) of 0.90-1.10x in 0.5 % steps, 81 times the hypotheses counted in the
-        p-value. Coarse to fine: skipped when the plain reading decodes; otherwise every
-        hypothesis is scored cheaply and the best three are read exactly (about 8 times a
-        plain reading). ``scale`` reports the factor found (1.0: none)."""
+        (pitch kept) of 0.90-1.10x in 0.1 % steps, 401 times the hypotheses counted in the
+        p-value. Coarse to fine: skipped when the plain reading decodes; otherwise the
+        hypotheses are scored cheaply and the best three are read exactly (see
+        :mod:`._audio`). ``scale`` reports the factor found (1.0: none)."""
         y16 = resample(np.asarray(audio.samples, np.float32), audio.rate, _audio.RATE)
         d = _audio.detect(y16, self._key, _audio.TIME_SCALES if time_scale_search else ())
         return WatermarkEvidence(

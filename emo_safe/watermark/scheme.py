@@ -69,7 +69,13 @@ class WatermarkEvidence:
 
 
 class SchemeAccumulator(Protocol):
-    """Evidence gathered frame by frame (memory constant in the clip's length)."""
+    """Evidence gathered frame by frame (memory constant in the clip's length).
+
+    An accumulator whose search has costly stages may also offer
+    ``quick_finish(max_p_value) -> (WatermarkEvidence, final)``: its cheap reading, and whether
+    that is already its whole answer. :class:`MultiAccumulator` asks every scheme's quick
+    reading before any scheme's costly stages, so a mark that one scheme reads at once does
+    not wait for another scheme's search."""
 
     def add(self, frame: np.ndarray) -> None: ...
 
@@ -185,15 +191,30 @@ class MultiAccumulator:
             part.add(frame)
 
     def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> list[WatermarkEvidence]:
-        """Each scheme's evidence, in order, stopping after the first whose payload decodes
-        at p <= ``CONCLUSIVE_P`` (the strongest evidence there can be: a later scheme's search
-        cannot change what is reported, and is not paid for)."""
-        found = []
-        for part in self.parts:
-            found.append(part.finish(max_p_value))
-            if found[-1].payload is not None and found[-1].p_value <= CONCLUSIVE_P:
+        """Each scheme's evidence, in order: first every scheme's quick reading (its whole
+        reading when it has no ``quick_finish``), then the full search of those whose quick
+        reading was not final. It stops at the first evidence whose payload decodes at
+        p <= ``CONCLUSIVE_P`` (the strongest there can be: another scheme's search cannot
+        change what is reported, and is not paid for). A v1 output is read by v1 before v2's
+        registration and motion stages run."""
+        found, pending = [], []
+        for i, part in enumerate(self.parts):
+            quick = getattr(part, "quick_finish", None)
+            evidence, final = quick(max_p_value) if quick else (part.finish(max_p_value), True)
+            found.append(evidence)
+            if _conclusive(evidence):
+                return found
+            if not final:
+                pending.append(i)
+        for i in pending:
+            found[i] = self.parts[i].finish(max_p_value)
+            if _conclusive(found[i]):
                 break
         return found
+
+
+def _conclusive(evidence: WatermarkEvidence) -> bool:
+    return evidence.payload is not None and evidence.p_value <= CONCLUSIVE_P
 
 
 def strongest(found: list[WatermarkEvidence]) -> WatermarkEvidence | None:

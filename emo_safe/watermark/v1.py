@@ -31,6 +31,12 @@ class TiledLumaScheme(KeyedScheme):
     def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
         raise NotImplementedError
 
+    def _detect_quick(self, acc: _codec.Accumulator,
+                      max_p_value: float) -> tuple[WatermarkEvidence, bool]:
+        """The cheap reading and whether it is final (a scheme without costly stages: its
+        whole reading)."""
+        return self._detect(acc, max_p_value), True
+
     def embed(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
         embedder = self._embedder(check_payload(payload, self.payload_bytes))
         for frame in frames:
@@ -76,6 +82,11 @@ class _Accumulator:
     def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
         self._acc.finish()
         return self._scheme._detect(self._acc, max_p_value)
+
+    def quick_finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE
+                     ) -> tuple[WatermarkEvidence, bool]:
+        self._acc.finish()
+        return self._scheme._detect_quick(self._acc, max_p_value)
 
 
 class VideoMarkV1(TiledLumaScheme):

@@ -28,7 +28,17 @@ class VideoMarkV2(TiledLumaScheme):
         return _codec_v2.Embedder(self._key, payload)
 
     def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
-        d = _codec_v2.detect(acc, self._key, search=self._search)
+        return self._report(_codec_v2.detect(acc, self._key, search=self._search), max_p_value)
+
+    def _detect_quick(self, acc: _codec.Accumulator,
+                      max_p_value: float) -> tuple[WatermarkEvidence, bool]:
+        """The plain warps only (the frame as it is, mirrored, turned, v1's zooms); final
+        when the full search would stop there too."""
+        d = _codec_v2.detect(acc, self._key, search=self._search, quick_only=True)
+        final = not self._search or _codec_v2.stops_early(d)
+        return self._report(d, max_p_value), final
+
+    def _report(self, d: _codec_v2.Detection, max_p_value: float) -> WatermarkEvidence:
         if d.scale is not None:  # as v1 reports it: the resize that undid the zoom
             d.scale = round(d.scale, 4)
         geometry = d.warp.describe() if d.warp is not None else None

@@ -197,7 +197,7 @@ def test_the_search_counts_its_hypotheses_and_finds_nothing_in_unmarked_audio(sc
                                                                             short_clips):
     plain = short_clips[0]
     assert _audio.detect(media.resample(plain.samples, plain.rate, 16_000), KEY,
-                         _audio.TIME_SCALES).hypotheses == 81 * _audio.HYPOTHESES
+                         _audio.TIME_SCALES).hypotheses == 401 * _audio.HYPOTHESES
     assert_not_detected_searching(scheme, played_faster(plain, 0.95))
 
 
@@ -210,16 +210,30 @@ def at_16k(audio: media.Audio) -> np.ndarray:
     return media.resample(audio.samples, audio.rate, _audio.RATE)
 
 
-@pytest.mark.parametrize(("kind", "factor"), [("speed", 0.935), ("speed", 1.065)])
+@pytest.mark.parametrize(("kind", "factor"), [("speed", 0.937), ("speed", 1.063)])
 def test_the_coarse_stage_ranks_the_true_time_scale_first(short_clips, kind, factor):
-    # Off the 0.5 % grid's ends: one exact reading, of the coarse stage's winner, decodes.
+    # Off the coarse 0.5 % grid: the refinement finds the 0.1 % step, and one exact reading,
+    # of the ranking's winner, decodes; the coarse grid's nearest step alone reads less.
     changed = at_16k(played_faster(short_clips[1], factor))
-    scores = _audio.coarse_scores(_audio.FineSpectrum(changed, _audio.WIDE_LO, _audio.WIDE_HI),
-                                  _audio.layout(KEY), _audio.TIME_SCALES)
-    assert _audio.TIME_SCALES[int(np.argmax(scores))] == (kind, factor)
+    fine = _audio.FineSpectrum(changed, _audio.WIDE_LO, _audio.WIDE_HI)
+    best = _audio.TIME_SCALES[_audio.rank_time_scales(fine, _audio.layout(KEY),
+                                                      _audio.TIME_SCALES)[0]]
+    assert best[0] == kind and best[1] == pytest.approx(factor, abs=0.001)
     d = _audio.detect(changed, KEY, _audio.TIME_SCALES, fine_scales=1)
-    assert d.payload == PAYLOAD and d.time_scale == (kind, factor)
+    assert d.payload == PAYLOAD and d.time_scale == best
     assert _audio.detect(changed, KEY, _audio.TIME_SCALES, fine_scales=0).payload is None
+
+
+def test_a_long_clip_off_the_coarse_grid_reads_far_stronger_refined(scheme, music_clip):
+    # 20 s at 1.063x: the 0.5 % grid's nearest step is 0.2 % off, 40 ms of drift by the end
+    # (z 9 there, 26 at the 0.1 % step; at 30 s the 0.5 % grid lost the payload)
+    twice = media.Audio(np.concatenate([music_clip.samples] * 2), music_clip.rate)
+    y16 = at_16k(played_faster(scheme.embed(twice, PAYLOAD), 1.063))
+    coarse_only = tuple(s for s in _audio.TIME_SCALES if round(s[1] * 200, 6) % 1 == 0)
+    nearest = _audio.detect(y16, KEY, coarse_only)
+    refined = _audio.detect(y16, KEY, _audio.TIME_SCALES)
+    assert refined.payload == PAYLOAD and refined.time_scale[1] == pytest.approx(1.063, abs=1e-3)
+    assert refined.z > 2 * nearest.z
 
 
 def test_a_plain_reading_that_decodes_skips_the_search_but_counts_it(short_clips, monkeypatch):
@@ -229,7 +243,7 @@ def test_a_plain_reading_that_decodes_skips_the_search_but_counts_it(short_clips
     monkeypatch.setattr(_audio, "coarse_scores", no_search)
     d = _audio.detect(at_16k(short_clips[1]), KEY, _audio.TIME_SCALES)
     assert d.payload == PAYLOAD and d.time_scale == ("none", 1.0)
-    assert d.hypotheses == 81 * _audio.HYPOTHESES
+    assert d.hypotheses == 401 * _audio.HYPOTHESES
 
 
 # ------------------------------------------------------------- the detector's arithmetic

@@ -259,6 +259,21 @@ def test_v1_and_v2_read_one_set_of_sums_and_each_finds_its_own_mark(photo):
     assert v1.payload == PAYLOAD.hex() and v1.frames == 30
 
 
+def test_a_v1_output_is_read_before_v2s_costly_stages_run(photo, marked, monkeypatch):
+    """Every scheme's quick reading comes first: a v1 output decodes by v1 while v2 has only
+    tried its plain warps; a rotated v2 output still gets v2's registration afterwards."""
+    ran = []
+    register = _codec_v2.register
+    monkeypatch.setattr(_codec_v2, "register", lambda hp: ran.append(1) or register(hp))
+    both = (V2, "org.emo-safe.wm.v1")
+    old = list(embed_frames(moving_clip(photo, 30, (256, 256)), KEY, PAYLOAD,
+                            scheme="org.emo-safe.wm.v1"))
+    ev = detect_frames(old, KEY, schemes=both)
+    assert ev.scheme == "org.emo-safe.wm.v1" and ev.payload == PAYLOAD.hex() and not ran
+    ev = detect_frames([rotate(f, 10) for f in marked], KEY, schemes=both)
+    assert ev.scheme == V2 and ev.payload == PAYLOAD.hex() and ran
+
+
 def test_v2_sums_clipped_residuals_gathered_beside_v1s_luma_from_one_resize():
     """What v2 sums per frame is the residual of a local prediction clipped near its sign (an
     edge cannot outweigh the mark); sums are asked for before the first frame only."""
