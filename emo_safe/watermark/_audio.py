@@ -219,8 +219,10 @@ def _cells(logpow: np.ndarray, first: int) -> np.ndarray:
     its bins and frames."""
     frames = logpow[first:]
     n = frames.shape[0] // FRAMES_PER_SLOT
-    return frames[: n * FRAMES_PER_SLOT].reshape(
-        n, FRAMES_PER_SLOT, N_CELLS, BINS_PER_CELL).mean(axis=(1, 3))
+    # the frames of a slot summed first, then the bins of a cell (one mean over two strided
+    # axes is several times slower)
+    summed = sum(frames[k : n * FRAMES_PER_SLOT : FRAMES_PER_SLOT] for k in range(FRAMES_PER_SLOT))
+    return summed.reshape(n, N_CELLS, BINS_PER_CELL).sum(axis=2) / (FRAMES_PER_SLOT * BINS_PER_CELL)
 
 
 def _whiten(cells: np.ndarray, predictor: int = 0) -> np.ndarray:
