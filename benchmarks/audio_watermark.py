@@ -2,6 +2,7 @@
 speed, and its false positives.
 
     python benchmarks/audio_watermark.py [--false-positives 1000] [--jobs 2]
+        [--sections attacks,quality,false-positives]
 
 Clips (mono, 44.1 kHz): the bundled speech recording (7.5 s, emo_safe/data/speech.m4a), speech
 by espeak-ng (10 s and 30 s), and synthetic music (tests/factories.py ``synthetic_music``: plucked
@@ -35,6 +36,8 @@ another workspace's key, each read with the search and without it.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import subprocess
 import sys
 import tempfile
@@ -245,42 +248,61 @@ def _false_positive_case(i: int) -> tuple[str, list[tuple[float, float, bool]]]:
 
 
 # ------------------------------------------------------------------------------------- main
-def _per_second(fn, seconds: float) -> float:
-    t = time.perf_counter()
+def _per_second(fn, seconds: float, runs: int = 3) -> float:
+    """Milliseconds per second of audio, the median of ``runs`` (after one warm-up run)."""
     fn()
-    return 1000 * (time.perf_counter() - t) / seconds
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * float(np.median(times)) / seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--false-positives", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--sections", default="attacks,quality,false-positives")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "audio_watermark.md"))
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     scheme = get_scheme(SCHEME, KEY)
     folder = Path(tempfile.mkdtemp(prefix="emo-safe-bench-audio-"))
     originals = clips()
     marked, quality = {}, []
     for name, plain in originals.items():
-        t = time.perf_counter()
         marked[name] = scheme.embed(plain, PAYLOAD)
-        embed_s = time.perf_counter() - t
+        if "quality" not in sections:
+            continue
+        embed_ms = _per_second(lambda plain=plain: scheme.embed(plain, PAYLOAD), plain.duration)
         times = [_per_second(lambda a=a, s=s: scheme.detect(a, time_scale_search=s),
                              plain.duration)
                  for a, s in ((marked[name], False), (marked[name], True), (plain, False),
                               (plain, True))]
         quality.append(f"| {name} | {snr_db(plain, marked[name]):.1f} | "
                        f"{pesq_wb(plain, marked[name]) if 'speech' in name else '-'} | "
-                       f"{1000 * embed_s / plain.duration:.1f} | "
+                       f"{embed_ms:.1f} | "
                        + " | ".join(f"{t:.0f}" for t in times) + " |")
 
     names = list(originals)
-    lines = [f"`python benchmarks/audio_watermark.py --false-positives {args.false_positives}`",
-             "", "Payload read exactly (yes/no) and p-value, per attack and clip:", "",
-             "| attack | " + " | ".join(names) + " |",
-             "|---|" + "---|" * len(names)]
+    lines = [f"`python benchmarks/audio_watermark.py --false-positives {args.false_positives} "
+             f"--sections {args.sections}`", ""]
+    if "attacks" in sections:
+        lines += _attack_table(scheme, names, marked, attacks(folder))
+    if "quality" in sections:
+        lines += ["", "| clip | SNR (dB) | PESQ-WB | embed (ms per s of audio) | detect marked, "
+                      "plain (ms per s) | marked, searched | unmarked, plain | unmarked, "
+                      "searched |", "|---|---:|---:|---:|---:|---:|---:|---:|", *quality]
+    if "false-positives" in sections:
+        lines += _false_positive_table(args.false_positives, args.jobs)
+    write_report(lines, args.out)
+
+
+def _attack_table(scheme, names, marked, table) -> list[str]:
+    lines = ["Payload read exactly (yes/no) and p-value, per attack and clip:", "",
+             "| attack | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     exact = {n: 0 for n in names}
-    table = attacks(folder)
     rows = [(attack, fn, True) for attack, fn in table.items()]
     rows += [(attack + ", without the search", fn, False) for attack, fn in table.items()
              if attack.startswith(("speed", "tempo"))]
@@ -295,17 +317,19 @@ def main() -> None:
         print(lines[-1], flush=True)
     lines.append(f"| **exact** (the {len(table)} attacks, as `verify` reads) | "
                  + " | ".join(f"**{exact[n]}/{len(table)}**" for n in names) + " |")
-    lines += ["", "| clip | SNR (dB) | PESQ-WB | embed (ms per s of audio) | detect marked, "
-                  "plain (ms per s) | marked, searched | unmarked, plain | unmarked, searched |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|", *quality]
+    return lines
 
-    n = args.false_positives
-    with ProcessPoolExecutor(args.jobs) as pool:
+
+def _false_positive_table(n: int, jobs: int) -> list[str]:
+    # Fresh workers with one BLAS thread each: forked ones inherit the parent's thread pool,
+    # and two of them spinning two threads each on 2 cores ran these small products 3x slower.
+    os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(pool.map(_false_positive_case, range(n), chunksize=8))
     by_kind: dict[str, list] = {}
     for kind, readings in results:
         by_kind.setdefault(kind, []).append(readings)
-    lines += ["", f"False positives over {n} clips that do not carry this key's mark, each "
+    lines = ["", f"False positives over {n} clips that do not carry this key's mark, each "
                   "read with the time-scale search and without it (detected: p <= 1e-6):", "",
               "| content | clips | detected (searched / plain) | payload decoded | smallest p "
               "(searched / plain) | largest z (searched / plain) |",
@@ -318,7 +342,7 @@ def main() -> None:
                      f"{column(lambda rs: sum(d for _, _, d in rs))} | "
                      f"{column(lambda rs: min(p for p, _, _ in rs), '{:.2f}')} | "
                      f"{column(lambda rs: max(z for _, z, _ in rs), '{:.2f}')} |")
-    write_report(lines, args.out)
+    return lines
 
 
 if __name__ == "__main__":
