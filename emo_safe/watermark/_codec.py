@@ -54,6 +54,7 @@ A_SYNC = math.sqrt(SYNC_SHARE) * TARGET_RMS
 A_BIT = math.sqrt((1 - SYNC_SHARE) / N_CODED) * TARGET_RMS
 SCALES = tuple(np.round(np.arange(0.80, 1.0501, 0.01), 3))
 SEGMENT_SECONDS = 1.0
+EARLY_P = 1e-9  # a quick reading (at scale 1.0) this strong is final: the scale search is skipped
 
 
 _LUMA_WEIGHTS = np.array([[0.299, 0.587, 0.114]], np.float32)  # BT.601, RGB order
@@ -413,8 +414,9 @@ def segment_z(segments: list[np.ndarray], whitened_tile, sync_conj: np.ndarray, 
     return out
 
 
-def detect(acc: Accumulator, key: bytes) -> Detection:
-    """Search scale, shift and sync pattern; decode the payload at the best candidates.
+def detect(acc: Accumulator, key: bytes, scales: tuple[float, ...] = SCALES) -> Detection:
+    """Search scale (``scales``: a subset of :data:`SCALES` for a quick reading; the p-value
+    counts them all), shift and sync pattern; decode the payload at the best candidates.
 
     Two tests, each with a known false-positive bound, combined by Bonferroni:
     - sync: the best correlation peak's z-score, corrected for every hypothesis tried;
@@ -426,7 +428,7 @@ def detect(acc: Accumulator, key: bytes) -> Detection:
         return Detection(False, 1.0, 0.0, None, 0)
     sync_spec = np.conj(np.fft.fft2(km.sync))
     candidates = []  # (z, scale, (dy, dx), j)
-    for scale in SCALES:
+    for scale in scales:
         spec = _whiten(_folded(acc.total, scale))
         surf = np.real(np.fft.ifft2(spec[None] * sync_spec)).reshape(N_SYNC, -1)
         z = surf.max(axis=1) / np.maximum(surf.std(axis=1), 1e-12)

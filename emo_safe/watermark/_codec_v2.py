@@ -544,48 +544,74 @@ W_MOTION = 1.0 - W_SEARCH
 
 
 def detect(acc: _v1.Accumulator, key: bytes, search: bool = True,
-           motion: bool = True, quick_only: bool = False) -> Detection:
+           motion: bool = True) -> Detection:
     """Register, align, decode (``acc`` gathers ``SUMS``: see :func:`accumulator`).
     ``search=False`` tries the identity warp only (what the tests use to show that the search
     is what finds a transformed mark); ``motion=False`` skips the motion-compensated seconds
-    (the same, for them); ``quick_only`` stops after the plain warps (another scheme reads
-    first: :meth:`~emo_safe.watermark.scheme.MultiAccumulator.finish`). The p-value counts
-    the full search's hypotheses in every case."""
-    km = key_material(key)
-    sums = acc.sums(RESIDUAL)
-    if sums.total is None or acc.frames == 0:
-        return Detection(False, 1.0, 0.0, None, 0)
-    hp = _highpass(sums.total)
-    sync_conj = np.conj(np.fft.fft2(km.sync))
-    coded_spec = np.fft.fft2(km.coded)
-    aligned, candidate = _reader(hp, sync_conj)
-    polished: dict[Warp, tuple] = {}
+    (the same, for them)."""
+    return Search(acc, key).run(search, motion)
 
-    def decode(warps: list[Warp]) -> Detection:
-        return _polish_and_decode([candidate(w) for w in warps], aligned, sync_conj,
-                                  coded_spec, key, hypotheses, polished, weight=W_SEARCH)
 
-    # Every hypothesis of the full search is counted even when the untransformed reading
-    # already decodes and the search is skipped: its maximum is at least as large, so the
-    # p-value stays an upper bound.
-    plain = [IDENTITY.turned(q, f) for q, f in SYMMETRIES] + PLAIN_ZOOMS
-    hypotheses = (len(plain) + N_REGISTERED * len(SYMMETRIES)) * len(POLISH) * T * T * N_SYNC
-    if not search:
-        return _finish(decode([IDENTITY]), acc, sync_conj)
-    # The frame as it is, mirrored and turned by right angles, and zoomed as far as v1
-    # searched, first: the commonest edits, and the registration (an energy detector) is
-    # weaker than the alignment (a matched filter) on static content after strong
-    # compression, so these need no registration.
-    quick = decode(plain)
-    if quick_only or stops_early(quick):
-        return _finish(quick, acc, sync_conj)
-    registered = register(hp)
-    warps = plain + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
-    found = decode(warps)
-    if (found.payload is not None and found.detected) or not motion:
-        return _finish(found, acc, sync_conj)
-    moving = _motion_reading(acc.sums(MOTION).segments, plain, sync_conj, coded_spec, key)
-    return _finish(_stronger(moving, found), acc, sync_conj)
+class Search:
+    """One summed clip's search, in stages that can be run apart: :meth:`quick` (the plain
+    warps), then :meth:`run` (the rest), which reuses what the quick stage read -- another
+    scheme reads between the two (:meth:`~emo_safe.watermark.scheme.MultiAccumulator.finish`).
+    Every hypothesis of the full search is counted in every stage's p-value: the full
+    search's maximum is at least as large, so a p-value from an early stop stays an upper
+    bound."""
+
+    def __init__(self, acc: _v1.Accumulator, key: bytes) -> None:
+        self.acc, self.key = acc, key
+        sums = acc.sums(RESIDUAL)
+        self.empty = sums.total is None or acc.frames == 0
+        if self.empty:
+            return
+        km = key_material(key)
+        self.hp = _highpass(sums.total)
+        self.sync_conj = np.conj(np.fft.fft2(km.sync))
+        self.coded_spec = np.fft.fft2(km.coded)
+        self.aligned, self.candidate = _reader(self.hp, self.sync_conj)
+        self.polished: dict[Warp, tuple] = {}
+        self.plain = [IDENTITY.turned(q, f) for q, f in SYMMETRIES] + PLAIN_ZOOMS
+        self.hypotheses = ((len(self.plain) + N_REGISTERED * len(SYMMETRIES)) * len(POLISH)
+                           * T * T * N_SYNC)
+        self._quick: Detection | None = None
+
+    def _decode(self, warps: list[Warp]) -> Detection:
+        return _polish_and_decode([self.candidate(w) for w in warps], self.aligned,
+                                  self.sync_conj, self.coded_spec, self.key, self.hypotheses,
+                                  self.polished, weight=W_SEARCH)
+
+    def _done(self, d: Detection) -> Detection:
+        return _finish(d, self.acc, self.sync_conj)
+
+    def quick(self) -> Detection:
+        """The frame as it is, mirrored and turned by right angles, and zoomed as far as v1
+        searched: the commonest edits, and the registration (an energy detector) is weaker
+        than the alignment (a matched filter) on static content after strong compression,
+        so these need no registration."""
+        if self.empty:
+            return Detection(False, 1.0, 0.0, None, 0)
+        if self._quick is None:
+            self._quick = self._done(self._decode(self.plain))
+        return self._quick
+
+    def run(self, search: bool = True, motion: bool = True) -> Detection:
+        if self.empty:
+            return Detection(False, 1.0, 0.0, None, 0)
+        if not search:
+            return self._done(self._decode([IDENTITY]))
+        quick = self.quick()
+        if stops_early(quick):
+            return quick
+        registered = register(self.hp)
+        warps = self.plain + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
+        found = self._decode(warps)
+        if (found.payload is not None and found.detected) or not motion:
+            return self._done(found)
+        moving = _motion_reading(self.acc.sums(MOTION).segments, self.plain, self.sync_conj,
+                                 self.coded_spec, self.key)
+        return self._done(_stronger(moving, found))
 
 
 def _stronger(a: Detection | None, b: Detection) -> Detection:

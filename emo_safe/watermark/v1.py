@@ -28,14 +28,15 @@ class TiledLumaScheme(KeyedScheme):
     def _embedder(self, payload: bytes):
         raise NotImplementedError
 
-    def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
+    def _detect(self, acc: _codec.Accumulator, max_p_value: float,
+                state=None) -> WatermarkEvidence:
+        """The whole search (``state``: what :meth:`_detect_quick` handed back)."""
         raise NotImplementedError
 
-    def _detect_quick(self, acc: _codec.Accumulator,
-                      max_p_value: float) -> tuple[WatermarkEvidence, bool]:
-        """The cheap reading and whether it is final (a scheme without costly stages: its
-        whole reading)."""
-        return self._detect(acc, max_p_value), True
+    def _detect_quick(self, acc: _codec.Accumulator, max_p_value: float
+                      ) -> tuple[WatermarkEvidence, bool, object]:
+        """(the cheap reading, whether it is final, state for :meth:`_detect`)."""
+        raise NotImplementedError
 
     def embed(self, frames: Iterable[np.ndarray], payload: bytes) -> Iterator[np.ndarray]:
         embedder = self._embedder(check_payload(payload, self.payload_bytes))
@@ -66,6 +67,7 @@ class _Accumulator:
         self._scheme = scheme
         self._acc = _codec.Accumulator(fps, scheme.sums)
         self._owner = True
+        self._state = None  # what the quick reading leaves for the full one
         self.share_key = ("normalised luma", fps)
 
     def share(self, other: _Accumulator) -> None:
@@ -81,12 +83,13 @@ class _Accumulator:
 
     def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
         self._acc.finish()
-        return self._scheme._detect(self._acc, max_p_value)
+        return self._scheme._detect(self._acc, max_p_value, self._state)
 
     def quick_finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE
                      ) -> tuple[WatermarkEvidence, bool]:
         self._acc.finish()
-        return self._scheme._detect_quick(self._acc, max_p_value)
+        evidence, final, self._state = self._scheme._detect_quick(self._acc, max_p_value)
+        return evidence, final
 
 
 class VideoMarkV1(TiledLumaScheme):
@@ -99,5 +102,14 @@ class VideoMarkV1(TiledLumaScheme):
     def _embedder(self, payload: bytes) -> _codec.Embedder:
         return _codec.Embedder(self._key, payload)
 
-    def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
+    def _detect(self, acc: _codec.Accumulator, max_p_value: float,
+                state=None) -> WatermarkEvidence:
         return self._evidence(_codec.detect(acc, self._key), max_p_value)
+
+    def _detect_quick(self, acc: _codec.Accumulator, max_p_value: float
+                      ) -> tuple[WatermarkEvidence, bool, None]:
+        """The frame at its own scale (v1's outputs as made and re-encoded); final when it
+        decodes at p <= 1e-9, else the scale search follows."""
+        d = _codec.detect(acc, self._key, scales=(1.0,))
+        final = d.payload is not None and d.p_value <= _codec.EARLY_P
+        return self._evidence(d, max_p_value), final, None

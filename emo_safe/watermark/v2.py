@@ -27,16 +27,21 @@ class VideoMarkV2(TiledLumaScheme):
     def _embedder(self, payload: bytes) -> _codec_v2.Embedder:
         return _codec_v2.Embedder(self._key, payload)
 
-    def _detect(self, acc: _codec.Accumulator, max_p_value: float) -> WatermarkEvidence:
-        return self._report(_codec_v2.detect(acc, self._key, search=self._search), max_p_value)
+    def _detect(self, acc: _codec.Accumulator, max_p_value: float,
+                state: _codec_v2.Search | None = None) -> WatermarkEvidence:
+        search = state if state is not None else _codec_v2.Search(acc, self._key)
+        return self._report(search.run(self._search), max_p_value)
 
-    def _detect_quick(self, acc: _codec.Accumulator,
-                      max_p_value: float) -> tuple[WatermarkEvidence, bool]:
+    def _detect_quick(self, acc: _codec.Accumulator, max_p_value: float
+                      ) -> tuple[WatermarkEvidence, bool, _codec_v2.Search]:
         """The plain warps only (the frame as it is, mirrored, turned, v1's zooms); final
-        when the full search would stop there too."""
-        d = _codec_v2.detect(acc, self._key, search=self._search, quick_only=True)
-        final = not self._search or _codec_v2.stops_early(d)
-        return self._report(d, max_p_value), final
+        when the full search would stop there too. The search is handed back, so the full
+        reading does not read the plain warps again."""
+        search = _codec_v2.Search(acc, self._key)
+        if not self._search:
+            return self._report(search.run(search=False), max_p_value), True, search
+        d = search.quick()
+        return self._report(d, max_p_value), _codec_v2.stops_early(d), search
 
     def _report(self, d: _codec_v2.Detection, max_p_value: float) -> WatermarkEvidence:
         if d.scale is not None:  # as v1 reports it: the resize that undid the zoom
