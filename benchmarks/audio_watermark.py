@@ -17,12 +17,11 @@ notes, a pad, kick and hi-hat; 10 s and 30 s). Every codec is FFmpeg's, through 
 - white noise at 10 dB SNR; other music mixed in at 0 dB (synthetic music, another seed);
 - a phone line (band-pass 300-3400 Hz, 4th-order slopes, zero phase);
 - a loudspeaker in a room: 150 Hz-8 kHz speaker response, then a synthetic room impulse
-  response (direct path, early reflections, exponential tail with RT60 0.3 s).
-
-- off the search's 0.5 % grid: speed 1.063x, tempo 0.953x.
+  response (direct path, early reflections, exponential tail with RT60 0.3 s);
+- off the coarse stage's 0.5 % grid: speed 1.063x, tempo 0.953x.
 
 Each cell: the payload read exactly (yes / no) and the p-value, as ``verify`` reads by default
-(the time-scale search on: 0.90-1.10x in 0.5 % steps, 81 times the hypotheses, coarse to
+(the time-scale search on: 0.90-1.10x in 0.1 % steps, 401 times the hypotheses, coarse to
 fine); the speed and tempo rows also without it (``[watermark] audio_time_scale_search =
 false``), the baseline. Quality: SNR and PESQ
 (wide-band, ITU-T P.862.2, the ``pesq`` package) on the speech clips. Speed: embed and detect
