@@ -41,7 +41,7 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -85,7 +85,7 @@ class Layout:
     owner: np.ndarray  # (CYCLE, N_CELLS) int: -1 sync, else the coded bit's index
     key_id: str
 
-    @property
+    @cached_property  # read for every hypothesis searched (frozen: cached in __dict__)
     def sync(self) -> np.ndarray:
         return np.where(self.owner < 0, self.chips, 0.0)
 
@@ -440,8 +440,12 @@ class _Search:
                          if any(c[1] == i for c in self.candidates)}
 
     def decode(self) -> tuple[bytes, tuple[float, int, tuple[int, int], int]] | None:
+        """The first candidate whose payload decodes; one that failed before is not decoded
+        again (its soft bits are the same)."""
         for candidate in self.candidates:
             _z, index, alignment, phase = candidate
+            if (index, alignment, phase) in self.decoded:
+                continue
             self.decoded.add((index, alignment, phase))
             soft = _soft_bits(self.analyses[index].cells_at(alignment), self.lay, phase)
             payload, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
