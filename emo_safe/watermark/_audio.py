@@ -68,7 +68,7 @@ GAMMA = 0.7  # how fast the gain grows as the local energy falls
 GAIN_MAX = 0.6
 REFERENCE_PERCENTILE = 90  # E_ref: this percentile of the smoothed cell energies
 MIN_SNR_DB = 30.5  # a mark louder than this (against the 16 kHz host) is scaled down
-RELIABILITY_SLOTS = 5  # slots over which the decoder estimates how strong the mark is
+RELIABILITY_SLOTS = 61  # slots (2 s) over which the decoder estimates how strong the mark is
 
 N_CANDIDATES = 4
 HYPOTHESES = SUB * FRAMES_PER_SLOT * CYCLE * 2  # offsets x cycle phases x host predictors
@@ -302,16 +302,31 @@ def _phase_sums(w: np.ndarray, pattern: np.ndarray) -> tuple[np.ndarray, np.ndar
             np.take_along_axis(energy, idx, axis=1).sum(axis=0))
 
 
+def _slot_strengths(aligned: np.ndarray, sync: np.ndarray) -> np.ndarray:
+    """How strong the mark is in each slot, as the sync cells around it say (over
+    RELIABILITY_SLOTS slots), shrunk towards the clip's mean by how much of the local
+    estimates' spread is their own noise (an empirical-Bayes estimate): a clip marked
+    throughout gets nearly even weights, which a noisy local estimate would only spoil; a
+    clip with a marked stretch among unmarked audio, or with long pauses, keeps its local
+    weights."""
+    per_slot = (aligned * sync).sum(axis=1)
+    kernel = np.ones(min(RELIABILITY_SLOTS, per_slot.size))  # "same" keeps the longer length
+    counts = np.maximum(np.convolve(sync.sum(axis=1), kernel, "same"), 1)
+    local = np.convolve(per_slot, kernel, "same") / counts
+    mean = float(per_slot.sum() / max(int(sync.sum()), 1))
+    noise_var = float(np.mean(np.square(aligned[sync]))) / counts if sync.any() else 1 / counts
+    signal_var = max(float(np.var(local) - np.mean(noise_var)), 0.0)
+    return mean + signal_var / (signal_var + noise_var) * (local - mean)
+
+
 def _soft_bits(w: np.ndarray, lay: Layout, phase: int) -> np.ndarray:
     """Each coded bit's evidence, slots weighted by how strong the mark is there (maximal
-    ratio combining): the sync cells of the slot and its neighbours say so, and a pause or a
-    passage the codec flattened weighs nothing."""
+    ratio combining, with the strengths of :func:`_slot_strengths`): a pause or a passage
+    the codec flattened or that was never marked weighs nothing."""
     slots = (np.arange(w.shape[0]) + phase) % CYCLE
     owner, chips = lay.owner[slots], lay.chips[slots]
     aligned = w * chips
-    sync = owner < 0
-    strength = (aligned * sync).sum(axis=1) / np.maximum(sync.sum(axis=1), 1)
-    strength = np.convolve(strength, np.ones(RELIABILITY_SLOTS) / RELIABILITY_SLOTS, "same")
+    strength = _slot_strengths(aligned, owner < 0)
     weighted = aligned * np.clip(strength, 0, None)[:, None]
     data = owner >= 0
     soft = np.bincount(owner[data], weights=weighted[data], minlength=N_CODED)
