@@ -339,7 +339,7 @@ def _false_positive_table(n: int, jobs: int) -> list[str]:
         lines.append(f"| {kind} | {len(rows)} | "
                      f"{column(lambda rs: sum(p <= 1e-6 for p, _, _ in rs))} | "
                      f"{column(lambda rs: sum(d for _, _, d in rs))} | "
-                     f"{column(lambda rs: min(p for p, _, _ in rs), '{:.2f}')} | "
+                     f"{column(lambda rs: min(p for p, _, _ in rs), '{:.1g}')} | "
                      f"{column(lambda rs: max(z for _, z, _ in rs), '{:.2f}')} |")
     return lines
 

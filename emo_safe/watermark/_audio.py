@@ -15,9 +15,10 @@ Embedding multiplies each cell's magnitude by ``1 + g * chip * bit`` and adds th
 back as a signal (computed at 16 kHz and resampled to the audio's own rate, which
 libswresample does without delay). The gain ``g`` is perceptually shaped: it grows as the
 local energy falls (``g = ALPHA * (E_ref / E) ** GAMMA``, capped at ``GAIN_MAX``), so loud
-cells, which dominate what is heard, change by 2.5 % and quiet ones by up to 60 %, which the
-louder neighbours mask. The result is about 31-32 dB SNR on speech (PESQ-WB 4.1-4.3) -- see
-docs/benchmarks.md.
+cells, which dominate what is heard, change by 2.5 % and quiet ones by up to 90 %, which the
+louder neighbours mask; the mark is then scaled down where it would be louder than
+``MIN_SNR_DB`` (speech). The result is 30.5 dB SNR on speech (PESQ-WB 3.9-4.1) and 32 dB on
+music -- see docs/benchmarks.md; docs/audio-watermark.md has the trade against robustness.
 
 Detection takes log power, removes what the host predicts (each cell minus the mean of the
 slots before and after it, then each slot's mean and scale across frequency) and correlates
@@ -63,9 +64,9 @@ CYCLE = 96  # slots per cycle: 96 * 2 * 256 / 16 kHz = 3.07 s
 SYNC_SHARE = 0.25
 N_CODED = len(_ecc.encode_payload(bytes(PAYLOAD_BYTES)))  # 156
 
-ALPHA = 0.03  # gain of the loudest cells
-GAMMA = 0.7  # how fast the gain grows as the local energy falls
-GAIN_MAX = 0.6
+ALPHA = 0.025  # gain of the loudest cells
+GAMMA = 1.0  # how fast the gain grows as the local energy falls
+GAIN_MAX = 0.9
 REFERENCE_PERCENTILE = 90  # E_ref: this percentile of the smoothed cell energies
 MIN_SNR_DB = 30.5  # a mark louder than this (against the 16 kHz host) is scaled down
 RELIABILITY_SLOTS = 61  # slots (2 s) over which the decoder estimates how strong the mark is

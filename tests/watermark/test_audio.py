@@ -111,6 +111,12 @@ def test_payload_survives_aac_64k(scheme, clips, tmp_path):
     assert_reads_payload(scheme, transcode_audio(clips[1], tmp_path, ".m4a", 64_000))
 
 
+def test_payload_survives_aac_32k(scheme, clips, tmp_path):
+    # the hardest codec row for 10 s of music: it needs the gain of the quiet cells
+    # (GAMMA 1, up to 90 %); with GAMMA 0.7 capped at 60 % it read p 1e-5 and no payload
+    assert_reads_payload(scheme, transcode_audio(clips[1], tmp_path, ".m4a", 32_000))
+
+
 def test_payload_survives_mp3_64k(scheme, clips, tmp_path):
     assert_reads_payload(scheme, transcode_audio(clips[1], tmp_path, ".mp3", 64_000))
 
