@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from emo_safe.watermark.scheme import (
     MultiAccumulator,
     WatermarkEvidence,
     WatermarkScheme,
+    early_looks,
     strongest,
 )
 
@@ -235,7 +237,11 @@ class WatermarkSource:
                 continue
             frames_allowed = min(self.max_frames, budget // stream.pixels)
             tap = fp.FingerprintTap(stream.fps)
-            acc = MultiAccumulator([s.accumulator(stream.fps) for s in self.schemes])
+            # a long clip is looked at early; once its mark is conclusive the frames are
+            # still decoded for the fingerprint (every second's hash), not gathered
+            seconds = min(file.info.duration or math.inf, frames_allowed / max(stream.fps, 1e-9))
+            acc = MultiAccumulator([s.accumulator(stream.fps) for s in self.schemes],
+                                   looks=early_looks(stream.fps, seconds))
             n = 0
             for frame in iter_frames(file.path, max_frames=frames_allowed, stream=stream.index,
                                      max_pixels=self.max_frame_pixels):

@@ -86,16 +86,23 @@ def embed_frames(frames: Iterable[np.ndarray], key: bytes, payload: bytes,
 
 def detect_frames(frames: Iterable[np.ndarray], key: bytes, fps: float = 25.0,
                   schemes: Iterable[str] | None = None,
-                  max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
+                  max_p_value: float = DEFAULT_MAX_P_VALUE,
+                  duration: float | None = None) -> WatermarkEvidence:
     """Aggregate evidence over a stream of RGB frames for every scheme (default: all known)
-    in one pass; the strongest evidence is returned. Memory is constant in the length."""
-    from emo_safe.watermark.scheme import MultiAccumulator
+    in one pass; the strongest evidence is returned. Memory is constant in the length.
+    ``duration`` (seconds, when known): a clip at least 16 s long is looked at early
+    (:func:`~emo_safe.watermark.scheme.early_looks`), and reading stops once a mark is
+    conclusive."""
+    from emo_safe.watermark.scheme import MultiAccumulator, early_looks
 
     acc = MultiAccumulator([get_scheme(s, key).accumulator(fps)
                             for s in (schemes or sorted(available_schemes("video"),
-                                                        key=lambda s: s != DEFAULT_SCHEME))])
+                                                        key=lambda s: s != DEFAULT_SCHEME))],
+                           looks=early_looks(fps, duration) if duration is not None else ())
     for frame in frames:
         acc.add(frame)
+        if acc.settled is not None:
+            break
     return strongest(acc.finish(max_p_value))
 
 
@@ -146,7 +153,14 @@ def detect_file(path: str | os.PathLike, key: bytes, max_frames: int | None = No
 
     info = media.probe(path)
     return detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
-                         max_p_value=max_p_value)
+                         max_p_value=max_p_value, duration=_read_seconds(info, max_frames))
+
+
+def _read_seconds(info, max_frames: int | None) -> float | None:
+    """How much of the file's video will be read (its duration, as far as ``max_frames``)."""
+    if info.duration is None or max_frames is None:
+        return info.duration
+    return min(info.duration, max_frames / max(info.fps, 1e-9))
 
 
 def read_audio_for_detection(path: str | os.PathLike, max_seconds: float = 600.0):
@@ -170,7 +184,8 @@ def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = N
 
     info = media.probe(path, allow_audio_only=True)
     video = detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
-                          max_p_value=max_p_value) if info.streams else None
+                          max_p_value=max_p_value, duration=_read_seconds(info, max_frames)
+                          ) if info.streams else None
     audio = None
     if info.has_audio:
         audio = detect_audio(read_audio_for_detection(path, max_audio_seconds), key,

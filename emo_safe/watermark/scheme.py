@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -75,7 +75,9 @@ class SchemeAccumulator(Protocol):
     ``quick_finish(max_p_value) -> (WatermarkEvidence, final)``: its cheap reading, and whether
     that is already its whole answer. :class:`MultiAccumulator` asks every scheme's quick
     reading before any scheme's costly stages, so a mark that one scheme reads at once does
-    not wait for another scheme's search."""
+    not wait for another scheme's search. It may also offer ``peek() -> WatermarkEvidence``:
+    the quick reading of the frames so far, leaving the gathering to go on (the early looks
+    of a long clip)."""
 
     def add(self, frame: np.ndarray) -> None: ...
 
@@ -167,11 +169,39 @@ def detect(scheme: WatermarkScheme, frames: Iterable[np.ndarray], fps: float = 2
     return acc.finish(max_p_value)
 
 
+EARLY_LOOK_SECONDS = 8  # the first early look; then at twice as far each time
+
+
+def early_looks(fps: float, duration: float | None) -> tuple[int, ...]:
+    """Frame counts at which :class:`MultiAccumulator` looks for a conclusive mark before the
+    clip ends: after 8, 16, 32 ... seconds, each only where the clip (``duration``, when
+    known) runs at least twice as long, so that a look can save more reading than it costs
+    (a look is each scheme's quick reading, about half a second; a 10-s clip gets none).
+    Whole seconds of frames, so that the one-second segments are complete at a look."""
+    per_second = max(1, round(fps))
+    looks, seconds = [], EARLY_LOOK_SECONDS
+    while seconds <= 3600 and (duration is None or duration >= 2 * seconds):
+        looks.append(per_second * seconds)
+        seconds *= 2
+    return tuple(looks)
+
+
 @dataclass
 class MultiAccumulator:
-    """Feeds one decode to several schemes; the strongest evidence wins."""
+    """Feeds one decode to several schemes; the strongest evidence wins.
+
+    With ``looks`` (frame counts, see :func:`early_looks`) it also reads each scheme's quick
+    reading (``peek``) after that many frames, and when one decodes at p <= ``CONCLUSIVE_P``
+    it is settled: later frames are not gathered (``settled`` tells the caller it may stop
+    decoding), and :meth:`finish` reports that reading, its p-value multiplied by the looks
+    taken (each look is another chance of a false alarm: Bonferroni). A look that is not
+    conclusive changes nothing: the clip is read to its end as without it."""
 
     parts: list[SchemeAccumulator] = field(default_factory=list)
+    looks: tuple[int, ...] = ()
+    settled: WatermarkEvidence | None = None
+    frames: int = 0
+    looked: int = 0
 
     def __post_init__(self) -> None:
         # Parts that gather the same sums (v1 and v2: normalised luma at one frame rate)
@@ -187,8 +217,22 @@ class MultiAccumulator:
                 first[key] = part
 
     def add(self, frame: np.ndarray) -> None:
+        if self.settled is not None:
+            return
         for part in self.parts:
             part.add(frame)
+        self.frames += 1
+        if self.frames in self.looks:
+            self._look()
+
+    def _look(self) -> None:
+        self.looked += 1
+        for part in self.parts:
+            peek = getattr(part, "peek", None)
+            evidence = peek() if peek is not None else None
+            if evidence is not None and _conclusive(evidence):
+                self.settled = evidence
+                return
 
     def finish(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> list[WatermarkEvidence]:
         """Each scheme's evidence, in order: first every scheme's quick reading (its whole
@@ -196,7 +240,11 @@ class MultiAccumulator:
         reading was not final. It stops at the first evidence whose payload decodes at
         p <= ``CONCLUSIVE_P`` (the strongest there can be: another scheme's search cannot
         change what is reported, and is not paid for). A v1 output is read by v1 before v2's
-        registration and motion stages run."""
+        registration and motion stages run. A settled read reports the early look's reading."""
+        if self.settled is not None:
+            p = min(1.0, self.settled.p_value * self.looked)
+            return [replace(self.settled, p_value=p, detected=p <= max_p_value,
+                            threshold=max_p_value)]
         found, pending = [], []
         for i, part in enumerate(self.parts):
             quick = getattr(part, "quick_finish", None)

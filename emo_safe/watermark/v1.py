@@ -91,6 +91,13 @@ class _Accumulator:
         evidence, final, self._state = self._scheme._detect_quick(self._acc, max_p_value)
         return evidence, final
 
+    def peek(self, max_p_value: float = DEFAULT_MAX_P_VALUE) -> WatermarkEvidence:
+        """The quick reading of the frames added so far, leaving the sums to go on (nothing
+        is flushed, nothing kept: the reading is of the whole-clip sum, which every frame
+        updates)."""
+        evidence, _final, _search = self._scheme._detect_quick(self._acc, max_p_value)
+        return evidence
+
 
 class VideoMarkV1(TiledLumaScheme):
     scheme_id = _codec.SCHEME
