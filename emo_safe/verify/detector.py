@@ -137,7 +137,8 @@ class Detector:
                 built.append(WatermarkSource(
                     [s for s in schemes if s.medium == "video"], p.watermark.max_p_value,
                     lim.max_frames, int(lim.max_frame_megapixels * 1e6),
-                    int(lim.max_decoded_megapixels * 1e6), lim.max_video_tracks))
+                    int(lim.max_decoded_megapixels * 1e6), lim.max_video_tracks,
+                    early_looks=p.watermark.early_looks))
             elif name == "ledger":
                 store = self._ledger(base, initialized)
                 if store is not None:

@@ -206,7 +206,9 @@ class WatermarkSource:
     name = "watermark"
 
     def __init__(self, schemes: list[WatermarkScheme], max_p_value: float, max_frames: int,
-                 max_frame_pixels: int, max_decoded_pixels: int, max_tracks: int) -> None:
+                 max_frame_pixels: int, max_decoded_pixels: int, max_tracks: int,
+                 early_looks: bool = True) -> None:
+        self.early_looks = early_looks
         self.schemes = schemes
         self.max_p_value = max_p_value
         self.max_frames = max_frames
@@ -241,7 +243,8 @@ class WatermarkSource:
             # still decoded for the fingerprint (every second's hash), not gathered
             seconds = min(file.info.duration or math.inf, frames_allowed / max(stream.fps, 1e-9))
             acc = MultiAccumulator([s.accumulator(stream.fps) for s in self.schemes],
-                                   looks=early_looks(stream.fps, seconds))
+                                   looks=early_looks(stream.fps, seconds)
+                                   if self.early_looks else ())
             n = 0
             for frame in iter_frames(file.path, max_frames=frames_allowed, stream=stream.index,
                                      max_pixels=self.max_frame_pixels):

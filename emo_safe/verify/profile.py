@@ -40,6 +40,10 @@ class WatermarkSection(StrictModel):
     # 0.90-1.10x (401 times the hypotheses; coarse to fine, so the work is a few plain
     # readings when the plain reading finds nothing, and nothing more when it decodes).
     audio_time_scale_search: bool = True
+    # A clip at least 16 s long is looked at after 8, 16, 32 ... s; once its mark is
+    # conclusive the rest is not gathered (still decoded for the fingerprint). False: every
+    # frame is gathered, so the report's per-second chart covers the whole clip.
+    early_looks: bool = True
 
     def scheme_ids(self) -> list[str]:
         if self.schemes is not None:

@@ -267,3 +267,13 @@ def test_a_video_of_which_nothing_decodes_is_still_an_input_error(tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(InputError, match="corrupt video data|cannot read video"):
         list(iter_frames(bad))
+
+
+@pytest.mark.parametrize(("setting", "looks"), [("", True), ("early_looks = false\n", False)])
+def test_a_profile_says_whether_long_clips_are_looked_at_early(workspace, tmp_path, setting,
+                                                                looks):
+    profile = tmp_path / "p.toml"
+    profile.write_text(f'name = "p"\n[watermark]\n{setting}')
+    (source,) = [s for s in Detector(workspace, profile=profile).sources
+                 if s.name == "watermark"]
+    assert source.early_looks is looks

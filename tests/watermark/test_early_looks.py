@@ -95,3 +95,14 @@ def test_verify_still_fingerprints_every_second_after_the_mark_settles(long_file
     (track,) = evidence.tracks
     assert track.watermark.payload == PAYLOAD.hex() and track.watermark.frames == 80
     assert len(track.fingerprint.phash) == 16
+
+
+def test_a_profile_can_gather_every_frame(long_file):
+    source = WatermarkSource([get_scheme(V2, KEY)], 1e-6, max_frames=10_000,
+                             max_frame_pixels=10**7, max_decoded_pixels=10**11, max_tracks=2,
+                             early_looks=False)
+    evidence = source.gather(ProbedFile(long_file, media.probe(long_file)),
+                             Evidence(long_file, "mp4"))
+    (track,) = evidence.tracks
+    assert track.watermark.payload == PAYLOAD.hex() and track.watermark.frames == 160
+    assert len(track.watermark.segment_z) == 16  # the chart: every second
