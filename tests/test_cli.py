@@ -187,6 +187,23 @@ def test_watermark_embed_and_detect_commands(cli, tmp_path, portrait):
     assert bad.exit_code == 2 and "hex" in one_clear_line(bad)
 
 
+def test_watermark_detect_reads_a_long_clip_until_its_mark_is_conclusive(cli, tmp_path,
+                                                                        portrait):
+    from emo_safe import media
+
+    img = media.load_image(portrait)[:256, :256]
+    src = tmp_path / "long.mp4"  # 16 s at 10 fps
+    media.write_mp4(src, (np.roll(img, i, axis=1) for i in range(160)), 10, None, crf=18)
+    dest = tmp_path / "marked.mp4"
+    assert cli("watermark", "embed", str(src), "-o", str(dest), "--payload",
+               "0badc0ffee00").exit_code == 0
+    early = json.loads(cli("watermark", "detect", str(dest), "--json").stdout)
+    every = json.loads(cli("watermark", "detect", str(dest), "--json", "--no-early-looks").stdout)
+    assert early["payload"] == every["payload"] == "0badc0ffee00"
+    assert (early["frames"], every["frames"]) == (80, 160)
+    assert len(every["segment_z"]) == 16
+
+
 def test_names_with_rich_markup_are_shown_as_typed_and_reason_codes_stay_visible(
         cli, portrait, tmp_path, data_dir):
     hostile = "Eve [/x] [bold]not bold[/bold] [link=http://e.x]y[/link]"

@@ -302,7 +302,11 @@ def watermark_embed(ctx, src, output, payload, crf, as_json):
 @click.option("--time-scale-search/--no-time-scale-search", default=True, show_default=True,
               help="Also look for the audio mark through speed (pitch too) and tempo (pitch "
                    "kept) changes of 0.90-1.10x; skipped when the plain reading decodes.")
-def watermark_detect(ctx, file, time_scale_search, as_json):
+@click.option("--early-looks/--no-early-looks", default=True, show_default=True,
+              help="Look at a video of 16 s or more after 8, 16, 32 ... s and stop reading "
+                   "once its mark is conclusive; --no-early-looks reads every frame (the "
+                   "per-second scores then cover the whole clip).")
+def watermark_detect(ctx, file, time_scale_search, early_looks, as_json):
     """Look for this workspace's watermark in FILE, with every scheme this emo-safe knows:
     the video mark in the frames, the audio mark in the audio track; FILE may be an audio file
     (WAV, MP3, M4A, OGG/Opus, FLAC). Exit 0 when either is detected, 1 when neither is.
@@ -311,7 +315,7 @@ def watermark_detect(ctx, file, time_scale_search, as_json):
     from emo_safe.watermark import detect_media
 
     found = detect_media(file, _workspace(ctx).require().watermark_key(),
-                         time_scale_search=time_scale_search)
+                         time_scale_search=time_scale_search, early_looks=early_looks)
     if as_json:
         emit(found.to_dict())
     else:

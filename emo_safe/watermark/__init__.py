@@ -177,14 +177,16 @@ def read_audio_for_detection(path: str | os.PathLike, max_seconds: float = 600.0
 def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = None,
                  max_p_value: float = DEFAULT_MAX_P_VALUE,
                  max_audio_seconds: float = 600.0,
-                 time_scale_search: bool = True) -> FileEvidence:
+                 time_scale_search: bool = True, early_looks: bool = True) -> FileEvidence:
     """Both marks of a video file, or the audio mark of an audio file (WAV, MP3, M4A, Opus,
-    FLAC...): the first ``max_audio_seconds`` of the audio are read."""
+    FLAC...): the first ``max_audio_seconds`` of the audio are read. ``early_looks``: a long
+    video is read only until its mark is conclusive (see :func:`detect_frames`)."""
     from emo_safe import media
 
     info = media.probe(path, allow_audio_only=True)
     video = detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
-                          max_p_value=max_p_value, duration=_read_seconds(info, max_frames)
+                          max_p_value=max_p_value,
+                          duration=_read_seconds(info, max_frames) if early_looks else None
                           ) if info.streams else None
     audio = None
     if info.has_audio:
