@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,10 +240,10 @@ class WatermarkSource:
             tap = fp.FingerprintTap(stream.fps)
             # a long clip is looked at early; once its mark is conclusive the frames are
             # still decoded for the fingerprint (every second's hash), not gathered
-            seconds = min(file.info.duration or math.inf, frames_allowed / max(stream.fps, 1e-9))
+            looks = early_looks(stream.fps, file.info.duration, frames_allowed) \
+                if self.early_looks else ()
             acc = MultiAccumulator([s.accumulator(stream.fps) for s in self.schemes],
-                                   looks=early_looks(stream.fps, seconds)
-                                   if self.early_looks else ())
+                                   looks=looks)
             n = 0
             for frame in iter_frames(file.path, max_frames=frames_allowed, stream=stream.index,
                                      max_pixels=self.max_frame_pixels):

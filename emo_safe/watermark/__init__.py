@@ -87,18 +87,18 @@ def embed_frames(frames: Iterable[np.ndarray], key: bytes, payload: bytes,
 def detect_frames(frames: Iterable[np.ndarray], key: bytes, fps: float = 25.0,
                   schemes: Iterable[str] | None = None,
                   max_p_value: float = DEFAULT_MAX_P_VALUE,
-                  duration: float | None = None) -> WatermarkEvidence:
+                  looks: tuple[int, ...] = ()) -> WatermarkEvidence:
     """Aggregate evidence over a stream of RGB frames for every scheme (default: all known)
     in one pass; the strongest evidence is returned. Memory is constant in the length.
-    ``duration`` (seconds, when known): a clip at least 16 s long is looked at early
-    (:func:`~emo_safe.watermark.scheme.early_looks`), and reading stops once a mark is
+    ``looks``: frame counts at which to look early
+    (:func:`~emo_safe.watermark.scheme.early_looks`); reading stops once a mark is
     conclusive."""
-    from emo_safe.watermark.scheme import MultiAccumulator, early_looks
+    from emo_safe.watermark.scheme import MultiAccumulator
 
     acc = MultiAccumulator([get_scheme(s, key).accumulator(fps)
                             for s in (schemes or sorted(available_schemes("video"),
                                                         key=lambda s: s != DEFAULT_SCHEME))],
-                           looks=early_looks(fps, duration) if duration is not None else ())
+                           looks=looks)
     for frame in frames:
         acc.add(frame)
         if acc.settled is not None:
@@ -150,17 +150,12 @@ def detect_file(path: str | os.PathLike, key: bytes, max_frames: int | None = No
     """The frames' mark of a video file (every video scheme; the audio is not read: see
     :func:`detect_media` for both marks)."""
     from emo_safe import media
+    from emo_safe.watermark.scheme import early_looks
 
     info = media.probe(path)
     return detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
-                         max_p_value=max_p_value, duration=_read_seconds(info, max_frames))
-
-
-def _read_seconds(info, max_frames: int | None) -> float | None:
-    """How much of the file's video will be read (its duration, as far as ``max_frames``)."""
-    if info.duration is None or max_frames is None:
-        return info.duration
-    return min(info.duration, max_frames / max(info.fps, 1e-9))
+                         max_p_value=max_p_value,
+                         looks=early_looks(info.fps, info.duration, max_frames))
 
 
 def read_audio_for_detection(path: str | os.PathLike, max_seconds: float = 600.0):
@@ -182,12 +177,12 @@ def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = N
     FLAC...): the first ``max_audio_seconds`` of the audio are read. ``early_looks``: a long
     video is read only until its mark is conclusive (see :func:`detect_frames`)."""
     from emo_safe import media
+    from emo_safe.watermark import scheme
 
     info = media.probe(path, allow_audio_only=True)
+    looks = scheme.early_looks(info.fps, info.duration, max_frames) if early_looks else ()
     video = detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
-                          max_p_value=max_p_value,
-                          duration=_read_seconds(info, max_frames) if early_looks else None
-                          ) if info.streams else None
+                          max_p_value=max_p_value, looks=looks) if info.streams else None
     audio = None
     if info.has_audio:
         audio = detect_audio(read_audio_for_detection(path, max_audio_seconds), key,

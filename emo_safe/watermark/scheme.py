@@ -172,15 +172,18 @@ def detect(scheme: WatermarkScheme, frames: Iterable[np.ndarray], fps: float = 2
 EARLY_LOOK_SECONDS = 8  # the first early look; then at twice as far each time
 
 
-def early_looks(fps: float, duration: float | None) -> tuple[int, ...]:
+def early_looks(fps: float, duration: float | None,
+                max_frames: int | None = None) -> tuple[int, ...]:
     """Frame counts at which :class:`MultiAccumulator` looks for a conclusive mark before the
-    clip ends: after 8, 16, 32 ... seconds, each only where the clip (``duration``, when
-    known) runs at least twice as long, so that a look can save more reading than it costs
-    (a look is each scheme's quick reading, about half a second; a 10-s clip gets none).
-    Whole seconds of frames, so that the one-second segments are complete at a look."""
+    clip ends: after 8, 16, 32 ... seconds, each only where what will be read (``duration``
+    when known, at most ``max_frames``) runs at least twice as long, so that a look can save
+    more reading than it costs (a look is each scheme's quick reading, about half a second;
+    a 10-s clip gets none). Whole seconds of frames, so that the one-second segments are
+    complete at a look."""
     per_second = max(1, round(fps))
     looks, seconds = [], EARLY_LOOK_SECONDS
-    while seconds <= 3600 and (duration is None or duration >= 2 * seconds):
+    while (seconds <= 3600 and (duration is None or duration >= 2 * seconds)
+           and (max_frames is None or max_frames >= 2 * seconds * fps)):
         looks.append(per_second * seconds)
         seconds *= 2
     return tuple(looks)

@@ -34,6 +34,8 @@ def test_looks_come_at_8_16_32_seconds_where_the_clip_runs_twice_as_long():
     assert early_looks(25, 16.0) == (200,)
     assert early_looks(25, 60.0) == (200, 400)
     assert early_looks(29.97, 100.0) == (240, 480, 960)  # whole seconds of frames
+    assert early_looks(25, 60.0, max_frames=399) == ()  # what is read, not the file
+    assert early_looks(25, None, max_frames=400) == (200,)
     unknown = early_looks(25, None)
     assert unknown[:3] == (200, 400, 800) and unknown[-1] <= 25 * 3600
 
