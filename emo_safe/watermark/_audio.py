@@ -317,7 +317,8 @@ def _slot_strengths(aligned: np.ndarray, sync: np.ndarray) -> np.ndarray:
     mean = float(per_slot.sum() / max(int(sync.sum()), 1))
     noise_var = float(np.mean(np.square(aligned[sync]))) / counts if sync.any() else 1 / counts
     signal_var = max(float(np.var(local) - np.mean(noise_var)), 0.0)
-    return mean + signal_var / (signal_var + noise_var) * (local - mean)
+    # digital silence has neither: 0 / 0 would make every weight NaN
+    return mean + signal_var / np.maximum(signal_var + noise_var, 1e-300) * (local - mean)
 
 
 def _soft_bits(w: np.ndarray, lay: Layout, phase: int) -> np.ndarray:

@@ -334,6 +334,16 @@ def test_clips_shorter_than_the_strength_window_are_weighed_too(slots):
     assert soft.shape == (_audio.N_CODED,) and np.all(np.isfinite(soft))
 
 
+def test_digital_silence_gets_finite_zero_weights():
+    # all-zero cells have no signal and no noise: the shrinkage must not be 0 / 0
+    lay = _audio.layout(KEY)
+    slots = np.arange(100) % _audio.CYCLE
+    with np.errstate(all="raise"):
+        strengths = _audio._slot_strengths(np.zeros((100, _audio.N_CELLS)),
+                                           lay.owner[slots] < 0)
+    assert np.all(strengths == 0.0)
+
+
 def test_a_marked_stretch_among_unmarked_audio_keeps_its_local_weights():
     # 10 s marked, then 20 s of something else: even weights would drown the marked third.
     strength = np.r_[np.full(312, 0.15), np.zeros(624)]
