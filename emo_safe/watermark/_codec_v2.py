@@ -30,7 +30,10 @@ Detection (one pass over the frames, then a search on their sum):
    ring weighted by the square root of the sync pattern's SNR in it) go to the soft Viterbi
    decoder; a payload counts when its CRC passes and its keyed hash names the sync pattern
    found. The registration looks at magnitudes only, the sync test at phases against keyed
-   patterns, so selecting warps by the first does not inflate the second.
+   patterns, so selecting warps by the first does not inflate the second. When no candidate
+   decodes, each gets a *keystone* (perspective) correction fitted to where the sync
+   pattern peaks in windows of the frame (:func:`keystone`), and is decoded once more; only
+   the payload check of those tries counts (``SEARCH_TRIES``).
 4. *Motion-compensated seconds.* When nothing above decodes, the clip's first
    ``MOTION_SECONDS`` seconds, each summed with every frame shifted back by its global motion
    since the second's first frame (:class:`MotionCompensatedSeconds`), are read at the plain
@@ -463,21 +466,136 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
 
 # --------------------------------------------------------------------------------------------
 # alignment and payload
-def canonical(hp: np.ndarray, warp: Warp) -> np.ndarray:
-    """The (high-passed) observed image mapped back into the canonical tile grid (the image
-    itself for the identity, which needs no resampling)."""
-    if warp == IDENTITY:
-        return hp
+def _canonical_map(shape: tuple[int, int], warp: Warp) -> tuple[np.ndarray, tuple[int, int]]:
+    """The 3 x 3 map from canonical tile-grid coordinates (x, y, 1) to the observed image's,
+    and the canonical image's size (w, h): big enough to hold the whole observed frame."""
     a = warp.matrix
-    h, w = hp.shape
+    h, w = shape
     corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64) - [w / 2, h / 2]
     mapped = corners @ np.linalg.inv(a).T
     cw, ch = (int(v) for v in np.minimum(np.ceil(mapped.max(axis=0) - mapped.min(axis=0)),
                                          4 * max(h, w)))
     # canonical (x, y) -> observed: A (x - c_can) + c_obs
     m = np.hstack([a, (np.array([w / 2, h / 2]) - a @ np.array([cw / 2, ch / 2]))[:, None]])
-    return cv2.warpAffine(hp, m, (cw, ch), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return np.vstack([m, [0.0, 0.0, 1.0]]), (cw, ch)
+
+
+def canonical(hp: np.ndarray, warp: Warp, keystone: np.ndarray | None = None) -> np.ndarray:
+    """The (high-passed) observed image mapped back into the canonical tile grid (the image
+    itself for the identity, which needs no resampling); ``keystone`` (3 x 3, from
+    :func:`keystone`) corrects the affine warp's canonical coordinates further."""
+    if warp == IDENTITY and keystone is None:
+        return hp
+    m, size = _canonical_map(hp.shape, warp)
+    flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    if keystone is None:
+        return cv2.warpAffine(hp, m[:2], size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=0.0)
+    return cv2.warpPerspective(hp, m @ keystone, size, flags=flags,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+# Keystone (perspective) correction, for the payload only. A perspective warp is affine only
+# locally, so the global affine registration leaves the tile misaligned by a few pixels
+# towards the corners, which is enough to blur the band's upper rings out of the fold. Each
+# pass reads the sync pattern's peak in a grid of windows of the canonical image near the
+# whole image's peak, fits the homography that moves every window's peak onto it (weighted
+# by how far each stands out of the noise) and warps again.
+KEYSTONE_WINDOW = 2  # tiles per window side
+KEYSTONE_GRID = 4  # windows per side (overlapping)
+KEYSTONE_RADII = (5, 3, 2, 1)  # search radius (pixels) of each pass around the global peak
+KEYSTONE_MIN_Z = 3.5  # a window's peak this far out of its surface's noise gets no weight
+KEYSTONE_MAX_SHIFT = 0.25  # of the image's half-size: a correction that moves a corner more
+# than this is not a keystone but a fit to noise, and is dropped
+
+
+def _peak_near(surf: np.ndarray, dy: int, dx: int, radius: int) -> tuple[float, float, float]:
+    """The highest point of a cyclic surface within ``radius`` of (dy, dx): its z-score
+    against the whole surface and its offset (oy, ox), parabola-refined to a sub-pixel."""
+    steps = np.arange(-radius, radius + 1)
+    box = surf[np.ix_((dy + steps) % T, (dx + steps) % T)]
+    oy, ox = (int(v) - radius for v in divmod(int(box.argmax()), 2 * radius + 1))
+    y, x, top = (dy + oy) % T, (dx + ox) % T, float(box.max())
+
+    def vertex(before: float, after: float) -> float:
+        curvature = before - 2 * top + after
+        return 0.0 if curvature >= 0 else float(np.clip(0.5 * (before - after) / curvature,
+                                                        -0.5, 0.5))
+
+    fy = vertex(surf[(y - 1) % T, x], surf[(y + 1) % T, x])
+    fx = vertex(surf[y, (x - 1) % T], surf[y, (x + 1) % T])
+    return top / max(float(surf.std()), 1e-12), oy + fy, ox + fx
+
+
+def _homography(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The homography H (dst ~ H src) of weighted least squares: the direct linear transform
+    with Hartley's normalisation, each correspondence's two rows scaled by its weight."""
+    def normaliser(p: np.ndarray) -> np.ndarray:
+        c = p.mean(axis=0)
+        s = math.sqrt(2) / max(float(np.hypot(*(p - c).T).mean()), 1e-9)
+        return np.array([[s, 0, -s * c[0]], [0, s, -s * c[1]], [0, 0, 1.0]])
+
+    ns, nd = normaliser(src), normaliser(dst)
+    (x, y), (u, v) = (src @ ns[:2, :2].T + ns[:2, 2]).T, (dst @ nd[:2, :2].T + nd[:2, 2]).T
+    zero, one = np.zeros_like(x), np.ones_like(x)
+    rows = np.concatenate([
+        np.stack([-x, -y, -one, zero, zero, zero, u * x, u * y, u], axis=1),
+        np.stack([zero, zero, zero, -x, -y, -one, v * x, v * y, v], axis=1)]) * np.tile(
+            weights, 2)[:, None]
+    h = np.linalg.svd(rows)[2][-1].reshape(3, 3)
+    h = np.linalg.inv(nd) @ h @ ns
+    return h / h[2, 2]
+
+
+def keystone_shift(keystone: np.ndarray, size: tuple[int, int]) -> float:
+    """How far the correction moves the canonical image's corners, at most, as a share of
+    its half-size (the evidence's ``keystone``)."""
+    w, h = size
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64)
+    moved = corners @ keystone.T
+    moved = moved[:, :2] / moved[:, 2:]
+    return float(np.max(np.abs(moved - corners[:, :2]) / [w / 2, h / 2]))
+
+
+def keystone(hp: np.ndarray, warp: Warp, j: int, sync_conj: np.ndarray) -> np.ndarray | None:
+    """The perspective correction of an affine warp (3 x 3: canonical coordinates to the
+    warp's), read from sync pattern ``j``; None when too few windows see the mark."""
+    size = _canonical_map(hp.shape, warp)[1]
+    side = KEYSTONE_WINDOW * T
+    if min(size) < side + T:
+        return None
+    cw, ch = size
+    ys = np.linspace(0, ch - side, KEYSTONE_GRID).astype(int)
+    xs = np.linspace(0, cw - side, KEYSTONE_GRID).astype(int)
+    correction = np.eye(3)
+    for radius in KEYSTONE_RADII:
+        can = canonical(hp, warp, correction)
+        surf = np.real(np.fft.ifft2(_whiten(_v1.fold(can)) * sync_conj[j]))
+        dy, dx = divmod(int(surf.argmax()), T)
+        src, dst, weights = [], [], []
+        for y0 in ys:
+            for x0 in xs:
+                # rolled back to the canonical image's tile phase
+                tile = np.roll(_v1.fold(can[y0 : y0 + side, x0 : x0 + side]),
+                               (y0 % T, x0 % T), axis=(0, 1))
+                local = np.real(np.fft.ifft2(_whiten(tile) * sync_conj[j]))
+                z, oy, ox = _peak_near(local, dy, dx, radius)
+                centre = np.array([x0 + side / 2, y0 + side / 2])
+                # this window shows the pattern from (oy, ox) further on: the tile-grid
+                # point centre - offset is seen at centre
+                src.append(centre - [ox, oy])
+                dst.append(centre)
+                weights.append(max(z - KEYSTONE_MIN_Z, 0.0))
+        weights = np.asarray(weights)
+        if np.count_nonzero(weights) < 4:
+            return None
+        step = _homography(np.asarray(src), np.asarray(dst), weights)
+        if not np.all(np.isfinite(step)):
+            return None
+        correction = correction @ step
+        if keystone_shift(correction, size) > KEYSTONE_MAX_SHIFT:
+            return None
+    return correction
 
 
 @lru_cache(maxsize=1)
@@ -500,6 +618,8 @@ def _sync_surfaces(tile_spec: np.ndarray, sync_conj: np.ndarray) -> np.ndarray:
 class Detection(_v1.Detection):
     warp: Warp | None = None  # what was undone (v1's ``scale`` is 1 / its zoom)
     motion_second: int | None = None  # read from this second with the motion undone
+    keystone: np.ndarray | None = None  # the perspective correction the payload was read at
+    keystone_shift: float | None = None  # how far it moves a corner (of the half-size)
 
 
 P_THRESHOLD = _v1.P_THRESHOLD
@@ -518,7 +638,9 @@ def _reader(hp: np.ndarray, sync_conj: np.ndarray):
     tiles: dict[Warp, np.ndarray] = {}  # the full search re-reads the quick one's warps
     found: dict[Warp, tuple] = {}
 
-    def aligned(warp: Warp) -> np.ndarray:
+    def aligned(warp: Warp, correction: np.ndarray | None = None) -> np.ndarray:
+        if correction is not None:  # read once, for one payload try: not memoised
+            return _whiten(_v1.fold(canonical(hp, warp, correction)))
         if warp not in tiles:
             tiles[warp] = _whiten(_v1.fold(canonical(hp, warp)))
         return tiles[warp]
@@ -541,15 +663,18 @@ def _reader(hp: np.ndarray, sync_conj: np.ndarray):
 # try, 12 tries) can reach 1e-6; the search's p-values grow by 1 / 0.9.
 W_SEARCH = 0.9
 W_MOTION = 1.0 - W_SEARCH
+# payload decodes the frame search may try: the quick stage's candidates, the full search's,
+# and the full search's again with a keystone correction
+SEARCH_TRIES = 3 * N_CANDIDATES
 
 
 def detect(acc: _v1.Accumulator, key: bytes, search: bool = True,
-           motion: bool = True) -> Detection:
+           motion: bool = True, keystone: bool = True) -> Detection:
     """Register, align, decode (``acc`` gathers ``SUMS``: see :func:`accumulator`).
     ``search=False`` tries the identity warp only (what the tests use to show that the search
     is what finds a transformed mark); ``motion=False`` skips the motion-compensated seconds
-    (the same, for them)."""
-    return Search(acc, key).run(search, motion)
+    and ``keystone=False`` the perspective correction (the same, for them)."""
+    return Search(acc, key).run(search, motion, keystone)
 
 
 class Search:
@@ -577,12 +702,19 @@ class Search:
                            * T * T * N_SYNC)
         self._quick: Detection | None = None
 
-    def _decode(self, warps: list[Warp]) -> Detection:
+    def _decode(self, warps: list[Warp], keystone: bool = False) -> Detection:
         return _polish_and_decode([self.candidate(w) for w in warps], self.aligned,
                                   self.sync_conj, self.coded_spec, self.key, self.hypotheses,
-                                  self.polished, weight=W_SEARCH)
+                                  self.polished, weight=W_SEARCH, tries=SEARCH_TRIES,
+                                  keystone=self._keystone if keystone else None)
+
+    def _keystone(self, warp: Warp, j: int) -> np.ndarray | None:
+        return keystone(self.hp, warp, j, self.sync_conj)
 
     def _done(self, d: Detection) -> Detection:
+        if d.keystone is not None:
+            d.keystone_shift = keystone_shift(d.keystone,
+                                              _canonical_map(self.hp.shape, d.warp)[1])
         return _finish(d, self.acc, self.sync_conj)
 
     def quick(self) -> Detection:
@@ -596,7 +728,8 @@ class Search:
             self._quick = self._done(self._decode(self.plain))
         return self._quick
 
-    def run(self, search: bool = True, motion: bool = True) -> Detection:
+    def run(self, search: bool = True, motion: bool = True,
+            keystone: bool = True) -> Detection:
         if self.empty:
             return Detection(False, 1.0, 0.0, None, 0)
         if not search:
@@ -606,7 +739,7 @@ class Search:
             return quick
         registered = register(self.hp)
         warps = self.plain + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
-        found = self._decode(warps)
+        found = self._decode(warps, keystone)
         if (found.payload is not None and found.detected) or not motion:
             return self._done(found)
         moving = _motion_reading(self.acc.sums(MOTION).segments, self.plain, self.sync_conj,
@@ -652,11 +785,14 @@ def _motion_reading(seconds: list[np.ndarray], plain: list[Warp], sync_conj: np.
 
 
 def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypotheses,
-                       memo: dict, weight: float = 1.0,
-                       tries: int = N_CANDIDATES) -> Detection:
-    """Polish the best candidates, decode their payloads; the p-value counts ``hypotheses``
-    for the sync test and ``tries`` payload decodes, over ``weight`` (this reading's share of
-    the false-alarm budget)."""
+                       memo: dict, weight: float = 1.0, tries: int = N_CANDIDATES,
+                       keystone=None) -> Detection:
+    """Polish the best candidates, decode their payloads (when none decodes and ``keystone``
+    maps a candidate's (warp, sync index) to a perspective correction, once more at each
+    corrected warp); the p-value counts ``hypotheses`` for the sync test and ``tries``
+    payload decodes, over ``weight`` (this reading's share of the false-alarm budget). The
+    corrected warps are chosen by the sync pattern's own peaks, so their z-scores are not
+    the sync test's: only their payload check counts."""
     candidates.sort(key=lambda c: c[0], reverse=True)
     polished = []
     for cand in candidates[:N_CANDIDATES]:
@@ -677,23 +813,37 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
     p_sync = min(1.0, hypotheses * _v1._norm_sf(polished[0][0]))
     p_payload_bound = tries * 2.0 ** -(_ecc.CRC_BITS + int(math.log2(N_SYNC)))
 
-    chosen, payload = polished[0], None
-    for cand in polished:
-        _, warp, (dy, dx), j = cand
+    def payload_at(tile: np.ndarray, dy: int, dx: int, j: int) -> bytes | None:
         # each ring weighted by the square root of its measured SNR, not the SNR: one ring's
         # SNR is one noisy correlation, and full weights on it lost payloads that equal
         # weights decoded (H.264 CRF 28: docs/watermark.md)
-        soft = _v1._soft_bits(aligned(warp), coded_spec, sync_conj[j], dy, dx,
-                              weight_power=0.5)
+        soft = _v1._soft_bits(tile, coded_spec, sync_conj[j], dy, dx, weight_power=0.5)
         decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
-        if decoded is not None and sync_index(key, decoded) == j:
-            chosen, payload = cand, decoded
+        return decoded if decoded is not None and sync_index(key, decoded) == j else None
+
+    chosen, payload, correction = polished[0], None, None
+    for cand in polished:
+        _, warp, (dy, dx), j = cand
+        payload = payload_at(aligned(warp), dy, dx, j)
+        if payload is not None:
+            chosen = cand
+            break
+    for cand in polished if payload is None and keystone is not None else ():
+        z, warp, _, j = cand
+        tried = keystone(warp, j)
+        if tried is None:
+            continue
+        tile = aligned(warp, tried)
+        dy, dx = divmod(int(np.real(np.fft.ifft2(tile * sync_conj[j])).argmax()), T)
+        payload = payload_at(tile, dy, dx, j)
+        if payload is not None:
+            chosen, correction = (z, warp, (dy, dx), j), tried
             break
     z, warp, (dy, dx), j = chosen
     p = min(1.0, 2 * min(p_sync, p_payload_bound if payload is not None else 1.0) / weight)
     return Detection(detected=p <= P_THRESHOLD, p_value=p, z=z, payload=payload, frames=0,
                      warp=warp, scale=math.exp(-warp.log_scale), shift=(int(dy), int(dx)),
-                     sync_index=j, hypotheses=hypotheses)
+                     sync_index=j, hypotheses=hypotheses, keystone=correction)
 
 
 def _finish(d: Detection, acc: _v1.Accumulator, sync_conj: np.ndarray) -> Detection:
@@ -701,6 +851,7 @@ def _finish(d: Detection, acc: _v1.Accumulator, sync_conj: np.ndarray) -> Detect
     (dy, dx), j = d.shift, d.sync_index
     d.segment_z = _v1.segment_z(
         acc.sums(RESIDUAL).segments,
-        lambda seg: _whiten(_v1.fold(canonical(_highpass(seg), d.warp))), sync_conj[j], dy, dx)
+        lambda seg: _whiten(_v1.fold(canonical(_highpass(seg), d.warp, d.keystone))),
+        sync_conj[j], dy, dx)
     d.frames = acc.frames
     return d

@@ -111,6 +111,46 @@ def test_an_anamorphic_stretch_is_undone(marked):
     assert not decodes(read(stretched, search=False))
 
 
+
+def test_a_10_percent_perspective_needs_the_keystone_correction(marked, tmp_path):
+    """VideoSeal's Perspective: each corner moved by up to 10 % of the half-size. A global
+    affine warp leaves the tile a few pixels off towards the corners, enough to lose the
+    payload; the keystone correction, fitted to where the sync pattern peaks in windows of
+    the frame, brings it back. Only its payload check counts towards the p-value."""
+    h, w = marked[0].shape[:2]
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    moved = corners + np.float32([[0.025, 0.079], [0.055, -0.055], [-0.04, 0.075],
+                                  [-0.099, 0.064]]) * [w / 2, h / 2]
+    m = cv2.getPerspectiveTransform(corners, moved.astype(np.float32))
+    warped = transcode([cv2.warpPerspective(f, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+                        for f in marked], tmp_path / "perspective.mp4", "libx264", crf=23)
+    acc = _codec_v2.accumulator(25)
+    for f in warped:
+        acc.add(f)
+    acc.finish()
+    d = _codec_v2.detect(acc, KEY)
+    assert decodes(d) and 0.05 < d.keystone_shift < 0.25
+    assert d.p_value >= _codec_v2.SEARCH_TRIES * 2.0 ** -28  # the payload check's bound
+    assert not decodes(_codec_v2.detect(acc, KEY, keystone=False))
+    ev = detect_frames(warped, KEY, schemes=[V2])
+    assert ev.payload == PAYLOAD.hex() and ev.to_dict()["geometry"]["keystone"] > 0.05
+    assert "perspective undone" in describe_geometry(ev.geometry)
+
+
+def test_the_keystone_fit_recovers_a_known_homography():
+    """Weighted least squares through exact correspondences gives the homography back, and
+    a correspondence of zero weight does not pull it."""
+    truth = np.array([[1.02, 0.03, 4.0], [-0.02, 0.97, -3.0], [1e-4, -2e-4, 1.0]])
+    src = np.array([[x, y] for x in (20.0, 120.0, 220.0) for y in (30.0, 130.0, 230.0)])
+    dst = np.c_[src, np.ones(len(src))] @ truth.T
+    dst = dst[:, :2] / dst[:, 2:]
+    weights = np.ones(len(src))
+    dst[4] += 40.0  # an outlier...
+    weights[4] = 0.0  # ...that carries no weight
+    fitted = _codec_v2._homography(src, dst, weights)
+    assert np.allclose(fitted, truth, atol=1e-6)
+    assert _codec_v2.keystone_shift(np.eye(3), (256, 256)) == 0.0
+
 # ---------------------------------------------------------------------------- time, codecs
 def test_speed_changes_through_a_real_encode(marked, tmp_path):
     """The same tile is in every frame and detection sums them, so dropping every other
