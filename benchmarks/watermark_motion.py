@@ -12,7 +12,8 @@ correlation of normalised frames, chained from each frame to the next or, with
 the clip's true pan (known for the benchmark's pans). Each sum is read at ``--zoom`` (a crop
 not resized back, e.g. 0.9 for the re-upload chain) and the z-score of the true sync pattern
 at its best cyclic shift is printed, beside the best wrong pattern's (the null's maximum over
-15 patterns).
+15 patterns). The first row is the first frame read alone, which is what v2 reads when nothing
+else decodes (docs/watermark.md).
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ def main():
            "best wrong one)\n",
            "| second | as read | motion undone (estimated) | motion undone (true pan) |",
            "|---|---|---|---|"]
+    # the first frame alone, as v2 reads it when nothing else decodes (docs/watermark.md)
+    zt, zn = _z(v2_codec.clipped_residual(ys[0].copy()).astype(np.float64), warp, sync_conj,
+                true_j)
+    out.append(f"| first frame alone | {zt:.1f} / {zn:.1f} | - | - |")
+    print(out[-1], flush=True)
     for s0 in range(0, len(ys), suite.FPS):
         sums = {k: np.zeros((h, w)) for k in ("plain", "estimated", "true")}
         moved = np.zeros(2)

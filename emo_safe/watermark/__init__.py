@@ -41,9 +41,9 @@ PAYLOAD_BYTES = 6  # every scheme carries the 48-bit generation id
 
 def describe_geometry(geometry: dict | None) -> str:
     """What a scheme's reported geometry (v2: flip, rotation, zoom, aspect, the perspective
-    correction the payload needed, and the second whose motion was undone when that is where
-    the mark was found) says was done to the video, in words: "mirrored, rotated 350.0
-    degrees", "motion in second 1 undone", "as made"."""
+    correction the payload needed, and whether the mark was read from the first frame alone)
+    says was done to the video, in words: "mirrored, rotated 350.0 degrees", "read from the
+    first frame alone", "as made"."""
     if not geometry:
         return "as made"
     parts = ["mirrored"] if geometry.get("flip") else []
@@ -57,8 +57,8 @@ def describe_geometry(geometry: dict | None) -> str:
     if geometry.get("keystone") is not None:
         parts.append(f"perspective undone (corners moved up to "
                      f"{100 * float(geometry['keystone']):.0f} % of the half-size)")
-    if geometry.get("motion_second") is not None:
-        parts.append(f"motion in second {int(geometry['motion_second']) + 1} undone")
+    if geometry.get("first_frame"):
+        parts.append("read from the first frame alone")
     return ", ".join(parts) or "as made"
 
 

@@ -261,8 +261,8 @@ class Accumulator:
     def want(self, kind: str, transform=None) -> None:
         """Also gather the sums of ``transform(normalised luma)`` under ``kind`` (before the
         first frame: a sum started late would miss frames). ``transform`` may also be a
-        class of gatherers that keep their own state over the clip (v2's motion-compensated
-        seconds): one is made per accumulator with the frame rate, is given every normalised
+        class of gatherers that keep their own state over the clip (v2's first frame): one
+        is made per accumulator with the frame rate, is given every normalised
         frame (``add``) and is flushed at the end, as a :class:`SegmentedSum` is. A gatherer
         whose ``reads`` names a per-frame transform also gets that transform of the frame,
         computed once per frame however many sums read it."""

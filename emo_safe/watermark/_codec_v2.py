@@ -34,12 +34,12 @@ Detection (one pass over the frames, then a search on their sum):
    decodes, each gets a *keystone* (perspective) correction fitted to where the sync
    pattern peaks in windows of the frame (:func:`keystone`), and is decoded once more; only
    the payload check of those tries counts (``SEARCH_TRIES``).
-4. *Motion-compensated seconds.* When nothing above decodes, the clip's first
-   ``MOTION_SECONDS`` seconds, each summed with every frame shifted back by its global motion
-   since the second's first frame (:class:`MotionCompensatedSeconds`), are read at the plain
-   warps: an encoder at a high quantiser carries the mark of its first frames along the
-   motion vectors. The false-alarm budget is split between the search (``W_SEARCH``) and
-   these seconds (``W_MOTION``), each with its own hypotheses (a weighted Bonferroni bound).
+4. *The first frame.* When nothing above decodes, the clip's first frame is read on its own
+   at the plain warps (:class:`FirstFrame`): every encode starts on a key frame coded on its
+   own, and at a high quantiser on moving content that is where the mark is whole; the later
+   frames carry it along the motion vectors, blurred by each prediction, so the static sum
+   loses it. The false-alarm budget is split between the search (``W_SEARCH``) and this
+   reading (``W_FIRST_FRAME``), each with its own hypotheses (a weighted Bonferroni bound).
 
 Time edits (speed, frame rate, dropped, swapped, averaged or reversed frames, excerpts) do not
 matter: the mark is the same in every frame and detection sums them.
@@ -188,65 +188,39 @@ def clipped_residual(y: np.ndarray) -> np.ndarray:
 
 
 RESIDUAL = "clipped residual"
-MOTION = "motion-compensated clipped residual"
-MOTION_SECONDS = 3  # the first seconds that are also read with the motion undone
+FIRST_FRAME = "first frame's clipped residual"
 
 
-class MotionCompensatedSeconds:
-    """The clip's first ``MOTION_SECONDS`` one-second sums of clipped residuals, each frame
-    shifted back by its global motion since the second's first frame (phase correlation
-    against that frame, cubic shift).
+class FirstFrame:
+    """The clip's first frame's clipped residual, kept on its own.
 
-    Why: an encoder at a high quantiser codes the mark into its first frames and then carries
-    it along the motion vectors, so on moving content the mark drifts with the picture while
-    the static tile decays behind it. On the 720p pan through H.265 CRF 35 the first second
-    read as it is gives sync z 4.6, read with the pan undone 10.3, and its payload decodes
-    (``benchmarks/watermark_motion.py``, docs/watermark.md). Only the first seconds: they
-    follow the encode's first key frame, and each second read costs hypotheses."""
+    Why: an encoder at a high quantiser codes the mark into its key frame and then carries it
+    along the motion vectors, blurring it with every prediction, so on moving content the
+    mark drifts with the picture and the static tile decays behind it. The key frame alone
+    keeps it best. On the 720p pan (``benchmarks/watermark_motion.py``) through H.265 CRF 35:
+    sync z 11.6 in the first frame, 4.6 in the first second as it is, 10.3 in the first
+    second with the pan undone; through three re-uploads (six runs, whose encodes differ):
+    8.1-9.1 and the payload in six of six, against 7.3-8.1 and two of six for the first
+    second with the pan undone, which v2 read until 2026-12-03 at twice this reading's cost.
+    Only the first frame: it is the one frame known to be a key frame, and each reading costs
+    hypotheses."""
 
     reads = staticmethod(clipped_residual)  # the accumulator computes it once per frame
 
     def __init__(self, fps: float) -> None:
-        self.per_second = max(1, round(fps * _v1.SEGMENT_SECONDS))
-        self.segments: list[np.ndarray] = []  # no whole-clip total: only seconds are read
-        self._sum: np.ndarray | None = None
-        self._reference: np.ndarray | None = None
-        self._window: np.ndarray | None = None
-        self._frames = 0
+        self.first: np.ndarray | None = None
 
     def add(self, y: np.ndarray, residual: np.ndarray | None = None) -> None:
         """``residual``: ``clipped_residual(y)`` when the caller has it already."""
-        if len(self.segments) >= MOTION_SECONDS:
-            return
-        if self._reference is not None and y.shape != self._reference.shape:
-            y = cv2.resize(y, self._reference.shape[::-1], interpolation=cv2.INTER_LINEAR)
-            residual = None
-        y = y.astype(np.float32, copy=False)
-        r = clipped_residual(y) if residual is None else residual.astype(np.float32, copy=False)
-        if self._window is None or self._window.shape != y.shape:
-            self._window = cv2.createHanningWindow(y.shape[::-1], cv2.CV_32F)
-        # windowed here, not by phaseCorrelate: given a window, it multiplies its inputs by
-        # it in place, and ``y`` is the frame every other sum reads
-        tapered = y * self._window
-        if self._sum is None:
-            self._reference, self._sum = tapered, r.astype(np.float64)
-        else:
-            (dx, dy), _ = cv2.phaseCorrelate(self._reference, tapered)
-            h, w = y.shape
-            self._sum += cv2.warpAffine(r, np.float64([[1, 0, -dx], [0, 1, -dy]]), (w, h),
-                                        flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT,
-                                        borderValue=0.0)
-        self._frames += 1
-        if self._frames >= self.per_second:
-            self.flush()
+        if self.first is None:
+            r = clipped_residual(y.astype(np.float32)) if residual is None else residual
+            self.first = np.asarray(r, np.float64).copy()
 
     def flush(self) -> None:
-        if self._sum is not None:
-            self.segments.append(self._sum)
-        self._sum, self._reference, self._frames = None, None, 0
+        pass
 
 
-SUMS = {RESIDUAL: clipped_residual, MOTION: MotionCompensatedSeconds}
+SUMS = {RESIDUAL: clipped_residual, FIRST_FRAME: FirstFrame}
 
 
 def accumulator(fps: float) -> _v1.Accumulator:
@@ -617,7 +591,7 @@ def _sync_surfaces(tile_spec: np.ndarray, sync_conj: np.ndarray) -> np.ndarray:
 @dataclass
 class Detection(_v1.Detection):
     warp: Warp | None = None  # what was undone (v1's ``scale`` is 1 / its zoom)
-    motion_second: int | None = None  # read from this second with the motion undone
+    first_frame: bool = False  # read from the clip's first frame alone
     keystone: np.ndarray | None = None  # the perspective correction the payload was read at
     keystone_shift: float | None = None  # how far it moves a corner (of the half-size)
 
@@ -657,24 +631,24 @@ def _reader(hp: np.ndarray, sync_conj: np.ndarray):
 
 
 # The false-alarm budget is split (a weighted Bonferroni bound): the frame search above takes
-# W_SEARCH of it, the motion-compensated seconds the rest. A reading is significant when its
-# own p-value is at most its share of the threshold, so each reports p / its weight. 0.1 is
-# the least share at which a decoded payload alone (its CRC and sync-index check, 2^-28 a
-# try, 12 tries) can reach 1e-6; the search's p-values grow by 1 / 0.9.
+# W_SEARCH of it, the first frame's reading the rest. A reading is significant when its own
+# p-value is at most its share of the threshold, so each reports p / its weight. With 0.1 a
+# payload decoded from the first frame alone (its CRC and sync-index check, 2^-28 a try, 4
+# tries) reaches 3e-7; the search's p-values grow by 1 / 0.9.
 W_SEARCH = 0.9
-W_MOTION = 1.0 - W_SEARCH
+W_FIRST_FRAME = 1.0 - W_SEARCH
 # payload decodes the frame search may try: the quick stage's candidates, the full search's,
 # and the full search's again with a keystone correction
 SEARCH_TRIES = 3 * N_CANDIDATES
 
 
 def detect(acc: _v1.Accumulator, key: bytes, search: bool = True,
-           motion: bool = True, keystone: bool = True) -> Detection:
+           first_frame: bool = True, keystone: bool = True) -> Detection:
     """Register, align, decode (``acc`` gathers ``SUMS``: see :func:`accumulator`).
     ``search=False`` tries the identity warp only (what the tests use to show that the search
-    is what finds a transformed mark); ``motion=False`` skips the motion-compensated seconds
+    is what finds a transformed mark); ``first_frame=False`` skips the first frame's reading
     and ``keystone=False`` the perspective correction (the same, for them)."""
-    return Search(acc, key).run(search, motion, keystone)
+    return Search(acc, key).run(search, first_frame, keystone)
 
 
 class Search:
@@ -728,7 +702,7 @@ class Search:
             self._quick = self._done(self._decode(self.plain))
         return self._quick
 
-    def run(self, search: bool = True, motion: bool = True,
+    def run(self, search: bool = True, first_frame: bool = True,
             keystone: bool = True) -> Detection:
         if self.empty:
             return Detection(False, 1.0, 0.0, None, 0)
@@ -740,11 +714,11 @@ class Search:
         registered = register(self.hp)
         warps = self.plain + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
         found = self._decode(warps, keystone)
-        if (found.payload is not None and found.detected) or not motion:
+        first = self.acc.sums(FIRST_FRAME).first
+        if (found.payload is not None and found.detected) or not first_frame or first is None:
             return self._done(found)
-        moving = _motion_reading(self.acc.sums(MOTION).segments, self.plain, self.sync_conj,
-                                 self.coded_spec, self.key)
-        return self._done(_stronger(moving, found))
+        return self._done(_stronger(_first_frame_reading(first, self.plain, self.sync_conj,
+                                                         self.coded_spec, self.key), found))
 
 
 def _stronger(a: Detection | None, b: Detection) -> Detection:
@@ -765,23 +739,16 @@ def stops_early(quick: Detection) -> bool:
     return quick.payload is not None and quick.p_value <= EARLY_P
 
 
-def _motion_reading(seconds: list[np.ndarray], plain: list[Warp], sync_conj: np.ndarray,
-                    coded_spec: np.ndarray, key: bytes) -> Detection | None:
-    """The first seconds summed with the motion undone (:class:`MotionCompensatedSeconds`),
-    each read at the plain warps (symmetries and v1's zooms; one second is too little for the
-    registration): the first that decodes, else the strongest."""
-    hypotheses = MOTION_SECONDS * len(plain) * len(POLISH) * T * T * N_SYNC
-    best = None
-    for second, total in enumerate(seconds[:MOTION_SECONDS]):
-        aligned, candidate = _reader(_highpass(total), sync_conj)
-        d = _polish_and_decode([candidate(w) for w in plain], aligned, sync_conj, coded_spec,
-                               key, hypotheses, {}, weight=W_MOTION,
-                               tries=N_CANDIDATES * MOTION_SECONDS)
-        d.motion_second = second
-        best = d if best is None else _stronger(d, best)
-        if d.payload is not None and d.detected:
-            break
-    return best
+def _first_frame_reading(first: np.ndarray, plain: list[Warp], sync_conj: np.ndarray,
+                         coded_spec: np.ndarray, key: bytes) -> Detection:
+    """The first frame's clipped residual (:class:`FirstFrame`) read at the plain warps
+    (symmetries and v1's zooms; one frame is too little for the registration)."""
+    aligned, candidate = _reader(_highpass(first), sync_conj)
+    hypotheses = len(plain) * len(POLISH) * T * T * N_SYNC
+    d = _polish_and_decode([candidate(w) for w in plain], aligned, sync_conj, coded_spec, key,
+                           hypotheses, {}, weight=W_FIRST_FRAME)
+    d.first_frame = True
+    return d
 
 
 def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypotheses,

@@ -47,8 +47,8 @@ class VideoMarkV2(TiledLumaScheme):
         if d.scale is not None:  # as v1 reports it: the resize that undid the zoom
             d.scale = round(d.scale, 4)
         geometry = d.warp.describe() if d.warp is not None else None
-        if geometry is not None and d.motion_second is not None:
-            geometry["motion_second"] = d.motion_second
+        if geometry is not None and d.first_frame:
+            geometry["first_frame"] = True
         if geometry is not None and d.keystone_shift is not None:
             geometry["keystone"] = round(d.keystone_shift, 3)
         return self._evidence(d, max_p_value, geometry=geometry)
