@@ -369,14 +369,15 @@ def _folded(img: np.ndarray, scale: float) -> np.ndarray:
     return fold(img)
 
 
-def _refine(total: np.ndarray, cand: tuple, sync_spec: np.ndarray) -> tuple:
-    """Polish a candidate's scale in 0.2% steps (the coarse grid is 1%)."""
+def _refine(spec_at, cand: tuple, sync_spec: np.ndarray) -> tuple:
+    """Polish a candidate's scale in 0.2% steps (the coarse grid is 1%); ``spec_at(scale)``
+    is the whitened folded sum at a scale."""
     z0, scale0, shift0, j = cand
     best = cand
     for scale in np.round(scale0 + np.arange(-0.008, 0.0081, 0.002), 4):
         if scale == scale0 or scale <= 0:
             continue
-        surf = np.real(np.fft.ifft2(_whiten(_folded(total, float(scale))) * sync_spec[j]))
+        surf = np.real(np.fft.ifft2(spec_at(float(scale)) * sync_spec[j]))
         z = float(surf.max() / max(surf.std(), 1e-12))
         if z > best[0]:
             best = (z, float(scale), divmod(int(surf.argmax()), T), j)
@@ -427,9 +428,18 @@ def detect(acc: Accumulator, key: bytes, scales: tuple[float, ...] = SCALES) -> 
     if acc.total is None or acc.frames == 0:
         return Detection(False, 1.0, 0.0, None, 0)
     sync_spec = np.conj(np.fft.fft2(km.sync))
+    # the whitened fold at each scale, read once: candidates with several sync patterns at one
+    # scale, and their refinements, share it
+    specs: dict[float, np.ndarray] = {}
+
+    def spec_at(scale: float) -> np.ndarray:
+        if scale not in specs:
+            specs[scale] = _whiten(_folded(acc.total, scale))
+        return specs[scale]
+
     candidates = []  # (z, scale, (dy, dx), j)
     for scale in scales:
-        spec = _whiten(_folded(acc.total, scale))
+        spec = spec_at(float(scale))
         surf = np.real(np.fft.ifft2(spec[None] * sync_spec)).reshape(N_SYNC, -1)
         z = surf.max(axis=1) / np.maximum(surf.std(axis=1), 1e-12)
         arg = surf.argmax(axis=1)
@@ -446,10 +456,9 @@ def detect(acc: Accumulator, key: bytes, scales: tuple[float, ...] = SCALES) -> 
     chosen = candidates[0]
     payload = None
     for cand in candidates:
-        cand = _refine(acc.total, cand, sync_spec)
+        cand = _refine(spec_at, cand, sync_spec)
         _, scale, (dy, dx), j = cand
-        spec = _whiten(_folded(acc.total, scale))
-        soft = _soft_bits(spec, coded_spec, sync_spec[j], dy, dx)
+        soft = _soft_bits(spec_at(float(scale)), coded_spec, sync_spec[j], dy, dx)
         decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
         if decoded is not None and sync_index(key, decoded) == j:
             payload, chosen = decoded, cand

@@ -321,13 +321,17 @@ def _scores(spec: np.ndarray, mats: np.ndarray) -> np.ndarray:
     is at A^-T f once the frame is transformed by A): the sum over the lattice points that are
     below 0.45 cycles per pixel, over the square root of their number (so a small scale, which
     moves most of the lattice past Nyquist, is not penalised for it)."""
-    px, py = (_lattice() * P).T
-    fx = mats[:, 0, 0, None] * px + mats[:, 0, 1, None] * py
-    fy = mats[:, 1, 0, None] * px + mats[:, 1, 1, None] * py
-    inside = (np.abs(fx) < P * 0.45) & (np.abs(fy) < P * 0.45)
-    col = np.clip(np.rint(fx).astype(np.int32) + P // 2, 0, P - 1)
-    row = np.clip(np.rint(fy).astype(np.int32) + P // 2, 0, P - 1)
-    total = np.where(inside, spec[row, col] - 1.0, 0.0).sum(axis=1)
+    # float32 coordinates and one flat gather, with the points out of range sent to an extra
+    # zero: the registration's largest cost on a clip nothing decodes (0.35 s of 0.6 s before)
+    px, py = (_lattice() * P).T.astype(np.float32)
+    m = mats.astype(np.float32)
+    fx = m[:, 0, 0, None] * px + m[:, 0, 1, None] * py
+    fy = m[:, 1, 0, None] * px + m[:, 1, 1, None] * py
+    limit = np.float32(P * 0.45)
+    inside = (np.abs(fx) < limit) & (np.abs(fy) < limit)
+    flat = (np.rint(fy).astype(np.int32) + P // 2) * P + np.rint(fx).astype(np.int32) + P // 2
+    flat[~inside] = P * P
+    total = np.take(np.append(spec.ravel() - 1.0, 0.0), flat).sum(axis=1)
     return total / np.sqrt(np.maximum(inside.sum(axis=1), 1))
 
 
