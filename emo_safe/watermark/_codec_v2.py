@@ -214,7 +214,7 @@ class FirstFrame:
         """``residual``: ``clipped_residual(y)`` when the caller has it already."""
         if self.first is None:
             r = clipped_residual(y.astype(np.float32)) if residual is None else residual
-            self.first = np.asarray(r, np.float64).copy()
+            self.first = np.array(r, np.float64)  # its own copy, not an alias of the caller's
 
     def flush(self) -> None:
         pass
@@ -548,7 +548,7 @@ def keystone(hp: np.ndarray, warp: Warp, j: int, sync_conj: np.ndarray) -> np.nd
     correction = np.eye(3)
     for radius in KEYSTONE_RADII:
         can = canonical(hp, warp, correction)
-        surf = np.real(np.fft.ifft2(_whiten(_v1.fold(can)) * sync_conj[j]))
+        surf = _sync_surface(_whiten(_v1.fold(can)), sync_conj[j])
         dy, dx = divmod(int(surf.argmax()), T)
         src, dst, weights = [], [], []
         for y0 in ys:
@@ -556,7 +556,7 @@ def keystone(hp: np.ndarray, warp: Warp, j: int, sync_conj: np.ndarray) -> np.nd
                 # rolled back to the canonical image's tile phase
                 tile = np.roll(_v1.fold(can[y0 : y0 + side, x0 : x0 + side]),
                                (y0 % T, x0 % T), axis=(0, 1))
-                local = np.real(np.fft.ifft2(_whiten(tile) * sync_conj[j]))
+                local = _sync_surface(_whiten(tile), sync_conj[j])
                 z, oy, ox = _peak_near(local, dy, dx, radius)
                 centre = np.array([x0 + side / 2, y0 + side / 2])
                 # this window shows the pattern from (oy, ox) further on: the tile-grid
@@ -592,6 +592,17 @@ def _sync_surfaces(tile_spec: np.ndarray, sync_conj: np.ndarray) -> np.ndarray:
     return np.real(np.fft.ifft2(tile_spec[None] * sync_conj)).reshape(len(sync_conj), -1)
 
 
+def _sync_surface(tile_spec: np.ndarray, pattern_conj: np.ndarray) -> np.ndarray:
+    """One sync pattern's correlation with a whitened tile at every cyclic shift."""
+    return np.real(np.fft.ifft2(tile_spec * pattern_conj))
+
+
+def _aligned_tile(hp: np.ndarray, warp: Warp, keystone: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """The whitened tile of a high-passed image mapped back through a warp (and keystone)."""
+    return _whiten(_v1.fold(canonical(hp, warp, keystone)))
+
+
 @dataclass
 class Detection(_v1.Detection):
     warp: Warp | None = None  # what was undone (v1's ``scale`` is 1 / its zoom)
@@ -618,9 +629,9 @@ def _reader(hp: np.ndarray, sync_conj: np.ndarray):
 
     def aligned(warp: Warp, correction: np.ndarray | None = None) -> np.ndarray:
         if correction is not None:  # read once, for one payload try: not memoised
-            return _whiten(_v1.fold(canonical(hp, warp, correction)))
+            return _aligned_tile(hp, warp, correction)
         if warp not in tiles:
-            tiles[warp] = _whiten(_v1.fold(canonical(hp, warp)))
+            tiles[warp] = _aligned_tile(hp, warp)
         return tiles[warp]
 
     def candidate(warp: Warp) -> tuple:
@@ -774,7 +785,7 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
                 if dr == 0 and ds == 0:
                     continue
                 w2 = warp.moved(dr, ds)
-                surf = np.real(np.fft.ifft2(aligned(w2) * sync_conj[j]))
+                surf = _sync_surface(aligned(w2), sync_conj[j])
                 z = float(surf.max() / max(surf.std(), 1e-12))
                 if z > best[0]:
                     best = (z, w2, divmod(int(surf.argmax()), T), j)
@@ -799,17 +810,17 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
         if payload is not None:
             chosen = cand
             break
-    for cand in polished if payload is None and keystone is not None else ():
-        z, warp, _, j = cand
-        tried = keystone(warp, j)
-        if tried is None:
-            continue
-        tile = aligned(warp, tried)
-        dy, dx = divmod(int(np.real(np.fft.ifft2(tile * sync_conj[j])).argmax()), T)
-        payload = payload_at(tile, dy, dx, j)
-        if payload is not None:
-            chosen, correction = (z, warp, (dy, dx), j), tried
-            break
+    if payload is None and keystone is not None:
+        for z, warp, _, j in polished:
+            tried = keystone(warp, j)
+            if tried is None:
+                continue
+            tile = aligned(warp, tried)
+            dy, dx = divmod(int(_sync_surface(tile, sync_conj[j]).argmax()), T)
+            payload = payload_at(tile, dy, dx, j)
+            if payload is not None:
+                chosen, correction = (z, warp, (dy, dx), j), tried
+                break
     z, warp, (dy, dx), j = chosen
     p = min(1.0, 2 * min(p_sync, p_payload_bound if payload is not None else 1.0) / weight)
     return Detection(detected=p <= P_THRESHOLD, p_value=p, z=z, payload=payload, frames=0,
@@ -822,7 +833,6 @@ def _finish(d: Detection, acc: _v1.Accumulator, sync_conj: np.ndarray) -> Detect
     (dy, dx), j = d.shift, d.sync_index
     d.segment_z = _v1.segment_z(
         acc.sums(RESIDUAL).segments,
-        lambda seg: _whiten(_v1.fold(canonical(_highpass(seg), d.warp, d.keystone))),
-        sync_conj[j], dy, dx)
+        lambda seg: _aligned_tile(_highpass(seg), d.warp, d.keystone), sync_conj[j], dy, dx)
     d.frames = acc.frames
     return d
