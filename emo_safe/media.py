@@ -350,6 +350,60 @@ def iter_frames(path: str | os.PathLike, max_frames: int | None = None, stream: 
                 return
 
 
+def read_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.ndarray]:
+    """``frames`` as they come, produced by a thread of their own up to ``depth`` ahead: the
+    decoder (which runs without the GIL) works while the caller reads the frames it already
+    has, instead of each waiting for the other. What the source raises is raised here, at
+    the frame it failed on; a caller that stops early (or fails) stops the thread, which
+    closes the source (its file) itself."""
+    import queue
+    import threading
+
+    done = object()  # the end of the stream
+    items: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        source = iter(frames)
+        try:
+            for frame in source:
+                while not stop.is_set():
+                    try:
+                        items.put((frame, None), timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            outcome = (done, None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
+            outcome = (None, exc)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+        while not stop.is_set():
+            try:
+                items.put(outcome, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=produce, name="emo-safe-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            frame, exc = items.get()
+            if exc is not None:
+                raise exc
+            if frame is done:
+                return
+            yield frame
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _decoded_frames(container, vs, path: Path) -> Iterator:
     """The stream's frames, decoded packet by packet as FFmpeg's own tools do: a packet that
     does not decode is skipped (the decoder conceals the damage in the frames after it) and a

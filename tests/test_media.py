@@ -100,3 +100,56 @@ def test_corrupt_video_is_an_input_error(tmp_path):
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 5000)
     with pytest.raises(InputError, match="cannot read video"):
         media.probe(bad)
+
+
+def test_read_ahead_gives_the_decoded_frames_in_order(tmp_path):
+    path = write_video(tmp_path / "v.mp4", frames=12)
+    direct = list(media.iter_frames(path))
+    ahead = list(media.read_ahead(media.iter_frames(path), depth=2))
+    assert len(ahead) == 12 and all(np.array_equal(a, b) for a, b in zip(direct, ahead))
+
+
+def test_read_ahead_raises_the_sources_error_after_the_frames_before_it():
+    def source():
+        yield np.zeros((2, 2, 3), np.uint8)
+        yield np.ones((2, 2, 3), np.uint8)
+        raise InputError("cannot read video x.mp4: corrupt video data")
+
+    got = []
+    with pytest.raises(InputError, match="corrupt video data"):
+        for frame in media.read_ahead(source(), depth=1):
+            got.append(int(frame[0, 0, 0]))
+    assert got == [0, 1]
+
+
+def test_a_reader_that_stops_early_stops_the_decode_and_closes_the_source():
+    import threading
+
+    produced, closed = [], threading.Event()
+
+    def source():
+        try:
+            for i in range(10_000):
+                produced.append(i)
+                yield np.full((2, 2, 3), i % 256, np.uint8)
+        finally:
+            closed.set()
+
+    ahead = media.read_ahead(source(), depth=3)
+    assert int(next(ahead)[0, 0, 0]) == 0
+    ahead.close()  # what a loop that breaks (or a caller that fails) does
+    assert closed.is_set()  # the thread was joined after it closed the source
+    assert len(produced) <= 6  # it stopped a few frames ahead, not at the end
+    assert not any(t.name == "emo-safe-read-ahead" for t in threading.enumerate())
+
+
+def test_a_truncated_or_corrupt_video_read_ahead_is_what_a_player_shows_or_one_error(tmp_path):
+    path = write_video(tmp_path / "v.mp4", frames=40)
+    cut = tmp_path / "cut.mp4"
+    data = path.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # the index comes first: the frames before the cut
+    assert 0 < len(list(media.read_ahead(media.iter_frames(cut)))) < 40
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 5000)
+    with pytest.raises(InputError, match="cannot read video"):
+        list(media.read_ahead(media.iter_frames(bad)))

@@ -19,7 +19,7 @@ from typing import Protocol
 from emo_safe import fingerprint as fp
 from emo_safe.disclosure import IMPLICIT_LABEL_TAG, read_implicit_label
 from emo_safe.errors import InputError
-from emo_safe.media import VideoInfo, check_manifest_box, iter_frames, sha256_file
+from emo_safe.media import VideoInfo, check_manifest_box, iter_frames, read_ahead, sha256_file
 from emo_safe.provenance.read import (
     ManifestEvidence,
     ManifestState,
@@ -245,8 +245,9 @@ class WatermarkSource:
             acc = MultiAccumulator([s.accumulator(stream.fps) for s in self.schemes],
                                    looks=looks)
             n = 0
-            for frame in iter_frames(file.path, max_frames=frames_allowed, stream=stream.index,
-                                     max_pixels=self.max_frame_pixels):
+            for frame in read_ahead(iter_frames(file.path, max_frames=frames_allowed,
+                                                stream=stream.index,
+                                                max_pixels=self.max_frame_pixels)):
                 tap.add(frame, n)
                 acc.add(frame)
                 n += 1

@@ -156,9 +156,16 @@ def detect_file(path: str | os.PathLike, key: bytes, max_frames: int | None = No
     from emo_safe.watermark.scheme import early_looks
 
     info = media.probe(path)
-    return detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
+    return detect_frames(_decoded_ahead(path, max_frames), key, info.fps,
                          max_p_value=max_p_value,
                          looks=early_looks(info.fps, info.duration, max_frames))
+
+
+def _decoded_ahead(path, max_frames: int | None) -> Iterator[np.ndarray]:
+    """A file's frames for detection, the decode a few frames ahead in its own thread."""
+    from emo_safe import media
+
+    return media.read_ahead(media.iter_frames(path, max_frames=max_frames))
 
 
 def read_audio_for_detection(path: str | os.PathLike, max_seconds: float = 600.0):
@@ -184,7 +191,7 @@ def detect_media(path: str | os.PathLike, key: bytes, max_frames: int | None = N
 
     info = media.probe(path, allow_audio_only=True)
     looks = scheme.early_looks(info.fps, info.duration, max_frames) if early_looks else ()
-    video = detect_frames(media.iter_frames(path, max_frames=max_frames), key, info.fps,
+    video = detect_frames(_decoded_ahead(path, max_frames), key, info.fps,
                           max_p_value=max_p_value, looks=looks) if info.streams else None
     audio = None
     if info.has_audio:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -254,6 +255,7 @@ class Accumulator:
     def __init__(self, fps: float, sums: dict | None = None) -> None:
         self.fps = fps
         self.frames = 0
+        self._flushing = threading.Lock()  # schemes that share the sums may finish at once
         self._sums: dict[str, tuple] = {}  # kind -> (transform or None, its SegmentedSum)
         for kind, transform in (sums or {LUMA: None}).items():
             self.want(kind, transform)
@@ -302,8 +304,9 @@ class Accumulator:
         self.frames += 1
 
     def finish(self) -> None:
-        for _, part in self._sums.values():
-            part.flush()
+        with self._flushing:
+            for _, part in self._sums.values():
+                part.flush()
 
 
 @dataclass
