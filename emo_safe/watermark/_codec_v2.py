@@ -745,6 +745,7 @@ def _stronger(a: Detection | None, b: Detection) -> Detection:
     return b
 
 
+LIST_SIZE = 8  # paths the list decoder tries once the sync alone is significant
 EARLY_P = 1e-9  # a reading of the frame as it is (or mirrored, turned) this strong skips
 # the registration
 
@@ -795,12 +796,14 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
     p_sync = min(1.0, hypotheses * _v1._norm_sf(polished[0][0]))
     p_payload_bound = tries * 2.0 ** -(_ecc.CRC_BITS + int(math.log2(N_SYNC)))
 
-    def payload_at(tile: np.ndarray, dy: int, dx: int, j: int) -> bytes | None:
+    def soft_at(tile: np.ndarray, dy: int, dx: int, j: int) -> np.ndarray:
         # each ring weighted by the square root of its measured SNR, not the SNR: one ring's
         # SNR is one noisy correlation, and full weights on it lost payloads that equal
         # weights decoded (H.264 CRF 28: docs/watermark.md)
-        soft = _v1._soft_bits(tile, coded_spec, sync_conj[j], dy, dx, weight_power=0.5)
-        decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
+        return _v1._soft_bits(tile, coded_spec, sync_conj[j], dy, dx, weight_power=0.5)
+
+    def payload_at(tile: np.ndarray, dy: int, dx: int, j: int) -> bytes | None:
+        decoded, _ = _ecc.decode_payload(soft_at(tile, dy, dx, j), PAYLOAD_BYTES)
         return decoded if decoded is not None and sync_index(key, decoded) == j else None
 
     chosen, payload, correction = polished[0], None, None
@@ -821,8 +824,22 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
             if payload is not None:
                 chosen, correction = (z, warp, (dy, dx), j), tried
                 break
+    listed = False
+    if payload is None and LIST_SIZE > 1 and 2 * p_sync / weight <= P_THRESHOLD:
+        # The sync test is significant on its own, so the payload is read only to name the
+        # generation: the list decoder's next best paths are tried (each CRC and sync-index
+        # check a 2^-28 chance for a wrong word), and the p-value stays the sync test's.
+        for cand in polished:
+            _, warp, (dy, dx), j = cand
+            soft = soft_at(aligned(warp), dy, dx, j)
+            named = [d for d in _ecc.decode_payload_list(soft, PAYLOAD_BYTES, LIST_SIZE)
+                     if sync_index(key, d) == j]
+            if named:
+                chosen, payload, listed = cand, named[0], True
+                break
     z, warp, (dy, dx), j = chosen
-    p = min(1.0, 2 * min(p_sync, p_payload_bound if payload is not None else 1.0) / weight)
+    p_payload = p_payload_bound if payload is not None and not listed else 1.0
+    p = min(1.0, 2 * min(p_sync, p_payload) / weight)
     return Detection(detected=p <= P_THRESHOLD, p_value=p, z=z, payload=payload, frames=0,
                      warp=warp, scale=math.exp(-warp.log_scale), shift=(int(dy), int(dx)),
                      sync_index=j, hypotheses=hypotheses, keystone=correction)

@@ -120,3 +120,61 @@ def decode_payload(soft: np.ndarray, n_bytes: int) -> tuple[bytes | None, np.nda
     if np.array_equal(crc(data), check):
         return bits_to_bytes(data), codeword
     return None, codeword
+
+
+def viterbi_list(soft: np.ndarray, n_bits: int, size: int) -> list[np.ndarray]:
+    """The ``size`` codewords' inputs of largest correlation with ``soft``, best first (the
+    parallel list Viterbi algorithm: each state keeps its ``size`` best paths). The first is
+    :func:`viterbi_decode`'s decision."""
+    steps = n_bits + K - 1
+    soft = np.asarray(soft, np.float64).reshape(steps, 2)
+    signs = 2.0 * _OUT - 1.0  # [state, input, g]
+    metric = np.full((N_STATES, size), -np.inf)
+    metric[0, 0] = 0.0
+    # for each step and (new state, rank): the previous state, its rank, the input
+    back_state = np.zeros((steps, N_STATES, size), np.int64)
+    back_rank = np.zeros((steps, N_STATES, size), np.int64)
+    back_in = np.zeros((steps, N_STATES, size), np.int8)
+    # each new state's predecessors: (previous state, input) pairs
+    preds = [[] for _ in range(N_STATES)]
+    for s in range(N_STATES):
+        for u in (0, 1):
+            preds[_NEXT[s, u]].append((s, u))
+    pred_state = np.array([[p[0] for p in preds[n]] for n in range(N_STATES)])  # (S, 2)
+    pred_in = np.array([[p[1] for p in preds[n]] for n in range(N_STATES)])
+    for t in range(steps):
+        gain = signs @ soft[t]  # [state, input]
+        if t >= n_bits:  # tail: only zeros were sent
+            gain[:, 1] = -np.inf
+        # candidates for each new state: 2 predecessors x size ranks
+        cand = metric[pred_state] + gain[pred_state, pred_in][:, :, None]  # (S, 2, size)
+        flat = cand.reshape(N_STATES, -1)
+        order = np.argsort(-flat, axis=1, kind="stable")[:, :size]
+        metric = np.take_along_axis(flat, order, axis=1)
+        which, rank = np.divmod(order, size)
+        back_state[t] = np.take_along_axis(pred_state, which, axis=1)
+        back_in[t] = np.take_along_axis(pred_in, which, axis=1)
+        back_rank[t] = rank
+    out = []
+    for r in range(size):
+        if not np.isfinite(metric[0, r]):
+            break
+        state, rank = 0, r
+        bits = np.zeros(steps, np.uint8)
+        for t in range(steps - 1, -1, -1):
+            bits[t] = back_in[t, state, rank]
+            state, rank = back_state[t, state, rank], back_rank[t, state, rank]
+        out.append(bits[:n_bits])
+    return out
+
+
+def decode_payload_list(soft: np.ndarray, n_bytes: int, size: int) -> list[bytes]:
+    """Every payload among the ``size`` best paths whose CRC checks, best first (each path
+    is one more chance for a random word to pass: ``size`` * 2^-24)."""
+    n = n_bytes * 8 + CRC_BITS
+    found = []
+    for bits in viterbi_list(soft, n, size):
+        data, check = bits[: n_bytes * 8], bits[n_bytes * 8 :]
+        if np.array_equal(crc(data), check):
+            found.append(bits_to_bytes(data))
+    return found

@@ -195,6 +195,25 @@ def test_a_720p_pan_through_h265_crf35_decodes_only_from_its_first_frame(photo, 
     assert describe_geometry(ev.geometry) == "read from the first frame alone"
 
 
+def test_a_mark_whose_sync_alone_is_significant_is_named_by_the_list_decoder(photo,
+                                                                              monkeypatch):
+    """A mark at 7 % of its strength under noise: its sync test is significant (p 1e-12),
+    the best Viterbi path fails its CRC, one of the next best passes; the p-value is the
+    sync test's, not lowered by the payload check."""
+    plain = list(moving_clip(photo, 25, (256, 256)))
+    marked = list(embed_frames(plain, KEY, PAYLOAD, scheme=V2))
+    rng = np.random.default_rng(3)
+    weak = [np.clip(p + 0.07 * (m.astype(np.float64) - p) + rng.normal(0, 8, p.shape), 0, 255)
+            .astype(np.uint8) for p, m in zip(plain, marked)]
+    d = read(weak)
+    assert d.payload == PAYLOAD and d.p_value <= 1e-6
+    assert d.p_value == pytest.approx(2 * d.hypotheses * _v1._norm_sf(d.z) / _codec_v2.W_SEARCH,
+                                      rel=1e-6)
+    monkeypatch.setattr(_codec_v2, "LIST_SIZE", 1)
+    alone = read(weak)
+    assert alone.payload is None and alone.p_value == d.p_value
+
+
 def test_the_first_frame_gatherer_keeps_the_first_frames_residual_and_nothing_else():
     rng = np.random.default_rng(11)
     frames = [rng.normal(128, 30, (64, 96)).astype(np.float32) for _ in range(4)]
