@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -171,10 +169,6 @@ class ProbedFile:
 
 
 class EvidenceSource(Protocol):
-    """A source may also say ``reads_earlier = False``: its ``gather`` reads the file alone,
-    never what the sources before it found, so :func:`gather` may run it beside its
-    neighbours. Without it a source runs after everything listed before it."""
-
     name: str
 
     def gather(self, file: ProbedFile, evidence: Evidence) -> Evidence: ...
@@ -185,7 +179,6 @@ class C2paSource:
     declared size is checked first (a sparse file can declare a gigabyte)."""
 
     name = "c2pa"
-    reads_earlier = False  # the file alone: run beside the other such sources
 
     def __init__(self, anchors_pem: str, assertion_label: str, max_manifest_bytes: int,
                  ocsp_fetch: bool = False) -> None:
@@ -210,7 +203,6 @@ class WatermarkSource:
     the profile lists and the perceptual fingerprint ride on the same decode."""
 
     name = "watermark"
-    reads_earlier = False  # the file alone: run beside the other such sources
 
     def __init__(self, schemes: list[WatermarkScheme], max_p_value: float, max_frames: int,
                  max_frame_pixels: int, max_decoded_pixels: int, max_tracks: int,
@@ -279,7 +271,6 @@ class AudioSource:
     reason is noted); an audio file whose audio cannot be decoded is an input error."""
 
     name = "audio"
-    reads_earlier = False  # the file alone: run beside the other such sources
 
     def __init__(self, schemes: list[AudioWatermarkScheme], max_p_value: float,
                  max_seconds: float, time_scale_search: bool = True) -> None:
@@ -419,43 +410,9 @@ SOURCES: dict[str, Callable[..., EvidenceSource]] = {
 }
 
 
-def gather(file: ProbedFile, sources: list[EvidenceSource],
-           workers: int | None = None) -> Evidence:
-    """Run the sources in order over one file; each sees what the earlier ones found. Neighbours
-    that read the file alone (``reads_earlier = False``: the manifest, the frames, the audio)
-    run at once in threads, up to ``workers`` (None: one per core): the decode of the frames
-    and the audio search overlap. Each fills its own fields of the evidence, which are merged
-    in the listed order; a failure is the first one in that order, as one after the other."""
+def gather(file: ProbedFile, sources: list[EvidenceSource]) -> Evidence:
+    """Run the sources in order over one file; each sees what the earlier ones found."""
     evidence = Evidence(file.path, file.info.format)
-    i = 0
-    while i < len(sources):
-        group = [sources[i]]
-        while (not getattr(group[0], "reads_earlier", True) and i + len(group) < len(sources)
-               and not getattr(sources[i + len(group)], "reads_earlier", True)):
-            group.append(sources[i + len(group)])
-        evidence = _gather_group(file, group, evidence, workers)
-        i += len(group)
+    for source in sources:
+        evidence = source.gather(file, evidence)
     return evidence
-
-
-def _gather_group(file: ProbedFile, group: list[EvidenceSource], evidence: Evidence,
-                  workers: int | None) -> Evidence:
-    n = min(len(group), workers or os.cpu_count() or 1)
-    if n < 2:
-        for source in group:
-            evidence = source.gather(file, evidence)
-        return evidence
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="emo-safe-evidence") as pool:
-        futures = [pool.submit(source.gather, file, evidence) for source in group]
-        results = [f.result() for f in futures]  # the first failure in order is raised
-    filled: dict[str, tuple[str, object]] = {}  # field -> (the source that filled it, value)
-    for source, result in zip(group, results):
-        for f in dataclasses.fields(Evidence):
-            value = getattr(result, f.name)
-            if value is getattr(evidence, f.name):
-                continue
-            if f.name in filled:  # a programming error: two sources claim one field
-                raise RuntimeError(f"evidence sources {filled[f.name][0]!r} and "
-                                   f"{source.name!r} both fill {f.name!r}")
-            filled[f.name] = (source.name, value)
-    return dataclasses.replace(evidence, **{k: v for k, (_, v) in filled.items()})
