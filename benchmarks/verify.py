@@ -72,7 +72,7 @@ def _made(tmp: Path):
     with speech), made once."""
     import watermark as wmbench
 
-    from emo_safe.media import Audio, load_audio
+    from emo_safe.media import load_audio
     from emo_safe.pipeline import SafeGenerator
     from emo_safe.watermark import embed_file
 
@@ -92,8 +92,7 @@ def _made(tmp: Path):
     embed_file(hd, hd_marked, ws.watermark_key(), bytes.fromhex("0123456789ab"))
     # what nothing decodes: every stage of both video schemes and the audio search run
     unmarked = tmp / "unmarked-speech.mp4"
-    write_mp4(unmarked, wmbench.clip_portrait_motion(250), 25,
-              Audio(load_audio(speech).samples, load_audio(speech).rate), crf=23)
+    write_mp4(unmarked, wmbench.clip_portrait_motion(250), 25, load_audio(speech), crf=23)
     return ws, ours, hd_marked, unmarked
 
 

@@ -363,17 +363,21 @@ def read_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.ndar
     items: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
+    def offer(item) -> bool:
+        """Put ``item`` for the reader; False once the reader has stopped."""
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         source = iter(frames)
         try:
             for frame in source:
-                while not stop.is_set():
-                    try:
-                        items.put((frame, None), timeout=0.05)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer((frame, None)):
                     return
             outcome = (done, None)
         except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
@@ -382,12 +386,7 @@ def read_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.ndar
             close = getattr(source, "close", None)
             if close is not None:
                 close()
-        while not stop.is_set():
-            try:
-                items.put(outcome, timeout=0.05)
-                return
-            except queue.Full:
-                continue
+        offer(outcome)
 
     worker = threading.Thread(target=produce, name="emo-safe-read-ahead", daemon=True)
     worker.start()

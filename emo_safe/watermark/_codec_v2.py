@@ -802,14 +802,16 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
         # weights decoded (H.264 CRF 28: docs/watermark.md)
         return _v1._soft_bits(tile, coded_spec, sync_conj[j], dy, dx, weight_power=0.5)
 
-    def payload_at(tile: np.ndarray, dy: int, dx: int, j: int) -> bytes | None:
-        decoded, _ = _ecc.decode_payload(soft_at(tile, dy, dx, j), PAYLOAD_BYTES)
+    def payload_from(soft: np.ndarray, j: int) -> bytes | None:
+        decoded, _ = _ecc.decode_payload(soft, PAYLOAD_BYTES)
         return decoded if decoded is not None and sync_index(key, decoded) == j else None
 
     chosen, payload, correction = polished[0], None, None
+    softs = []  # each candidate's soft bits, for the list decoder below
     for cand in polished:
         _, warp, (dy, dx), j = cand
-        payload = payload_at(aligned(warp), dy, dx, j)
+        softs.append(soft_at(aligned(warp), dy, dx, j))
+        payload = payload_from(softs[-1], j)
         if payload is not None:
             chosen = cand
             break
@@ -820,7 +822,7 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
                 continue
             tile = aligned(warp, tried)
             dy, dx = divmod(int(_sync_surface(tile, sync_conj[j]).argmax()), T)
-            payload = payload_at(tile, dy, dx, j)
+            payload = payload_from(soft_at(tile, dy, dx, j), j)
             if payload is not None:
                 chosen, correction = (z, warp, (dy, dx), j), tried
                 break
@@ -829,9 +831,8 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
         # The sync test is significant on its own, so the payload is read only to name the
         # generation: the list decoder's next best paths are tried (each CRC and sync-index
         # check a 2^-28 chance for a wrong word), and the p-value stays the sync test's.
-        for cand in polished:
-            _, warp, (dy, dx), j = cand
-            soft = soft_at(aligned(warp), dy, dx, j)
+        for cand, soft in zip(polished, softs):
+            j = cand[3]
             named = [d for d in _ecc.decode_payload_list(soft, PAYLOAD_BYTES, LIST_SIZE)
                      if sync_index(key, d) == j]
             if named:

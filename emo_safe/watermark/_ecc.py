@@ -57,6 +57,15 @@ for _u in (0, 1):
     for _g, _poly in enumerate(G):
         _OUT[:, _u, _g] = _parity(_reg & _poly)
     _NEXT[:, _u] = _reg >> 1
+# Each state's two predecessors as (previous state, input): [state, which] (the list decoder)
+_PRED_STATE = np.zeros((N_STATES, 2), np.int64)
+_PRED_IN = np.zeros((N_STATES, 2), np.int64)
+_seen = np.zeros(N_STATES, np.int64)
+for _s in range(N_STATES):
+    for _u in (0, 1):
+        _n = _NEXT[_s, _u]
+        _PRED_STATE[_n, _seen[_n]], _PRED_IN[_n, _seen[_n]] = _s, _u
+        _seen[_n] += 1
 
 
 def conv_encode(bits: np.ndarray) -> np.ndarray:
@@ -113,13 +122,14 @@ def encode_payload(payload: bytes) -> np.ndarray:
 
 def decode_payload(soft: np.ndarray, n_bytes: int) -> tuple[bytes | None, np.ndarray]:
     """(payload if its CRC checks, else None; the re-encoded codeword of the ML decision)."""
-    n = n_bytes * 8 + CRC_BITS
-    bits = viterbi_decode(soft, n)
+    bits = viterbi_decode(soft, n_bytes * 8 + CRC_BITS)
+    return _checked(bits, n_bytes), conv_encode(bits)
+
+
+def _checked(bits: np.ndarray, n_bytes: int) -> bytes | None:
+    """The payload of decoded bits (payload, then its CRC) when the CRC checks."""
     data, check = bits[: n_bytes * 8], bits[n_bytes * 8 :]
-    codeword = conv_encode(bits)
-    if np.array_equal(crc(data), check):
-        return bits_to_bytes(data), codeword
-    return None, codeword
+    return bits_to_bytes(data) if np.array_equal(crc(data), check) else None
 
 
 def viterbi_list(soft: np.ndarray, n_bits: int, size: int) -> list[np.ndarray]:
@@ -135,25 +145,18 @@ def viterbi_list(soft: np.ndarray, n_bits: int, size: int) -> list[np.ndarray]:
     back_state = np.zeros((steps, N_STATES, size), np.int64)
     back_rank = np.zeros((steps, N_STATES, size), np.int64)
     back_in = np.zeros((steps, N_STATES, size), np.int8)
-    # each new state's predecessors: (previous state, input) pairs
-    preds = [[] for _ in range(N_STATES)]
-    for s in range(N_STATES):
-        for u in (0, 1):
-            preds[_NEXT[s, u]].append((s, u))
-    pred_state = np.array([[p[0] for p in preds[n]] for n in range(N_STATES)])  # (S, 2)
-    pred_in = np.array([[p[1] for p in preds[n]] for n in range(N_STATES)])
     for t in range(steps):
         gain = signs @ soft[t]  # [state, input]
         if t >= n_bits:  # tail: only zeros were sent
             gain[:, 1] = -np.inf
         # candidates for each new state: 2 predecessors x size ranks
-        cand = metric[pred_state] + gain[pred_state, pred_in][:, :, None]  # (S, 2, size)
+        cand = metric[_PRED_STATE] + gain[_PRED_STATE, _PRED_IN][:, :, None]  # (S, 2, size)
         flat = cand.reshape(N_STATES, -1)
         order = np.argsort(-flat, axis=1, kind="stable")[:, :size]
         metric = np.take_along_axis(flat, order, axis=1)
         which, rank = np.divmod(order, size)
-        back_state[t] = np.take_along_axis(pred_state, which, axis=1)
-        back_in[t] = np.take_along_axis(pred_in, which, axis=1)
+        back_state[t] = np.take_along_axis(_PRED_STATE, which, axis=1)
+        back_in[t] = np.take_along_axis(_PRED_IN, which, axis=1)
         back_rank[t] = rank
     out = []
     for r in range(size):
@@ -171,10 +174,5 @@ def viterbi_list(soft: np.ndarray, n_bits: int, size: int) -> list[np.ndarray]:
 def decode_payload_list(soft: np.ndarray, n_bytes: int, size: int) -> list[bytes]:
     """Every payload among the ``size`` best paths whose CRC checks, best first (each path
     is one more chance for a random word to pass: ``size`` * 2^-24)."""
-    n = n_bytes * 8 + CRC_BITS
-    found = []
-    for bits in viterbi_list(soft, n, size):
-        data, check = bits[: n_bytes * 8], bits[n_bytes * 8 :]
-        if np.array_equal(crc(data), check):
-            found.append(bits_to_bytes(data))
-    return found
+    paths = viterbi_list(soft, n_bytes * 8 + CRC_BITS, size)
+    return [p for p in (_checked(bits, n_bytes) for bits in paths) if p is not None]
