@@ -41,9 +41,9 @@ PAYLOAD_BYTES = 6  # every scheme carries the 48-bit generation id
 
 def describe_geometry(geometry: dict | None) -> str:
     """What a scheme's reported geometry (v2: flip, rotation, zoom, aspect, the perspective
-    correction the payload needed, and whether the mark was read from the first frame alone)
-    says was done to the video, in words: "mirrored, rotated 350.0 degrees", "read from the
-    first frame alone", "as made"."""
+    correction the payload needed, whether the mark was read from the first frame alone or at
+    twice the working resolution) says was done to the video, in words: "mirrored, rotated
+    350.0 degrees", "read from the first frame alone", "as made"."""
     if not geometry:
         return "as made"
     parts = ["mirrored"] if geometry.get("flip") else []
@@ -59,6 +59,8 @@ def describe_geometry(geometry: dict | None) -> str:
                      f"{100 * float(geometry['keystone']):.0f} % of the half-size)")
     if geometry.get("first_frame"):
         parts.append("read from the first frame alone")
+    if geometry.get("fine_domain"):
+        parts.append("read at twice the working resolution")
     return ", ".join(parts) or "as made"
 
 

@@ -74,7 +74,10 @@ def norm_size(h: int, w: int) -> tuple[int, int]:
 
 
 def normalise(frame: np.ndarray) -> np.ndarray:
-    y = _luma(frame)
+    return _normalised_luma(_luma(frame))
+
+
+def _normalised_luma(y: np.ndarray) -> np.ndarray:
     nh, nw = norm_size(*y.shape)
     interp = cv2.INTER_AREA if y.shape[0] > nh else cv2.INTER_LINEAR
     return cv2.resize(y, (nw, nh), interpolation=interp)
@@ -245,6 +248,8 @@ class SegmentedSum:
 
 
 LUMA = "luma"  # the sums v1 reads: normalised luma as it is
+SOURCE_LUMA = "source luma"  # a gatherer whose ``reads`` is this gets the luma at the frame's
+# own size besides the normalised one (v2's reading at twice the normalised size)
 
 
 class Accumulator:
@@ -267,7 +272,8 @@ class Accumulator:
         is made per accumulator with the frame rate, is given every normalised
         frame (``add``) and is flushed at the end, as a :class:`SegmentedSum` is. A gatherer
         whose ``reads`` names a per-frame transform also gets that transform of the frame,
-        computed once per frame however many sums read it."""
+        computed once per frame however many sums read it; one whose ``reads`` is
+        ``SOURCE_LUMA`` gets the frame's luma at the frame's own size."""
         if kind in self._sums:
             return
         if self.frames:
@@ -289,8 +295,9 @@ class Accumulator:
         return self.sums().segments
 
     def add(self, frame: np.ndarray) -> None:
-        y = normalise(frame)
-        computed = {}  # transform -> this frame's result: each computed once
+        source = _luma(frame)
+        y = _normalised_luma(source)
+        computed = {SOURCE_LUMA: source}  # transform -> this frame's result: each computed once
         for transform, part in self._sums.values():
             if transform is None:
                 part.add(y)

@@ -38,8 +38,13 @@ Detection (one pass over the frames, then a search on their sum):
    at the plain warps (:class:`FirstFrame`): every encode starts on a key frame coded on its
    own, and at a high quantiser on moving content that is where the mark is whole; the later
    frames carry it along the motion vectors, blurred by each prediction, so the static sum
-   loses it. The false-alarm budget is split between the search (``W_SEARCH``) and this
-   reading (``W_FIRST_FRAME``), each with its own hypotheses (a weighted Bonferroni bound).
+   loses it. The false-alarm budget is split between the search (``W_SEARCH``), this
+   reading (``W_FIRST_FRAME``) and the next (``W_FINE``), each with its own hypotheses (a
+   weighted Bonferroni bound).
+5. *The fine domain.* When nothing above decodes, the sum of the frames' luma at twice the
+   normalised size (:class:`FineSum`) is registered over the zooms the normalised domain
+   cannot read (a copy shrunk to 0.4 of a 512 x 512 frame, picture-in-picture, has half the
+   band past its Nyquist) and read in all eight symmetries.
 
 Time edits (speed, frame rate, dropped, swapped, averaged or reversed frames, excerpts) do not
 matter: the mark is the same in every frame and detection sums them.
@@ -52,9 +57,12 @@ docs/watermark.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -220,7 +228,67 @@ class FirstFrame:
         pass
 
 
-SUMS = {RESIDUAL: clipped_residual, FIRST_FRAME: FirstFrame}
+FINE = "luma at twice the normalised size"
+FINE_SHORT_SIDE = 2 * NORM_H  # the fine domain's short side (the source's, when smaller)
+FINE_MIN_SOURCE = 1.5 * NORM_H  # a smaller source holds little the normalised domain loses
+
+
+class FineSum:
+    """The sum of every frame's luma at twice the normalised size (short side
+    ``FINE_SHORT_SIDE``, or the source's own between ``FINE_MIN_SOURCE`` and that), for marks
+    shrunk too far for the normalised domain.
+
+    Why: the normalised domain halves a 512 x 512 frame, so a copy of the clip shrunk to 0.4
+    of it (picture-in-picture) holds the mark at 0.4 of its size there, and the upper half of
+    the band (up to 0.375 cycles per pixel, moved to 0.94) is past Nyquist. In the source's
+    own pixels the same copy holds the band up to 0.47 cycles per pixel: nearly all of it.
+    A plain sum (no per-frame residual) costs one add per pixel, and its mean's clipped
+    residual read as well as the sum of per-frame residuals on the benchmark's
+    picture-in-picture copies (static portrait: sync z 11.5 both; 720p pan 12.2 against
+    10.0). Nothing is gathered for a source whose short side is below ``FINE_MIN_SOURCE``."""
+
+    reads = _v1.SOURCE_LUMA
+
+    def __init__(self, fps: float) -> None:
+        self.total: np.ndarray | None = None
+        self.frames = 0
+        self.factor = 0.0  # fine pixels per normalised pixel (0: nothing gathered)
+        self._size: tuple[int, int] | None = None  # (w, h) of the fine domain
+        self._off = False
+
+    def add(self, y: np.ndarray, source: np.ndarray) -> None:
+        if self._off:
+            return
+        if self._size is None:
+            h, w = source.shape
+            short = min(h, w)
+            if short < FINE_MIN_SOURCE:
+                self._off = True
+                return
+            f = min(FINE_SHORT_SIDE, short) / short
+            self._size = (max(8, round(w * f)), max(8, round(h * f)))
+            self.factor = min(FINE_SHORT_SIDE, short) / NORM_H
+            self.total = np.zeros(self._size[::-1])
+        if source.shape[::-1] != self._size:
+            # INTER_LINEAR: a fifth of INTER_AREA's time on a 720p frame, and the band sits
+            # below the fine domain's Nyquist either way
+            source = cv2.resize(source, self._size, interpolation=cv2.INTER_LINEAR)
+        cv2.accumulate(np.ascontiguousarray(source, np.float32), self.total)  # 2.4x numpy's
+        self.frames += 1
+
+    def flush(self) -> None:
+        pass
+
+    def residual(self) -> np.ndarray | None:
+        """The high-passed clipped residual of the mean frame (None when nothing was
+        gathered)."""
+        if self.total is None or not self.frames:
+            return None
+        return _highpass(clipped_residual((self.total / self.frames).astype(np.float32))
+                         .astype(np.float64))
+
+
+SUMS = {RESIDUAL: clipped_residual, FIRST_FRAME: FirstFrame, FINE: FineSum}
 
 
 def accumulator(fps: float) -> _v1.Accumulator:
@@ -370,15 +438,20 @@ def _grid(rot: float, rot_step: float, ls: float, ls_step: float, la: float,
     return tuple(g.ravel() for g in np.meshgrid(*axes, indexing="ij"))
 
 
-def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
+def register(hp: np.ndarray, scale_range: tuple[float, float] | None = None,
+             log_aspects: np.ndarray | None = None, n_coarse: int = N_COARSE
+             ) -> list[tuple[float, Warp]]:
     """The best few lattice registrations: a Fourier-Mellin correlation (every rotation and
-    scale at once) for each aspect on a max-filtered spectrum, then a fine grid on the
-    spectrum itself around the best cells. The lattice's own right-angle and mirror
+    scale in ``scale_range``, default ``SCALE_RANGE``, at once) for each of ``log_aspects``
+    (default ``LOG_ASPECTS``) on the spectrum as it is and max-filtered, then finer grids
+    around the best ``n_coarse`` cells of each. The lattice's own right-angle and mirror
     symmetries are left to the alignment, which tries all eight."""
+    scale_range = SCALE_RANGE if scale_range is None else scale_range
+    log_aspects = LOG_ASPECTS if log_aspects is None else log_aspects
     spec = _registration_spectrum(hp)
     template = _lattice_log_polar()
-    shift_lo = int(math.floor(-math.log(SCALE_RANGE[1]) / LP_STEP))
-    shift_hi = int(math.ceil(-math.log(SCALE_RANGE[0]) / LP_STEP))
+    shift_lo = int(math.floor(-math.log(scale_range[1]) / LP_STEP))
+    shift_hi = int(math.ceil(-math.log(scale_range[0]) / LP_STEP))
     shifts = np.arange(shift_lo, shift_hi + 1)
     angles = (np.arange(LP_ANGLES) * 180.0 / LP_ANGLES + 90) % 180 - 90
     kept = np.flatnonzero(np.abs(angles) <= ROTATION_RANGE)
@@ -389,7 +462,7 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
         # keep more of the lattice below Nyquist would score for the background alone
         coarse = coarse - (float(np.median(coarse)) - 1.0)
         cells = []
-        for la in LOG_ASPECTS:
+        for la in log_aspects:
             lp = np.zeros((2, LP_ANGLES, 2 * LP_RADII))
             lp[0, :, :LP_RADII], lp[1, :, :LP_RADII] = _log_polar(coarse, float(la))
             # [angle shift, radius shift]: the sum over the lattice points in range, and
@@ -399,7 +472,7 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
             # observed radius = canonical radius / s: shift = -log(s) / step
             sub = corr[kept][:, shifts % (2 * LP_RADII)]
             flat = sub.ravel()
-            top = np.argpartition(flat, -N_COARSE)[-N_COARSE:]  # not a full sort
+            top = np.argpartition(flat, -n_coarse)[-n_coarse:]  # not a full sort
             for idx in top[np.argsort(flat[top])[::-1]]:
                 i, j = divmod(int(idx), len(shifts))
                 cells.append((float(sub[i, j]), float(angles[kept[i]]), -shifts[j] * LP_STEP,
@@ -413,7 +486,7 @@ def register(hp: np.ndarray) -> list[tuple[float, Warp]]:
                    for d in seeds):
                 seeds.append(c)
                 mine += 1
-            if mine == N_COARSE:
+            if mine == n_coarse:
                 break
     # two refinements: a wide one, then a narrow one on the spectrum itself. The wide one of a
     # seed from the max-filtered spectrum reads a lightly max-filtered one (the coarse filter
@@ -607,6 +680,7 @@ def _aligned_tile(hp: np.ndarray, warp: Warp, keystone: np.ndarray | None = None
 class Detection(_v1.Detection):
     warp: Warp | None = None  # what was undone (v1's ``scale`` is 1 / its zoom)
     first_frame: bool = False  # read from the clip's first frame alone
+    fine: bool = False  # read from the sum at twice the normalised size (FineSum)
     keystone: np.ndarray | None = None  # the perspective correction the payload was read at
     keystone_shift: float | None = None  # how far it moves a corner (of the half-size)
 
@@ -621,17 +695,39 @@ PLAIN_ZOOMS = [Warp(False, 0.0, -math.log(float(s)), 0.0) for s in _v1.SCALES
                if float(s) != 1.0]
 
 
-def _reader(hp: np.ndarray, sync_conj: np.ndarray):
+def _symmetric(tile: np.ndarray, quarter_turns: int, flip: bool) -> np.ndarray:
+    """The folded tile of ``warp.turned(quarter_turns, flip)`` from the folded tile of
+    ``warp`` (unmirrored), up to a cyclic shift, which the alignment searches anyway: the
+    turned warp's canonical image is the warp's turned by the lattice symmetry, and folding
+    commutes with it up to the tile's phase."""
+    tile = np.rot90(tile, quarter_turns)
+    return np.ascontiguousarray(np.flip(tile, axis=1) if flip else tile)
+
+
+def _reader(hp: np.ndarray, sync_conj: np.ndarray, symmetric: bool = False):
     """(aligned, candidate) for one summed image: the whitened tile at a warp, and the best
-    sync pattern and shift there as (z, warp, (dy, dx), sync index); both memoised."""
+    sync pattern and shift there as (z, warp, (dy, dx), sync index); both memoised.
+    ``symmetric``: a warp is mapped once per unmirrored warp within 45 degrees of upright and
+    its seven other symmetries are read off its folded tile (:func:`_symmetric`), an eighth of
+    the resampling on a large image (the fine domain's)."""
     tiles: dict[Warp, np.ndarray] = {}  # the full search re-reads the quick one's warps
+    folded: dict[Warp, np.ndarray] = {}
     found: dict[Warp, tuple] = {}
 
     def aligned(warp: Warp, correction: np.ndarray | None = None) -> np.ndarray:
         if correction is not None:  # read once, for one payload try: not memoised
             return _aligned_tile(hp, warp, correction)
         if warp not in tiles:
-            tiles[warp] = _aligned_tile(hp, warp)
+            if symmetric:
+                q = round(warp.rotation / 90)
+                # rounded: the same base reached through another turn is one key
+                base = Warp(False, round(warp.rotation - 90 * q, 9), warp.log_scale,
+                            warp.log_aspect)
+                if base not in folded:
+                    folded[base] = _v1.fold(canonical(hp, base))
+                tiles[warp] = _whiten(_symmetric(folded[base], q % 4, warp.flip))
+            else:
+                tiles[warp] = _aligned_tile(hp, warp)
         return tiles[warp]
 
     def candidate(warp: Warp) -> tuple:
@@ -646,24 +742,31 @@ def _reader(hp: np.ndarray, sync_conj: np.ndarray):
 
 
 # The false-alarm budget is split (a weighted Bonferroni bound): the frame search above takes
-# W_SEARCH of it, the first frame's reading the rest. A reading is significant when its own
-# p-value is at most its share of the threshold, so each reports p / its weight. With 0.1 a
-# payload decoded from the first frame alone (its CRC and sync-index check, 2^-28 a try, 4
-# tries) reaches 3e-7; the search's p-values grow by 1 / 0.9.
-W_SEARCH = 0.9
-W_FIRST_FRAME = 1.0 - W_SEARCH
+# W_SEARCH of it, the first frame's reading W_FIRST_FRAME and the fine domain's W_FINE. A
+# reading is significant when its own p-value is at most its share of the threshold, so each
+# reports p / its weight. With 0.1 a payload decoded from the first frame alone (its CRC and
+# sync-index check, 2^-28 a try, 4 tries) reaches 3e-7, with 0.05 one from the fine domain
+# 6e-7; the search's p-values grow by 1 / 0.85.
+W_SEARCH = 0.85
+W_FIRST_FRAME = 0.1
+W_FINE = 1.0 - W_SEARCH - W_FIRST_FRAME
+FINE_COARSE = 4  # coarse cells the fine domain's registration refines (of one aspect)
+FINE_ZOOM = 0.75  # the fine domain registers the zooms below this (in the normalised
+# domain's terms): there the band's top (0.375 cycles per normalised pixel) is past the
+# normalised domain's Nyquist
 # payload decodes the frame search may try: the quick stage's candidates, the full search's,
 # and the full search's again with a keystone correction
 SEARCH_TRIES = 3 * N_CANDIDATES
 
 
 def detect(acc: _v1.Accumulator, key: bytes, search: bool = True,
-           first_frame: bool = True, keystone: bool = True) -> Detection:
+           first_frame: bool = True, keystone: bool = True, fine: bool = True) -> Detection:
     """Register, align, decode (``acc`` gathers ``SUMS``: see :func:`accumulator`).
     ``search=False`` tries the identity warp only (what the tests use to show that the search
-    is what finds a transformed mark); ``first_frame=False`` skips the first frame's reading
-    and ``keystone=False`` the perspective correction (the same, for them)."""
-    return Search(acc, key).run(search, first_frame, keystone)
+    is what finds a transformed mark); ``first_frame=False`` skips the first frame's reading,
+    ``keystone=False`` the perspective correction and ``fine=False`` the fine domain's
+    reading (the same, for them)."""
+    return Search(acc, key).run(search, first_frame, keystone, fine)
 
 
 class Search:
@@ -718,7 +821,7 @@ class Search:
         return self._quick
 
     def run(self, search: bool = True, first_frame: bool = True,
-            keystone: bool = True) -> Detection:
+            keystone: bool = True, fine: bool = True) -> Detection:
         if self.empty:
             return Detection(False, 1.0, 0.0, None, 0)
         if not search:
@@ -729,11 +832,41 @@ class Search:
         registered = register(self.hp)
         warps = self.plain + [w.turned(q, f) for _, w in registered for q, f in SYMMETRIES]
         found = self._decode(warps, keystone)
-        first = self.acc.sums(FIRST_FRAME).first
-        if (found.payload is not None and found.detected) or not first_frame or first is None:
+        if _decoded(found):
             return self._done(found)
-        return self._done(_stronger(_first_frame_reading(first, self.plain, self.sync_conj,
-                                                         self.coded_spec, self.key), found))
+        first = self.acc.sums(FIRST_FRAME).first
+        first_reading = functools.partial(
+            _first_frame_reading, first, self.plain, self.sync_conj, self.coded_spec,
+            self.key) if first_frame and first is not None else None
+        fine_reading = functools.partial(
+            _fine_reading, self.acc.sums(FINE), self.sync_conj, self.coded_spec,
+            self.key) if fine else None
+        # Both at once on two cores (the other scheme's search has usually finished by
+        # now, and their FFTs and warps release the GIL); what is reported is what one
+        # after the other would report: the fine domain counts only when the first frame
+        # did not decode.
+        first_d, fine_d = _at_once(first_reading, fine_reading)
+        if first_d is not None:
+            found = _stronger(first_d, found)
+        if fine_d is not None and not _decoded(found):
+            found = _stronger(fine_d, found)
+        return self._done(found)
+
+
+def _at_once(*readings) -> list:
+    """Each reading's result (None for a reading that is None), in threads when there are
+    two and two cores."""
+    todo = [r for r in readings if r is not None]
+    if len(todo) < 2 or (os.cpu_count() or 1) < 2:
+        return [r() if r is not None else None for r in readings]
+    with ThreadPoolExecutor(max_workers=len(todo),
+                            thread_name_prefix="emo-safe-v2-reading") as pool:
+        futures = [pool.submit(r) if r is not None else None for r in readings]
+        return [f.result() if f is not None else None for f in futures]
+
+
+def _decoded(d: Detection) -> bool:
+    return d.payload is not None and d.detected
 
 
 def _stronger(a: Detection | None, b: Detection) -> Detection:
@@ -767,9 +900,38 @@ def _first_frame_reading(first: np.ndarray, plain: list[Warp], sync_conj: np.nda
     return d
 
 
+def _fine_reading(fine: FineSum, sync_conj: np.ndarray, coded_spec: np.ndarray,
+                  key: bytes) -> Detection | None:
+    """The sum at twice the normalised size (:class:`FineSum`), registered at the zooms the
+    normalised domain cannot read (``SCALE_RANGE[0]`` to ``FINE_ZOOM`` in its terms; the
+    identity aspect only, a fifth of the full registration's time), then aligned in all eight
+    symmetries and decoded. None when nothing was gathered. The reported warp is in the
+    normalised domain's terms, as every other reading's.
+
+    Why its own registration: the normalised domain sees only the lower part of the band of
+    a copy this small, and its registration ranked the lattice of a static portrait's
+    picture-in-picture at 0.4 below the content (score 1.4 against 1.5); in the fine domain
+    it stands at 8.0."""
+    hp = fine.residual()
+    if hp is None:
+        return None
+    log_factor = math.log(fine.factor)
+    zooms = (SCALE_RANGE[0] * fine.factor, FINE_ZOOM * fine.factor)
+    registered = register(hp, zooms, np.zeros(1), FINE_COARSE)
+    aligned, candidate = _reader(hp, sync_conj, symmetric=True)
+    hypotheses = N_REGISTERED * len(SYMMETRIES) * T * T * N_SYNC
+    d = _polish_and_decode([candidate(w.turned(q, f)) for _, w in registered
+                            for q, f in SYMMETRIES], aligned, sync_conj, coded_spec, key,
+                           hypotheses, {}, weight=W_FINE, polish=False)
+    w = d.warp
+    d.warp = Warp(w.flip, w.rotation, w.log_scale - log_factor, w.log_aspect)
+    d.scale, d.fine = math.exp(-d.warp.log_scale), True
+    return d
+
+
 def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypotheses,
                        memo: dict, weight: float = 1.0, tries: int = N_CANDIDATES,
-                       keystone=None) -> Detection:
+                       keystone=None, polish: bool = True) -> Detection:
     """Polish the best candidates, decode their payloads (when none decodes and ``keystone``
     maps a candidate's (warp, sync index) to a perspective correction, once more at each
     corrected warp); the p-value counts ``hypotheses`` for the sync test and ``tries``
@@ -782,7 +944,7 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
         _, warp, _, j = cand
         if warp not in memo:  # the full search polishes the quick one's best again
             best = cand
-            for dr, ds in POLISH:
+            for dr, ds in POLISH if polish else ():
                 if dr == 0 and ds == 0:
                     continue
                 w2 = warp.moved(dr, ds)
@@ -847,10 +1009,14 @@ def _polish_and_decode(candidates, aligned, sync_conj, coded_spec, key, hypothes
 
 
 def _finish(d: Detection, acc: _v1.Accumulator, sync_conj: np.ndarray) -> Detection:
-    """The per-second z-scores at the alignment found (the report's chart)."""
+    """The per-second z-scores at the alignment found (the report's chart; none for a
+    reading in the fine domain, whose segments are not kept: the normalised ones do not hold
+    what it read)."""
+    d.frames = acc.frames
+    if d.fine:
+        return d
     (dy, dx), j = d.shift, d.sync_index
     d.segment_z = _v1.segment_z(
         acc.sums(RESIDUAL).segments,
         lambda seg: _aligned_tile(_highpass(seg), d.warp, d.keystone), sync_conj[j], dy, dx)
-    d.frames = acc.frames
     return d

@@ -49,6 +49,8 @@ class VideoMarkV2(TiledLumaScheme):
         geometry = d.warp.describe() if d.warp is not None else None
         if geometry is not None and d.first_frame:
             geometry["first_frame"] = True
+        if geometry is not None and d.fine:
+            geometry["fine_domain"] = True
         if geometry is not None and d.keystone_shift is not None:
             geometry["keystone"] = round(d.keystone_shift, 3)
         return self._evidence(d, max_p_value, geometry=geometry)

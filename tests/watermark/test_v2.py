@@ -195,6 +195,88 @@ def test_a_720p_pan_through_h265_crf35_decodes_only_from_its_first_frame(photo, 
     assert describe_geometry(ev.geometry) == "read from the first frame alone"
 
 
+def picture_in_picture(frames, scale=0.4, grey=96):
+    """The clip shrunk onto a grey frame of its own size, off-centre."""
+    h, w = frames[0].shape[:2]
+    sh, sw = int(h * scale), int(w * scale)
+    out = []
+    for f in frames:
+        canvas = np.full((h, w, 3), grey, np.uint8)
+        canvas[h // 8 : h // 8 + sh, w // 6 : w // 6 + sw] = cv2.resize(
+            f, (sw, sh), interpolation=cv2.INTER_AREA)
+        out.append(canvas)
+    return out
+
+
+def test_a_picture_in_picture_at_04_decodes_only_in_the_fine_domain(tmp_path):
+    """The normalised domain halves a 512 x 512 frame, so a copy at 0.4 of it holds the mark
+    at 0.4 of its size there, the band's upper half past Nyquist: it is registered and read
+    in the sum at twice the normalised size. (The still generator's portrait, as in the
+    benchmark; the test photo's flat background leaves too little after the encode: z 7.2.)"""
+    from emo_safe import media
+    from emo_safe._resources import sample_path
+
+    still = cv2.resize(media.load_image(sample_path("portrait.jpg")), (512, 512),
+                       interpolation=cv2.INTER_AREA)
+    marked = list(embed_frames([still] * 25, KEY, PAYLOAD, scheme=V2))
+    frames = transcode(picture_in_picture(marked), tmp_path / "pip.mp4", "libx264", crf=23)
+    acc = _codec_v2.accumulator(25)
+    for f in frames:
+        acc.add(f)
+    acc.finish()
+    d = _codec_v2.detect(acc, KEY)
+    assert decodes(d) and d.fine
+    assert d.warp.describe()["zoom"] == pytest.approx(0.4, abs=0.01)  # the normalised domain's
+    assert not decodes(_codec_v2.detect(acc, KEY, fine=False))
+    ev = detect_frames(frames, KEY, schemes=[V2])
+    assert ev.payload == PAYLOAD.hex() and ev.to_dict()["geometry"]["fine_domain"] is True
+    assert describe_geometry(ev.geometry) == "zoomed x0.40, read at twice the working resolution"
+    assert ev.segment_z == ()  # its segments are not kept
+
+
+def test_the_fine_sum_gathers_the_source_luma_at_twice_the_normalised_size():
+    from emo_safe.watermark import _codec
+
+    rng = np.random.default_rng(5)
+    for shape, fine_shape, factor in (((512, 512), (512, 512), 2.0),
+                                      ((720, 1280), (512, 910), 2.0),
+                                      ((600, 400), (600, 400), 400 / 256)):
+        frames = [rng.integers(0, 256, (*shape, 3), np.uint8) for _ in range(3)]
+        acc = _codec_v2.accumulator(25)
+        for f in frames:
+            acc.add(f)
+        acc.finish()
+        fine = acc.sums(_codec_v2.FINE)
+        assert fine.total.shape == fine_shape and fine.frames == 3
+        assert fine.factor == pytest.approx(factor)
+        lumas = [_codec._luma(f) for f in frames]
+        if shape == fine_shape:  # the source's own luma, summed
+            assert np.allclose(fine.total, sum(y.astype(np.float64) for y in lumas))
+    small = _codec_v2.accumulator(25)
+    small.add(np.zeros((360, 640, 3), np.uint8))  # short side below FINE_MIN_SOURCE
+    small.finish()
+    fine = small.sums(_codec_v2.FINE)
+    assert fine.total is None and fine.factor == 0.0 and fine.residual() is None
+
+
+def test_a_turned_warps_tile_is_the_warps_tile_under_the_lattice_symmetry():
+    """What the fine domain's reader relies on: the seven other symmetries of a warp are read
+    off its folded tile, equal to resampling each (up to a cyclic shift)."""
+    rng = np.random.default_rng(1)
+    hp = _codec_v2._highpass(rng.normal(0, 1, (300, 420)))
+    base = _codec_v2.Warp(False, 7.3, np.log(0.8), 0.05)
+    tile = _v1.fold(_codec_v2.canonical(hp, base))
+    for q, f in _codec_v2.SYMMETRIES:
+        resampled = _v1.fold(_codec_v2.canonical(hp, base.turned(q, f)))
+        turned = _codec_v2._symmetric(tile, q, f)
+        xc = np.real(np.fft.ifft2(np.fft.fft2(resampled) * np.conj(np.fft.fft2(turned))))
+        assert xc.max() / np.sqrt((resampled ** 2).sum() * (turned ** 2).sum()) > 0.99
+        if (q, f) != (0, False):  # not the same tile whatever the turn
+            other = _codec_v2._symmetric(tile, (q + 1) % 4, f)
+            xc = np.real(np.fft.ifft2(np.fft.fft2(resampled) * np.conj(np.fft.fft2(other))))
+            assert xc.max() / np.sqrt((resampled ** 2).sum() * (other ** 2).sum()) < 0.5
+
+
 def test_a_mark_whose_sync_alone_is_significant_is_named_by_the_list_decoder(photo,
                                                                               monkeypatch):
     """A mark at 7 % of its strength under noise: its sync test is significant (p 1e-12),
@@ -264,6 +346,23 @@ def test_unmarked_clips_read_through_the_whole_search_are_not_detected(photo):
         d = read(clip)
         assert d.payload is None and d.p_value > 1e-3
         assert d.hypotheses > 10_000_000  # the whole search is in the count
+
+
+def test_an_unmarked_picture_in_picture_read_in_the_fine_domain_is_not_detected(photo,
+                                                                                monkeypatch):
+    """The fine domain's reading is a search of its own, counted in its p-value: unmarked
+    copies shrunk to 0.4 (whose registration proposes the small zoom) are read there too and
+    stay far from the threshold."""
+    readings = []
+    fine_reading = _codec_v2._fine_reading
+    monkeypatch.setattr(_codec_v2, "_fine_reading",
+                        lambda *a: readings.append(fine_reading(*a)) or readings[-1])
+    still = cv2.resize(photo, (512, 512), interpolation=cv2.INTER_AREA)
+    for clip in ([still] * 10, list(moving_clip(photo, 10, (512, 512)))):
+        d = read(picture_in_picture(clip))
+        assert d.payload is None and d.p_value > 1e-3
+    assert any(r is not None for r in readings)
+    assert all(r.payload is None and r.p_value > 1e-3 for r in readings if r is not None)
 
 
 def test_another_workspace_key_reads_nothing(marked):
