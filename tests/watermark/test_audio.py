@@ -117,6 +117,17 @@ def test_payload_survives_aac_32k(scheme, clips, tmp_path):
     assert_reads_payload(scheme, transcode_audio(clips[1], tmp_path, ".m4a", 32_000))
 
 
+@pytest.mark.parametrize(("kind", "suffix"), [("speech", ".ogg"), ("music", ".m4a")])
+def test_payload_survives_16k_codecs_by_weighing_the_loudness_levels(scheme, speech_clip,
+                                                                     music_clip, tmp_path,
+                                                                     kind, suffix):
+    # Opus 16 kbps on speech and AAC 16 kbps on music flatten the quiet cells: read with even
+    # weights over the loudness levels (as before the level weighting) neither decodes.
+    plain = speech_clip if kind == "speech" else music_clip
+    marked = scheme.embed(plain, PAYLOAD)
+    assert_reads_payload(scheme, transcode_audio(marked, tmp_path, suffix, 16_000))
+
+
 def test_payload_survives_mp3_64k(scheme, clips, tmp_path):
     assert_reads_payload(scheme, transcode_audio(clips[1], tmp_path, ".mp3", 64_000))
 
@@ -350,6 +361,66 @@ def test_a_marked_stretch_among_unmarked_audio_keeps_its_local_weights():
     w, coded = constructed_cells(strength)
     assert bit_snr(w, coded) >= 1.4 * bit_snr(w, coded, np.ones(strength.size))
     assert bit_snr(w, coded) >= 0.85 * bit_snr(w, coded, (strength > 0).astype(float))
+
+
+def test_loudness_levels_are_deciles_of_the_smoothed_power():
+    cells = np.random.default_rng(0).standard_normal((300, _audio.N_CELLS))
+    levels = _audio._levels(cells)
+    assert levels.shape == cells.shape and levels.min() == 0
+    assert levels.max() == _audio.N_LEVELS - 1
+    shares = np.bincount(levels.ravel(), minlength=_audio.N_LEVELS) / levels.size
+    assert np.allclose(shares, 1 / _audio.N_LEVELS, atol=0.002)
+    # a loud stretch is all in the top levels, whatever its cells' noise
+    cells[:30] += 10
+    assert _audio._levels(cells)[1:29].min() >= _audio.N_LEVELS - 1
+    # silence: one level, no error; an empty clip has none
+    assert np.unique(_audio._levels(np.zeros((20, _audio.N_CELLS)))).size == 1
+    assert _audio._levels(np.zeros((0, _audio.N_CELLS))).shape == (0, _audio.N_CELLS)
+
+
+def marked_on_levels(carrying: np.ndarray, strength: float = 0.25, slots: int = 312):
+    """Constructed cells whose mark is only at the loudness levels ``carrying`` says (levels
+    drawn at random per cell), with those levels."""
+    levels = np.random.default_rng(7).integers(0, _audio.N_LEVELS, (slots, _audio.N_CELLS))
+    marked, coded = constructed_cells(np.full(slots, strength))
+    noise, _ = constructed_cells(np.zeros(slots))
+    return np.where(carrying[levels], marked, noise), levels, coded
+
+
+def level_weighted_bit_snr(w, levels, coded) -> float:
+    aligned = _audio._soft_bits(w, _audio.layout(KEY), 0, levels) * coded
+    return float(aligned.mean() / aligned.std())
+
+
+def test_even_evidence_over_the_loudness_levels_keeps_nearly_even_weights():
+    w, levels, coded = marked_on_levels(np.ones(_audio.N_LEVELS, bool))
+    assert level_weighted_bit_snr(w, levels, coded) >= 0.97 * bit_snr(w, coded)
+
+
+def test_loudness_levels_without_the_mark_are_weighed_out():
+    # half the levels carry nothing (the floor, cells the codec or the noise filled): even
+    # weights mix their noise in, measured weights leave it out
+    carrying = np.arange(_audio.N_LEVELS) % 2 == 0
+    w, levels, coded = marked_on_levels(carrying)
+    slots = np.arange(w.shape[0]) % _audio.CYCLE
+    weights = _audio._level_weights(w * _audio.layout(KEY).chips[slots],
+                                    _audio.layout(KEY).owner[slots] < 0, levels)
+    assert weights[~carrying].max() < 0.4 * weights[carrying].min()
+    assert level_weighted_bit_snr(w, levels, coded) >= 1.25 * bit_snr(w, coded)
+
+
+def test_the_sync_statistic_stays_a_fair_z_with_the_level_profile():
+    # the profile depends on the audio, never on the key: over keys, the correlation of
+    # unmarked speech with the sync pattern at one alignment is a standard normal
+    speech = media.load_audio(sample_path("speech.m4a"), rate=_audio.RATE)
+    cells = _audio._cells(_audio.Analysis(speech.samples).logpow[0], 0)
+    weighted = _audio._sync_weighted(cells, 1)
+    z = []
+    for i in range(300):
+        key = i.to_bytes(2, "big") * 16
+        corr, energy = _audio._phase_sums(weighted, _audio.layout(key).sync)
+        z.append(corr[0] / np.sqrt(energy[0]))
+    assert abs(np.mean(z)) < 0.2 and 0.85 < np.std(z) < 1.15
 
 
 def test_a_marked_clip_followed_by_unmarked_speech_still_decodes(scheme, music_clip, tmp_path):
