@@ -31,9 +31,12 @@ most. The profile is a property of the embedding, not of the clip, so the statis
 fair z. The alignment is unknown (a cut, an excerpt, a codec's delay), so it searches
 every offset of 32 samples within a slot (16) and every slot of the cycle (96): with the two
 predictors 3072 hypotheses, all counted in the p-value (Bonferroni). At the best candidates
-the payload's soft bits go to the Viterbi decoder, each cell weighed by the evidence its
-loudness level shows in the sync cells there and each slot by the mark's strength around it
-(maximal ratio combining, both estimates shrunk towards even weights by how noisy they are);
+the payload's soft bits go to the Viterbi decoder: the cells whitened by a bank of five host
+predictors (the search's two and three more), combined with the weights the sync cells there
+measure (Sigma^-1 mu: the predictors' noises are correlated), each cell weighed by the
+evidence its loudness level shows in the sync cells and each slot by the mark's strength
+around it (maximal ratio combining, both estimates shrunk towards even weights by how noisy
+they are);
 a payload whose CRC-24 checks is the second test (bounded by candidates * 2^-24). The two are
 combined by Bonferroni, as for the video mark.
 
@@ -232,6 +235,39 @@ def _host_prediction_in_time_and_frequency(cells: np.ndarray) -> np.ndarray:
 PREDICTORS = (_host_prediction_in_time, _host_prediction_in_time_and_frequency)
 
 
+def _neighbour(cells: np.ndarray, dt: int, df: int) -> np.ndarray:
+    """The cell ``dt`` slots later and ``df`` cells higher (|dt|, |df| <= 2; edges repeated)."""
+    p = np.pad(cells, ((2, 2), (2, 2)), mode="edge")
+    n, m = cells.shape
+    return p[2 + dt : 2 + dt + n, 2 + df : 2 + df + m]
+
+
+def _host_prediction_two_slots(cells: np.ndarray) -> np.ndarray:
+    """From the same cell two slots either side as well (more neighbours, less of their own
+    noise in the prediction: what a stationary host under noise wants)."""
+    return 0.25 * sum(_neighbour(cells, dt, 0) for dt in (-2, -1, 1, 2))
+
+
+def _host_prediction_ring(cells: np.ndarray) -> np.ndarray:
+    """From the eight cells one slot and two cells around it."""
+    return sum(_neighbour(cells, dt, df) for dt in (-1, 0, 1) for df in (-2, 0, 2)
+               if (dt, df) != (0, 0)) / 8
+
+
+def _host_prediction_in_frequency(cells: np.ndarray) -> np.ndarray:
+    """From the cells two away in frequency only (a host that changes every slot: drums,
+    plosives, a room's tail)."""
+    return 0.5 * (_neighbour(cells, 0, -2) + _neighbour(cells, 0, 2))
+
+
+# The payload reading combines more predictors than the search tries (it costs no hypotheses:
+# the alignment is already chosen): each one's residual is an estimate of the mark with its own
+# share of the host's and the attack's noise, and the noises are correlated, so they are
+# combined with the weights the sync cells measure (Sigma^-1 mu, :func:`_diversity_weights`).
+PAYLOAD_PREDICTORS = (*PREDICTORS, _host_prediction_two_slots, _host_prediction_ring,
+                      _host_prediction_in_frequency)
+
+
 def _cells(logpow: np.ndarray, first: int) -> np.ndarray:
     """Slots of FRAMES_PER_SLOT frames from frame ``first``, each cell the mean log power of
     its bins and frames."""
@@ -243,11 +279,12 @@ def _cells(logpow: np.ndarray, first: int) -> np.ndarray:
     return summed.reshape(n, N_CELLS, BINS_PER_CELL).sum(axis=2) / (FRAMES_PER_SLOT * BINS_PER_CELL)
 
 
-def _whiten(cells: np.ndarray, predictor: int = 0) -> np.ndarray:
-    """Each cell minus what the host predicts for it, each slot normalised across frequency."""
+def _whiten(cells: np.ndarray, predictor: int = 0, bank=PREDICTORS) -> np.ndarray:
+    """Each cell minus what the host predicts for it (``bank[predictor]``), each slot
+    normalised across frequency."""
     if cells.shape[0] == 0:
         return cells
-    w = cells - PREDICTORS[predictor](cells)
+    w = cells - bank[predictor](cells)
     w -= w.mean(axis=1, keepdims=True)
     w /= np.maximum(w.std(axis=1, keepdims=True), 1e-9)
     return w
@@ -315,13 +352,13 @@ class Analysis:
                     yield ((first * HOP + k * HOP // SUB, predictor),
                            _whiten(cells, predictor) * profile)
 
-    def cells_at(self, alignment: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """(whitened cells, their loudness levels) at an alignment: what the payload
-        reading weighs for itself."""
-        offset, predictor = alignment
+    def cells_at(self, offset: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """(the cells whitened by every predictor of PAYLOAD_PREDICTORS, their loudness
+        levels) at an offset: what the payload reading combines and weighs for itself."""
         first, rest = divmod(offset, HOP)
         cells = _cells(self.logpow[rest * SUB // HOP], first)
-        return _whiten(cells, predictor), _levels(cells)
+        return ([_whiten(cells, i, PAYLOAD_PREDICTORS) for i in range(len(PAYLOAD_PREDICTORS))],
+                _levels(cells))
 
 
 def _phase_sums(w: np.ndarray, pattern: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -377,17 +414,41 @@ def _level_weights(aligned: np.ndarray, sync: np.ndarray, levels: np.ndarray) ->
     return np.clip(shrunk, 0, None) / spread
 
 
-def _soft_bits(w: np.ndarray, lay: Layout, phase: int,
+def _diversity_weights(estimates: np.ndarray) -> np.ndarray:
+    """The weights that combine several estimates of the mark with correlated noise into
+    the one with the best SNR: Sigma^-1 mu over the sync cells (``estimates``: one row per
+    estimate, each the sync cells' evidence), scaled to sum to 1 in absolute value. A weight
+    may be negative: an estimate that shares another's noise more than its mark takes that
+    noise out of it."""
+    mu = estimates.mean(axis=1)
+    if estimates.shape[0] == 1 or estimates.shape[1] < 2 * estimates.shape[0]:
+        return np.full(estimates.shape[0], 1 / estimates.shape[0])
+    cov = np.cov(estimates)
+    ridge = 1e-6 * float(np.trace(cov)) / len(mu) + 1e-12  # digital silence: all zero
+    weights = np.linalg.solve(cov + ridge * np.eye(len(mu)), mu)
+    total = float(np.abs(weights).sum())
+    return weights / total if total > 0 and np.isfinite(total) else np.full(len(mu), 1 / len(mu))
+
+
+def _soft_bits(w: np.ndarray | list[np.ndarray], lay: Layout, phase: int,
                levels: np.ndarray | None = None) -> np.ndarray:
-    """Each coded bit's evidence, each cell weighted by how strong the mark is at its
-    loudness level (when ``levels`` are given, :func:`_level_weights`) and in its slot
-    (:func:`_slot_strengths`), maximal ratio combining: a pause, a passage the codec
-    flattened or that was never marked, cells that noise filled, weigh nothing."""
-    slots = (np.arange(w.shape[0]) + phase) % CYCLE
+    """Each coded bit's evidence. ``w``: the whitened cells, or a list of them whitened by
+    several predictors, combined by :func:`_diversity_weights`. Each cell is weighted by how
+    strong the mark is at its loudness level (when ``levels`` are given, :func:`_level_weights`)
+    and in its slot (:func:`_slot_strengths`), maximal ratio combining: a pause, a passage the
+    codec flattened or that was never marked, cells that noise filled, weigh nothing."""
+    bank = list(w) if isinstance(w, list) else [w]
+    slots = (np.arange(bank[0].shape[0]) + phase) % CYCLE
     owner, chips = lay.owner[slots], lay.chips[slots]
-    aligned = w * chips
-    if levels is not None:
-        aligned = aligned * _level_weights(aligned, owner < 0, levels)[levels]
+    sync = owner < 0
+    estimates = []
+    for whitened in bank:
+        aligned = whitened * chips
+        if levels is not None:
+            aligned = aligned * _level_weights(aligned, sync, levels)[levels]
+        estimates.append(aligned)
+    weights = _diversity_weights(np.stack([e[sync] for e in estimates]))
+    aligned = sum(float(wt) * e for wt, e in zip(weights, estimates))
     strength = _slot_strengths(aligned, owner < 0)
     weighted = aligned * np.clip(strength, 0, None)[:, None]
     data = owner >= 0
@@ -499,7 +560,7 @@ class _Search:
         # (z, scale index, (offset, predictor), cycle phase), best first
         self.candidates: list[tuple[float, int, tuple[int, int], int]] = []
         self.analyses: dict[int, Analysis] = {}
-        self.decoded: set[tuple[int, tuple[int, int], int]] = set()
+        self.decoded: set[tuple[int, int, int]] = set()  # (scale, offset, phase)
 
     def add(self, index: int, analysis: Analysis) -> None:
         best = []
@@ -518,13 +579,14 @@ class _Search:
 
     def decode(self) -> tuple[bytes, tuple[float, int, tuple[int, int], int]] | None:
         """The first candidate whose payload decodes; one that failed before is not decoded
-        again (its soft bits are the same)."""
+        again (its soft bits are the same: the reading combines every predictor, so the
+        predictor that found the candidate does not matter)."""
         for candidate in self.candidates:
-            _z, index, alignment, phase = candidate
-            if (index, alignment, phase) in self.decoded:
+            _z, index, (offset, _predictor), phase = candidate
+            if (index, offset, phase) in self.decoded:
                 continue
-            self.decoded.add((index, alignment, phase))
-            w, levels = self.analyses[index].cells_at(alignment)
+            self.decoded.add((index, offset, phase))
+            w, levels = self.analyses[index].cells_at(offset)
             payload, _ = _ecc.decode_payload(_soft_bits(w, self.lay, phase, levels),
                                              PAYLOAD_BYTES)
             if payload is not None:
