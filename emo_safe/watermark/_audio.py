@@ -295,18 +295,26 @@ def _levels(cells: np.ndarray) -> np.ndarray:
     over 3 slots x 5 cells, among the clip's cells (equal values share the top level)."""
     if cells.size == 0:
         return np.zeros(cells.shape, np.int64)
-    from numpy.lib.stride_tricks import sliding_window_view
+    import cv2
 
-    padded = np.pad(cells, ((1, 1), (2, 2)), mode="edge")
-    smoothed = sliding_window_view(padded, (3, 5)).mean(axis=(2, 3))
+    # a box filter with the edges repeated (the search calls this for every hypothesis:
+    # OpenCV's is ~20x faster than a mean over a sliding window view)
+    smoothed = cv2.blur(np.ascontiguousarray(cells, np.float32), (5, 3),
+                        borderType=cv2.BORDER_REPLICATE)
     edges = np.quantile(smoothed, np.arange(1, N_LEVELS) / N_LEVELS)
     return np.searchsorted(edges, smoothed, side="right")
 
 
+def _level_profile(cells: np.ndarray) -> np.ndarray:
+    """Each cell's level's share of the evidence (SYNC_LEVEL_PROFILE): the sync search
+    correlates the whitened cells times this."""
+    return SYNC_LEVEL_PROFILE[_levels(cells)]
+
+
 def _sync_weighted(cells: np.ndarray, predictor: int) -> np.ndarray:
-    """Whitened cells weighed by their level's share of the evidence (SYNC_LEVEL_PROFILE):
-    what the sync search correlates."""
-    return _whiten(cells, predictor) * SYNC_LEVEL_PROFILE[_levels(cells)]
+    """Whitened cells weighed by their level's share of the evidence: what the sync search
+    correlates."""
+    return _whiten(cells, predictor) * _level_profile(cells)
 
 
 class FineSpectrum:
@@ -347,7 +355,7 @@ class Analysis:
         for first in range(FRAMES_PER_SLOT):
             for k in range(SUB):
                 cells = _cells(self.logpow[k], first)
-                profile = SYNC_LEVEL_PROFILE[_levels(cells)]
+                profile = _level_profile(cells)
                 for predictor in range(len(PREDICTORS)):
                     yield ((first * HOP + k * HOP // SUB, predictor),
                            _whiten(cells, predictor) * profile)
@@ -513,8 +521,9 @@ def coarse_scores(fine: FineSpectrum, lay: Layout, time_scales, seconds: float) 
             frames = [np.minimum(np.round((at + HOP * k) / factor / (HOP / SUB)).astype(np.int64),
                                  n_fine - 1) for k in range(FRAMES_PER_SLOT)]
             cells = sum(fine.logpow[f] for f in frames) @ weights / FRAMES_PER_SLOT
+            profile = _level_profile(cells)
             for predictor in range(len(PREDICTORS)):
-                corr, energy = _phase_sums(_sync_weighted(cells, predictor), lay.sync)
+                corr, energy = _phase_sums(_whiten(cells, predictor) * profile, lay.sync)
                 scores[i] = max(scores[i], float(np.max(corr / np.sqrt(np.maximum(energy, 1e-12)))))
     return scores
 
