@@ -2,7 +2,7 @@
 speed, and its false positives.
 
     python benchmarks/audio_watermark.py [--false-positives 1000] [--jobs 2]
-        [--sections attacks,quality,false-positives]
+        [--sections attacks,quality,false-positives,keys] [--keys 8] [--key-attacks a,b]
 
 Clips (mono, 44.1 kHz): the bundled speech recording (7.5 s, emo_safe/data/speech.m4a), speech
 by espeak-ng (10 s and 30 s), and synthetic music (tests/factories.py ``synthetic_music``: plucked
@@ -29,7 +29,9 @@ time per second of audio (detection of the marked clip, where the plain reading 
 the search is skipped, and of the unmarked clip, where it runs in full). False positives:
 unmarked clips of varied content (speech with varied texts, voices and rates; music with other
 seeds; white/pink/brown noise; some of them through AAC 64 kbps) and marked clips read with
-another workspace's key, each read with the search and without it.
+another workspace's key, each read with the search and without it. Keys (``--sections keys``,
+not in the default run): chosen attacks on every clip marked under other keys and payloads, to
+show how much a thin cell owes to the benchmark's one key.
 """
 
 from __future__ import annotations
@@ -262,7 +264,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--false-positives", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--sections", default="attacks,quality,false-positives")
+    parser.add_argument("--sections", default="attacks,quality,false-positives",
+                        help="attacks, quality, false-positives, keys (not in the default)")
+    parser.add_argument("--keys", type=int, default=8,
+                        help="the keys section: how many workspace keys (each its own payload)")
+    parser.add_argument("--key-attacks", default="noise 10 dB SNR,loudspeaker + room (RT60 0.3 s),"
+                        "AAC 32 kbps,3 s excerpt",
+                        help="the keys section: which attacks, comma-separated")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "audio_watermark.md"))
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -295,6 +303,8 @@ def main() -> None:
                       "searched |", "|---|---:|---:|---:|---:|---:|---:|---:|", *quality]
     if "false-positives" in sections:
         lines += _false_positive_table(args.false_positives, args.jobs)
+    if "keys" in sections:
+        lines += _keys_table(originals, attacks(folder), args.key_attacks.split(","), args.keys)
     write_report(lines, args.out)
 
 
@@ -316,6 +326,30 @@ def _attack_table(scheme, names, marked, table) -> list[str]:
         print(lines[-1], flush=True)
     lines.append(f"| **exact** (the {len(table)} attacks, as `verify` reads) | "
                  + " | ".join(f"**{exact[n]}/{len(table)}**" for n in names) + " |")
+    return lines
+
+
+def _keys_table(originals, table, attack_names, n_keys: int) -> list[str]:
+    """How much a cell depends on the key: the attack on each clip marked under ``n_keys``
+    other keys (each with its own payload), read as ``verify`` reads; the keys whose payload
+    came out exactly at p <= 1e-6, and the range of the sync z."""
+    names = list(originals)
+    lines = ["", f"Over {n_keys} keys (key i: 32 bytes of i, payload i*7, 1, 2, 3, 4, i): "
+             "keys whose payload is read exactly, and the sync z (smallest-largest):", "",
+             "| attack | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for attack in attack_names:
+        cells = []
+        for name in names:
+            exact, zs = 0, []
+            for i in range(n_keys):
+                key, payload = bytes([i]) * 32, bytes([i * 7 % 256, 1, 2, 3, 4, i])
+                keyed = get_scheme(SCHEME, key)
+                ev = keyed.detect(table[attack](keyed.embed(originals[name], payload)))
+                exact += ev.payload == payload.hex() and ev.p_value <= 1e-6
+                zs.append(ev.z)
+            cells.append(f"{exact}/{n_keys} (z {min(zs):.1f}-{max(zs):.1f})")
+        lines.append(f"| {attack} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
     return lines
 
 
