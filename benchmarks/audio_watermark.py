@@ -295,8 +295,9 @@ def main() -> None:
     names = list(originals)
     lines = [f"`python benchmarks/audio_watermark.py --false-positives {args.false_positives} "
              f"--sections {args.sections}`", ""]
+    table = attacks(folder)  # built once for both sections that read it
     if "attacks" in sections:
-        lines += _attack_table(scheme, names, marked, attacks(folder))
+        lines += _attack_table(scheme, names, marked, table)
     if "quality" in sections:
         lines += ["", "| clip | SNR (dB) | PESQ-WB | embed (ms per s of audio) | detect marked, "
                       "plain (ms per s) | marked, searched | unmarked, plain | unmarked, "
@@ -304,7 +305,7 @@ def main() -> None:
     if "false-positives" in sections:
         lines += _false_positive_table(args.false_positives, args.jobs)
     if "keys" in sections:
-        lines += _keys_table(originals, attacks(folder), args.key_attacks.split(","), args.keys)
+        lines += _keys_table(originals, table, args.key_attacks.split(","), args.keys)
     write_report(lines, args.out)
 
 

@@ -158,12 +158,14 @@ def _pad(x: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros(NFFT), np.asarray(x, np.float64), np.zeros(NFFT)])
 
 
-def _smoothed_energy(energy: np.ndarray) -> np.ndarray:
-    """Mean over 3 frames x 5 bins (the masking neighbourhood), edges repeated."""
-    from numpy.lib.stride_tricks import sliding_window_view
+def _masking_mean(x: np.ndarray) -> np.ndarray:
+    """Mean over 3 rows x 5 columns (the masking neighbourhood: 3 frames x 5 bins for the
+    embedder's energy, 3 slots x 5 cells for the detector's loudness levels), edges repeated,
+    in ``x``'s own float type (OpenCV's box filter: the search calls this for every
+    hypothesis, ~20x faster than a mean over a sliding window view)."""
+    import cv2
 
-    padded = np.pad(energy, ((1, 1), (2, 2)), mode="edge")
-    return sliding_window_view(padded, (3, 5)).mean(axis=(2, 3))
+    return cv2.blur(np.ascontiguousarray(x), (5, 3), borderType=cv2.BORDER_REPLICATE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +180,7 @@ def mark_signal(x16: np.ndarray, key: bytes, payload: bytes) -> np.ndarray:
     padded = _pad(x16)
     spec = _stft(padded)
     slot_of_frame = (np.arange(spec.shape[0]) // FRAMES_PER_SLOT) % CYCLE
-    energy = _smoothed_energy(np.abs(spec[:, LO:HI]) ** 2)
+    energy = _masking_mean(np.abs(spec[:, LO:HI]) ** 2)
     reference = float(np.percentile(energy, REFERENCE_PERCENTILE))
     if reference <= 0:  # digital silence: nothing to mark, nothing to hear
         return np.zeros_like(np.asarray(x16, np.float64))
@@ -295,26 +297,17 @@ def _levels(cells: np.ndarray) -> np.ndarray:
     over 3 slots x 5 cells, among the clip's cells (equal values share the top level)."""
     if cells.size == 0:
         return np.zeros(cells.shape, np.int64)
-    import cv2
-
-    # a box filter with the edges repeated (the search calls this for every hypothesis:
-    # OpenCV's is ~20x faster than a mean over a sliding window view)
-    smoothed = cv2.blur(np.ascontiguousarray(cells, np.float32), (5, 3),
-                        borderType=cv2.BORDER_REPLICATE)
+    smoothed = _masking_mean(cells.astype(np.float32))
     edges = np.quantile(smoothed, np.arange(1, N_LEVELS) / N_LEVELS)
     return np.searchsorted(edges, smoothed, side="right")
 
 
-def _level_profile(cells: np.ndarray) -> np.ndarray:
-    """Each cell's level's share of the evidence (SYNC_LEVEL_PROFILE): the sync search
-    correlates the whitened cells times this."""
-    return SYNC_LEVEL_PROFILE[_levels(cells)]
-
-
-def _sync_weighted(cells: np.ndarray, predictor: int) -> np.ndarray:
-    """Whitened cells weighed by their level's share of the evidence: what the sync search
-    correlates."""
-    return _whiten(cells, predictor) * _level_profile(cells)
+def _sync_weighted(cells: np.ndarray) -> list[np.ndarray]:
+    """What the sync search correlates, for each host predictor of PREDICTORS in turn: the
+    whitened cells weighed by their loudness level's share of the evidence
+    (SYNC_LEVEL_PROFILE; the levels depend on the cells only, so they are found once)."""
+    profile = SYNC_LEVEL_PROFILE[_levels(cells)]
+    return [_whiten(cells, predictor) * profile for predictor in range(len(PREDICTORS))]
 
 
 class FineSpectrum:
@@ -354,11 +347,9 @@ class Analysis:
         and every host predictor."""
         for first in range(FRAMES_PER_SLOT):
             for k in range(SUB):
-                cells = _cells(self.logpow[k], first)
-                profile = _level_profile(cells)
-                for predictor in range(len(PREDICTORS)):
-                    yield ((first * HOP + k * HOP // SUB, predictor),
-                           _whiten(cells, predictor) * profile)
+                weighted = _sync_weighted(_cells(self.logpow[k], first))
+                for predictor, w in enumerate(weighted):
+                    yield (first * HOP + k * HOP // SUB, predictor), w
 
     def cells_at(self, offset: int) -> tuple[list[np.ndarray], np.ndarray]:
         """(the cells whitened by every predictor of PAYLOAD_PREDICTORS, their loudness
@@ -385,6 +376,18 @@ def _phase_sums(w: np.ndarray, pattern: np.ndarray) -> tuple[np.ndarray, np.ndar
             np.take_along_axis(energy, idx, axis=1).sum(axis=0))
 
 
+def _shrunk(local: np.ndarray, noise_var: np.ndarray, mean: float,
+            seen: np.ndarray | None = None) -> np.ndarray:
+    """Local estimates shrunk towards ``mean`` by the share of their spread (over those
+    ``seen``, default all) that is their own estimation noise ``noise_var`` (empirical
+    Bayes): estimates that differ no more than their noise says end up even."""
+    seen = np.ones(local.shape, bool) if seen is None else seen
+    signal_var = (max(float(np.var(local[seen]) - np.mean(noise_var[seen])), 0.0)
+                  if seen.any() else 0.0)
+    # digital silence has neither: 0 / 0 would make every weight NaN
+    return mean + signal_var / np.maximum(signal_var + noise_var, 1e-300) * (local - mean)
+
+
 def _slot_strengths(aligned: np.ndarray, sync: np.ndarray) -> np.ndarray:
     """How strong the mark is in each slot, as the sync cells around it say (over
     RELIABILITY_SLOTS slots), shrunk towards the clip's mean by how much of the local
@@ -398,9 +401,7 @@ def _slot_strengths(aligned: np.ndarray, sync: np.ndarray) -> np.ndarray:
     local = np.convolve(per_slot, kernel, "same") / counts
     mean = float(per_slot.sum() / max(int(sync.sum()), 1))
     noise_var = float(np.mean(np.square(aligned[sync]))) / counts if sync.any() else 1 / counts
-    signal_var = max(float(np.var(local) - np.mean(noise_var)), 0.0)
-    # digital silence has neither: 0 / 0 would make every weight NaN
-    return mean + signal_var / np.maximum(signal_var + noise_var, 1e-300) * (local - mean)
+    return _shrunk(local, noise_var, mean)
 
 
 def _level_weights(aligned: np.ndarray, sync: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -415,11 +416,7 @@ def _level_weights(aligned: np.ndarray, sync: np.ndarray, levels: np.ndarray) ->
     spread = np.maximum(np.bincount(at, weights=values ** 2, minlength=N_LEVELS) / n
                         - means ** 2, 1e-6)
     grand = float(values.sum() / max(values.size, 1))
-    noise = spread / n
-    seen = counts > 0
-    signal = max(float(np.var(means[seen]) - np.mean(noise[seen])), 0.0) if seen.any() else 0.0
-    shrunk = grand + signal / (signal + noise) * (means - grand)
-    return np.clip(shrunk, 0, None) / spread
+    return np.clip(_shrunk(means, spread / n, grand, counts > 0), 0, None) / spread
 
 
 def _diversity_weights(estimates: np.ndarray) -> np.ndarray:
@@ -457,7 +454,7 @@ def _soft_bits(w: np.ndarray | list[np.ndarray], lay: Layout, phase: int,
         estimates.append(aligned)
     weights = _diversity_weights(np.stack([e[sync] for e in estimates]))
     aligned = sum(float(wt) * e for wt, e in zip(weights, estimates))
-    strength = _slot_strengths(aligned, owner < 0)
+    strength = _slot_strengths(aligned, sync)
     weighted = aligned * np.clip(strength, 0, None)[:, None]
     data = owner >= 0
     soft = np.bincount(owner[data], weights=weighted[data], minlength=N_CODED)
@@ -521,9 +518,8 @@ def coarse_scores(fine: FineSpectrum, lay: Layout, time_scales, seconds: float) 
             frames = [np.minimum(np.round((at + HOP * k) / factor / (HOP / SUB)).astype(np.int64),
                                  n_fine - 1) for k in range(FRAMES_PER_SLOT)]
             cells = sum(fine.logpow[f] for f in frames) @ weights / FRAMES_PER_SLOT
-            profile = _level_profile(cells)
-            for predictor in range(len(PREDICTORS)):
-                corr, energy = _phase_sums(_whiten(cells, predictor) * profile, lay.sync)
+            for w in _sync_weighted(cells):
+                corr, energy = _phase_sums(w, lay.sync)
                 scores[i] = max(scores[i], float(np.max(corr / np.sqrt(np.maximum(energy, 1e-12)))))
     return scores
 

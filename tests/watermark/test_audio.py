@@ -416,7 +416,7 @@ def test_the_sync_statistic_stays_a_fair_z_with_the_level_profile():
     # unmarked speech with the sync pattern at one alignment is a standard normal
     speech = media.load_audio(sample_path("speech.m4a"), rate=_audio.RATE)
     cells = _audio._cells(_audio.Analysis(speech.samples).logpow[0], 0)
-    weighted = _audio._sync_weighted(cells, 1)
+    weighted = _audio._sync_weighted(cells)[1]
     z = []
     for i in range(300):
         key = i.to_bytes(2, "big") * 16
