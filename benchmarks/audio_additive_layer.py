@@ -21,8 +21,8 @@ noise-only hypotheses), and whether the combined soft bits decode to the payload
 CRC-24). The hybrid is read without the time-scale search, so the speed and tempo rows are
 left out. PESQ-WB of the speech clips for both.
 
-Run:  python benchmarks/audio_additive_layer.py [--split 0.7] [--cap 0.9] [--keys 1]
-          [--out benchmarks/out/audio-additive-layer.md]
+Run:  python benchmarks/audio_additive_layer.py [--split 0.7] [--cap 0.9] [--active-db -20]
+          [--keys 1] [--out benchmarks/out/audio-additive-layer.md]
 """
 
 from __future__ import annotations
@@ -103,7 +103,10 @@ def layout(key: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def additive_mark(x16: np.ndarray, key: bytes, coded: np.ndarray, snr_db: float,
-                  cap: float) -> np.ndarray:
+                  cap: float, active_db: float | None = None) -> np.ndarray:
+    """``active_db``: nothing in frames whose band energy is this far below the loud frames'
+    (the 90th percentile): the pauses, where added noise is heard and the attack's noise
+    would bury the layer anyway."""
     owner, chip = layout(key)
     coefficients = mdct(_padded(x16))
     band = coefficients[:, LO:HI]
@@ -111,7 +114,11 @@ def additive_mark(x16: np.ndarray, key: bytes, coded: np.ndarray, snr_db: float,
     rows = np.arange(band.shape[0]) % CYCLE_FRAMES
     values = chip[rows] * np.where(owner[rows] < 0, 1.0, coded[np.maximum(owner[rows], 0)])
     delta = np.zeros_like(coefficients)
-    delta[:, LO:HI] = np.sqrt(energy) * _gain(energy, cap) * values
+    shaped = np.sqrt(energy) * _gain(energy, cap)
+    if active_db is not None:
+        frame = np.sum(band ** 2, axis=1)
+        shaped[frame < np.percentile(frame, 90) * 10 ** (active_db / 10)] = 0.0
+    delta[:, LO:HI] = shaped * values
     mark = imdct(delta, len(x16) + 4 * M)[2 * M : 2 * M + len(x16)]
     return mark * np.sqrt(np.sum(x16 ** 2) * 10 ** (-snr_db / 10) / np.sum(mark ** 2))
 
@@ -190,13 +197,13 @@ def mu(soft: np.ndarray, coded: np.ndarray) -> float:
     return float(t.mean() / t.std())
 
 
-def hybrid(host: media.Audio, key: bytes, payload: bytes, split: float,
-           cap: float) -> media.Audio:
+def hybrid(host: media.Audio, key: bytes, payload: bytes, split: float, cap: float,
+           active_db: float | None = None) -> media.Audio:
     kept = get_scheme(suite.SCHEME, key).embed(host, payload).samples.astype(np.float64)
     x = host.samples.astype(np.float64)
     x16 = media.resample(host.samples, host.rate, RATE).astype(np.float64)
     coded = _ecc.encode_payload(payload).astype(np.float64) * 2 - 1
-    extra = additive_mark(x16, key, coded, SNR_DB - 10 * np.log10(1 - split), cap)
+    extra = additive_mark(x16, key, coded, SNR_DB - 10 * np.log10(1 - split), cap, active_db)
     extra = media.resample(extra.astype(np.float32), RATE, host.rate)[: len(x)]
     total = x + np.sqrt(split) * (kept - x) + np.pad(extra, (0, len(x) - len(extra)))
     return media.Audio(np.clip(total, -1, 1).astype(np.float32), host.rate)
@@ -207,6 +214,8 @@ def main() -> None:
     ap.add_argument("--split", type=float, default=0.7, help="the kept mark's share of the energy")
     ap.add_argument("--cap", type=float, default=_audio.GAIN_MAX,
                     help="the additive layer's largest gain (the kept mark's: 0.9)")
+    ap.add_argument("--active-db", type=float, default=None,
+                    help="leave out frames this many dB (negative) below the loud ones")
     ap.add_argument("--keys", type=int, default=1, help="keys (key i: 32 bytes of i + 3)")
     ap.add_argument("--clips",
                     default="speech 7.5 s (recording),speech 10 s (espeak-ng),music 10 s")
@@ -216,7 +225,9 @@ def main() -> None:
     table = suite.attacks(Path(tempfile.mkdtemp(prefix="emo-safe-additive-")))
     clips = suite.clips()
     out = [f"## A second, additive layer: the kept mark at {args.split:.0%} of the energy, the "
-           f"layer at {1 - args.split:.0%} (gain up to {args.cap}), {SNR_DB} dB in all", "",
+           f"layer at {1 - args.split:.0%} (gain up to {args.cap}"
+           + (f", none {-args.active_db:g} dB below the loud frames" if args.active_db else "")
+           + f"), {SNR_DB} dB in all", "",
            "| key | clip | attack | kept alone (shipped detector) | hybrid: kept z / mu | "
            "hybrid: additive z / mu | combined mu | combined decodes |",
            "|---|---|---|---|---|---|---|---|"]
@@ -229,7 +240,7 @@ def main() -> None:
         for name in args.clips.split(","):
             host = clips[name]
             kept = scheme.embed(host, payload)
-            both = hybrid(host, key, payload, args.split, args.cap)
+            both = hybrid(host, key, payload, args.split, args.cap, args.active_db)
             quality.append(f"| {i} | {name} | {suite.snr_db(host, kept):.1f} / "
                            f"{suite.snr_db(host, both):.1f} | "
                            + (f"{suite.pesq_wb(host, kept)} / {suite.pesq_wb(host, both)}"
