@@ -35,6 +35,14 @@ MATCH_BITS = 14  # a frame's phash matches a stored second when at most this man
 EDGE_MATCH_BITS = 14  # the same for ehash (docs/benchmarks.md: copy-attack and attack suite)
 MATCH_SHARE = 0.5  # the video matches when at least this share of its sampled frames match
 MAX_SECONDS = 3600
+# Flat bars along the frame's edges (a letterbox, a pillarbox, a pad to another aspect) are
+# taken off before a second comparison: a padded repost of a generation is still that
+# generation. A bar line is flat (luma SD under BAR_FLATNESS levels: codecs keep a flat area
+# flat) and of the edge's own colour; bars thinner than MIN_BAR_SHARE of the side are not
+# taken off, and what is left must be at least MIN_PICTURE_SHARE of the frame.
+BAR_FLATNESS = 3.0
+MIN_BAR_SHARE = 0.02
+MIN_PICTURE_SHARE = 0.2
 
 
 def _dct_hash(grey32: np.ndarray) -> int:
@@ -99,6 +107,29 @@ class Fingerprint:
         return len(self.phash)
 
 
+def _bar_lines(means: np.ndarray, sds: np.ndarray) -> int:
+    """How many lines from the start are one flat bar of the first line's colour."""
+    bar = (sds < BAR_FLATNESS) & (np.abs(means - means[0]) < BAR_FLATNESS)
+    return len(bar) if bar.all() else int(np.argmin(bar))
+
+
+def picture_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the picture inside flat bars along the frame's edges,
+    or None when there are none (or nothing but bars)."""
+    h, w = grey.shape
+    rows_mean, rows_sd = grey.mean(axis=1), grey.std(axis=1)
+    cols_mean, cols_sd = grey.mean(axis=0), grey.std(axis=0)
+    edges = [_bar_lines(rows_mean, rows_sd), _bar_lines(rows_mean[::-1], rows_sd[::-1]),
+             _bar_lines(cols_mean, cols_sd), _bar_lines(cols_mean[::-1], cols_sd[::-1])]
+    sides = (h, h, w, w)
+    edges = [e if e >= MIN_BAR_SHARE * side else 0 for e, side in zip(edges, sides, strict=True)]
+    top, bottom, left, right = edges[0], h - edges[1], edges[2], w - edges[3]
+    if not any(edges) or bottom <= top or right <= left \
+            or (bottom - top) * (right - left) < MIN_PICTURE_SHARE * h * w:
+        return None
+    return top, bottom, left, right
+
+
 def orient(img: np.ndarray, quarter_turns: int, mirror: bool) -> np.ndarray:
     """``np.rot90`` by ``quarter_turns``, then a horizontal mirror: what undoes a watermark
     geometry of ``rotation = 90 * quarter_turns`` degrees and ``flip = mirror``."""
@@ -110,13 +141,16 @@ class FingerprintTap:
     """Passes frames through, hashing one per second (so it rides along the one decode). It
     keeps a 128 x 128 grey copy of each sampled frame (16 KB a second) so that the hashes can
     be taken again with a mirror or a right-angle turn undone, once the watermark has said
-    which one the video carries."""
+    which one the video carries; and, for a frame with flat bars along its edges
+    (:func:`picture_box`), a copy of the picture inside them."""
 
     def __init__(self, fps: float) -> None:
         self.step = max(1, round(fps))
         self._phash: list[int] = []
         self._ehash: list[int] = []
         self._small: list[np.ndarray] = []
+        self._unbarred: list[np.ndarray] = []  # the picture inside the bars (or the frame)
+        self.barred = False  # whether any sampled frame had bars
 
     def tap(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for i, frame in enumerate(frames):
@@ -131,16 +165,27 @@ class FingerprintTap:
             small = cv2.resize(grey, (128, 128), interpolation=cv2.INTER_AREA)
             self._ehash.append(_edge_hash_small(small))
             self._small.append(small.astype(np.uint8))
+            box = picture_box(grey)
+            if box is None:
+                self._unbarred.append(self._small[-1])
+            else:
+                top, bottom, left, right = box
+                self.barred = True
+                self._unbarred.append(cv2.resize(grey[top:bottom, left:right], (128, 128),
+                                                 interpolation=cv2.INTER_AREA).astype(np.uint8))
 
     @property
     def hashes(self) -> list[int]:
         return list(self._phash)
 
-    def fingerprint(self, quarter_turns: int = 0, mirror: bool = False) -> Fingerprint:
-        """The hashes of the frames as they are, or with :func:`orient` applied first."""
-        if not quarter_turns % 4 and not mirror:
+    def fingerprint(self, quarter_turns: int = 0, mirror: bool = False,
+                    unbarred: bool = False) -> Fingerprint:
+        """The hashes of the frames as they are, or with :func:`orient` applied first;
+        ``unbarred``: of the pictures inside their bars (where a frame had none, the frame)."""
+        if not quarter_turns % 4 and not mirror and not unbarred:
             return Fingerprint(tuple(self._phash), tuple(self._ehash))
-        smalls = [orient(s.astype(np.float32), quarter_turns, mirror) for s in self._small]
+        smalls = [orient(s.astype(np.float32), quarter_turns, mirror)
+                  for s in (self._unbarred if unbarred else self._small)]
         return Fingerprint(
             tuple(_dct_hash(cv2.resize(s, (32, 32), interpolation=cv2.INTER_AREA))
                   for s in smalls),

@@ -1,7 +1,9 @@
-"""The audio fingerprint behind the audio mark's copy check: the same audio through real
-encoders (FFmpeg's AAC, LAME, libopus via PyAV), cut, turned down or sped up agrees with its
-recorded hashes; other audio does not."""
+"""The fingerprints behind the copy checks. Video: flat bars along a frame's edges (a
+letterbox, a pillarbox) are found and taken off, so a padded repost still matches its
+generation. Audio: the same audio through real encoders (FFmpeg's AAC, LAME, libopus via
+PyAV), cut, turned down or sped up agrees with its recorded hashes; other audio does not."""
 
+import cv2
 import numpy as np
 import pytest
 from factories import synthetic_music, transcode_audio
@@ -21,6 +23,51 @@ def speech() -> np.ndarray:
 @pytest.fixture(scope="module")
 def music() -> np.ndarray:
     return media.resample(synthetic_music(10.0), 44_100, RATE)
+
+
+def picture(h: int = 96, w: int = 96) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (h, w)).astype(np.float32)
+
+
+def test_flat_bars_along_the_edges_are_found_around_the_picture():
+    pillarbox = np.zeros((96, 170), np.float32)
+    pillarbox[:, 37:133] = picture()
+    assert fp.picture_box(pillarbox) == (0, 96, 37, 133)
+    letterbox = np.full((170, 96), 200.0, np.float32)  # bars of any one colour
+    letterbox[37:133] = picture()
+    assert fp.picture_box(letterbox) == (37, 133, 0, 96)
+    one_side = np.zeros((96, 130), np.float32)
+    one_side[:, 34:] = picture()
+    assert fp.picture_box(one_side) == (0, 96, 34, 130)
+    # what a codec leaves of a black bar is still flat
+    grainy = pillarbox + np.random.default_rng(1).normal(0, 1, pillarbox.shape)
+    assert fp.picture_box(grainy.astype(np.float32)) == (0, 96, 37, 133)
+
+
+def test_no_bars_a_sliver_or_a_frame_of_almost_nothing_but_bar_has_no_picture_box():
+    assert fp.picture_box(picture()) is None
+    sliver = np.zeros((96, 97), np.float32)
+    sliver[:, 1:] = picture()  # one column: under 2 % of the side
+    assert fp.picture_box(sliver) is None
+    speck = np.zeros((400, 400), np.float32)
+    speck[180:276, 180:276] = picture()  # 6 % of the frame: not a padded picture
+    assert fp.picture_box(speck) is None
+
+
+def test_a_pillarboxed_frame_matches_its_original_only_once_the_bars_are_off(data_dir):
+    original = cv2.resize(media.load_image(data_dir / "obama.jpg"), (256, 256))
+    padded = cv2.copyMakeBorder(original, 0, 0, 100, 100, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    stored, tap = fp.FingerprintTap(1), fp.FingerprintTap(1)
+    stored.add(original, 0)
+    tap.add(padded, 0)
+    assert tap.barred
+    assert fp.similarity(tap.fingerprint(), stored.fingerprint()) == 0.0
+    assert fp.similarity(tap.fingerprint(unbarred=True), stored.fingerprint()) == 1.0
+    other = cv2.resize(media.load_image(data_dir / "biden.jpg"), (256, 256))
+    forged = fp.FingerprintTap(1)
+    forged.add(cv2.copyMakeBorder(other, 0, 0, 100, 100, cv2.BORDER_CONSTANT,
+                                  value=(0, 0, 0)), 0)
+    assert fp.similarity(forged.fingerprint(unbarred=True), stored.fingerprint()) == 0.0
 
 
 def agreement(heard: np.ndarray, recorded: np.ndarray, time_scale=None) -> float | None:

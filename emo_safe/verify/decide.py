@@ -169,8 +169,10 @@ def decide(evidence: Evidence, max_p_value: float) -> tuple[Outcome, tuple[str, 
         reasons.append(f"the ledger records generation {ledger.generation['id']} "
                        f"(decision {ledger.generation['decision_id']})")
         if similarity is not None:
+            bars = (" once the flat bars along their edges are taken off (a letterbox or "
+                    "pillarbox)") if evidence.fingerprint_bars_removed else ""
             reasons.append(f"{similarity:.0%} of the sampled frames match the generation's "
-                           "recorded fingerprint")
+                           f"recorded fingerprint{bars}")
         if agreement is not None:
             reasons.append(f"the audio sounds like the generation's recorded audio "
                            f"({agreement:.0%} of its fingerprint bits agree)")

@@ -58,6 +58,8 @@ class TrackEvidence:
     index: int
     watermark: WatermarkEvidence | None = None
     fingerprint: fp.Fingerprint | None = None
+    # the same of the pictures inside flat bars along the frames' edges (None: no bars)
+    fingerprint_unbarred: fp.Fingerprint | None = None
     skipped: str | None = None  # why it was not examined (over a budget)
 
     def to_dict(self) -> dict:
@@ -140,14 +142,28 @@ class Evidence:
     @property
     def fingerprint_similarity(self) -> float | None:
         """How well the track that named the ledger's generation matches that generation's
-        recorded fingerprint (None when no watermark named a recorded generation)."""
+        recorded fingerprint (None when no watermark named a recorded generation): its frames
+        as they are, or the pictures inside their flat bars, whichever matches better (a
+        letterboxed or pillarboxed repost is still the generation; other content inside bars
+        still does not look like it)."""
+        compared = self._fingerprint_comparisons()
+        return max(compared) if compared else None
+
+    @property
+    def fingerprint_bars_removed(self) -> bool:
+        """Whether the frames matched better with their flat bars taken off."""
+        compared = self._fingerprint_comparisons()
+        return len(compared) == 2 and compared[1] > compared[0]
+
+    def _fingerprint_comparisons(self) -> list[float]:
         if self.ledger is None or self.ledger.found_by != "watermark":
-            return None
+            return []
         stored = self.ledger.stored_fingerprint
         track = self.track(self.ledger.track)
         if not stored or not stored.seconds or track is None or track.fingerprint is None:
-            return None
-        return fp.similarity(track.fingerprint, stored)
+            return []
+        return [fp.similarity(f, stored) for f in (track.fingerprint, track.fingerprint_unbarred)
+                if f is not None]
 
     @functools.cached_property
     def audio_agreement(self) -> float | None:
@@ -255,8 +271,10 @@ class WatermarkSource:
             found = strongest(acc.finish(self.max_p_value))
             if found is not None:
                 found = dataclasses.replace(found, track=stream.index)
-            tracks.append(TrackEvidence(stream.index, found,
-                                        tap.fingerprint(*_orientation(found))))
+            orientation = _orientation(found)
+            tracks.append(TrackEvidence(
+                stream.index, found, tap.fingerprint(*orientation),
+                tap.fingerprint(*orientation, unbarred=True) if tap.barred else None))
             examined += 1
         if not examined:
             raise InputError(f"{file.path}: no video track is within the detector's limits "

@@ -57,6 +57,39 @@ def test_copy_attack_is_reported_inconsistent_and_a_stripped_copy_is_not(
     assert probe(forged).frames == len(ours)
 
 
+def pillarbox(frame: np.ndarray) -> np.ndarray:
+    """Onto black bars to 16:9, as a platform shows a square upload."""
+    h, w = frame.shape[:2]
+    side = (h * 16 // 9 - w) // 2
+    return cv2.copyMakeBorder(frame, 0, 0, side, side, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+
+
+def test_a_pillarboxed_repost_is_credited_and_a_pillarboxed_copy_attack_is_not(
+        workspace, consented, portrait, speech, tmp_path, data_dir):
+    out = tmp_path / "ours.mp4"
+    result = SafeGenerator(workspace).generate(portrait, speech, out)
+    ours = list(iter_frames(out))
+
+    repost = tmp_path / "repost-16x9.mp4"
+    write_mp4(repost, [pillarbox(f) for f in ours], 25, None, crf=23)
+    v = Detector(workspace).verify(repost)
+    assert v.outcome == "generated-manifest-stripped" and v.exit_code == 0, v.reasons
+    assert v.ledger["id"] == result.generation_id
+    assert v.to_dict()["fingerprint_similarity"] >= 0.9
+    assert any("flat bars" in r for r in v.reasons), v.reasons
+
+    # the same bars around someone else's footage carrying a mark copied from that output
+    residue = mark_residue(ours)
+    other = cv2.resize(load_image(data_dir / "lin-manuel-miranda.png"), (512, 512))
+    forged_frames = [pillarbox(np.clip(other.astype(np.float32) + residue, 0, 255)
+                               .astype(np.uint8)) for _ in ours]
+    forged = tmp_path / "forged-16x9.mp4"
+    write_mp4(forged, forged_frames, 25, None, crf=18)
+    v = Detector(workspace).verify(forged)
+    assert v.watermark.payload == result.generation_id
+    assert v.outcome == "inconsistent" and v.exit_code == 3, v.reasons
+
+
 def test_a_splice_of_real_and_generated_footage_locates_the_generated_part(
         workspace, consented, portrait, speech, tmp_path, data_dir):
     out = tmp_path / "ours.mp4"
