@@ -25,19 +25,31 @@ from emo_safe.media import (
 from emo_safe.verify import Detector
 
 
-def test_copy_attack_is_reported_inconsistent_and_a_stripped_copy_is_not(
-        workspace, consented, portrait, speech, tmp_path, data_dir):
+@pytest.fixture
+def our_output(workspace, consented, portrait, speech, tmp_path):
+    """(path, generation id, frames) of one generation of this workspace."""
     out = tmp_path / "ours.mp4"
     result = SafeGenerator(workspace).generate(portrait, speech, out)
-    ours = list(iter_frames(out))
+    return out, result.generation_id, list(iter_frames(out))
+
+
+def assert_credited(workspace, path, generation_id):
+    """`verify` credits the file to the generation: manifest stripped, frames matching."""
+    v = Detector(workspace).verify(path)
+    assert v.outcome == "generated-manifest-stripped" and v.exit_code == 0, v.reasons
+    assert v.ledger["id"] == generation_id
+    assert v.to_dict()["fingerprint_similarity"] >= 0.9
+    return v
+
+
+def test_copy_attack_is_reported_inconsistent_and_a_stripped_copy_is_not(
+        workspace, our_output, tmp_path, data_dir):
+    out, generation_id, ours = our_output
 
     # The stripped re-encode of our own output: still ours, fingerprint matches.
     stripped = tmp_path / "stripped.mp4"
     write_mp4(stripped, ours, 25, read_audio_track(out), crf=23)
-    v = Detector(workspace).verify(stripped)
-    assert v.outcome == "generated-manifest-stripped" and v.exit_code == 0
-    assert v.ledger["id"] == result.generation_id
-    assert v.to_dict()["fingerprint_similarity"] >= 0.9
+    assert_credited(workspace, stripped, generation_id)
 
     # The copy attack: estimate the mark from that one output (averaged high-pass residue)
     # and add it to someone else's footage.
@@ -51,7 +63,7 @@ def test_copy_attack_is_reported_inconsistent_and_a_stripped_copy_is_not(
     forged = tmp_path / "forged.mp4"
     write_mp4(forged, forged_frames, 25, None, crf=18)
     v = Detector(workspace).verify(forged)
-    assert v.watermark.payload == result.generation_id  # the copied mark does decode...
+    assert v.watermark.payload == generation_id  # the copied mark does decode...
     assert v.outcome == "inconsistent" and v.exit_code == 3  # ...but the video is not ours
     assert "forgery suspected" in " ".join(v.reasons)
     assert probe(forged).frames == len(ours)
@@ -65,17 +77,11 @@ def pillarbox(frame: np.ndarray) -> np.ndarray:
 
 
 def test_a_pillarboxed_repost_is_credited_and_a_pillarboxed_copy_attack_is_not(
-        workspace, consented, portrait, speech, tmp_path, data_dir):
-    out = tmp_path / "ours.mp4"
-    result = SafeGenerator(workspace).generate(portrait, speech, out)
-    ours = list(iter_frames(out))
-
+        workspace, our_output, tmp_path, data_dir):
+    _, generation_id, ours = our_output
     repost = tmp_path / "repost-16x9.mp4"
     write_mp4(repost, [pillarbox(f) for f in ours], 25, None, crf=23)
-    v = Detector(workspace).verify(repost)
-    assert v.outcome == "generated-manifest-stripped" and v.exit_code == 0, v.reasons
-    assert v.ledger["id"] == result.generation_id
-    assert v.to_dict()["fingerprint_similarity"] >= 0.9
+    v = assert_credited(workspace, repost, generation_id)
     assert any("flat bars" in r for r in v.reasons), v.reasons
 
     # the same bars around someone else's footage carrying a mark copied from that output
@@ -86,7 +92,7 @@ def test_a_pillarboxed_repost_is_credited_and_a_pillarboxed_copy_attack_is_not(
     forged = tmp_path / "forged-16x9.mp4"
     write_mp4(forged, forged_frames, 25, None, crf=18)
     v = Detector(workspace).verify(forged)
-    assert v.watermark.payload == result.generation_id
+    assert v.watermark.payload == generation_id
     assert v.outcome == "inconsistent" and v.exit_code == 3, v.reasons
 
 
