@@ -146,24 +146,27 @@ class Evidence:
         as they are, or the pictures inside their flat bars, whichever matches better (a
         letterboxed or pillarboxed repost is still the generation; other content inside bars
         still does not look like it)."""
-        compared = self._fingerprint_comparisons()
+        compared = self._fingerprint_comparisons
         return max(compared) if compared else None
 
     @property
     def fingerprint_bars_removed(self) -> bool:
         """Whether the frames matched better with their flat bars taken off."""
-        compared = self._fingerprint_comparisons()
+        compared = self._fingerprint_comparisons
         return len(compared) == 2 and compared[1] > compared[0]
 
-    def _fingerprint_comparisons(self) -> list[float]:
+    @functools.cached_property  # the verdict and the repository check each read it
+    def _fingerprint_comparisons(self) -> tuple[float, ...]:
+        """The similarity of the frames as they are, then (when they had bars) of the
+        pictures inside them."""
         if self.ledger is None or self.ledger.found_by != "watermark":
-            return []
+            return ()
         stored = self.ledger.stored_fingerprint
         track = self.track(self.ledger.track)
         if not stored or not stored.seconds or track is None or track.fingerprint is None:
-            return []
-        return [fp.similarity(f, stored) for f in (track.fingerprint, track.fingerprint_unbarred)
-                if f is not None]
+            return ()
+        return tuple(fp.similarity(f, stored)
+                     for f in (track.fingerprint, track.fingerprint_unbarred) if f is not None)
 
     @functools.cached_property
     def audio_agreement(self) -> float | None:
