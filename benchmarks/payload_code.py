@@ -48,8 +48,8 @@ def bi_awgn_capacity_dispersion(mu: float, rng: np.random.Generator,
     return float(density.mean()), float(density.var())
 
 
-def best_frame_error(mu: float, n: int, k: int, rng: np.random.Generator) -> float:
-    capacity, dispersion = bi_awgn_capacity_dispersion(mu, rng)
+def best_frame_error(capacity: float, dispersion: float, n: int, k: int) -> float:
+    """The normal approximation's smallest frame error for k bits in n uses."""
     return float(norm.sf((n * capacity - k + 0.5 * np.log2(n)) / np.sqrt(n * dispersion)))
 
 
@@ -77,8 +77,8 @@ def main() -> None:
             viterbi += _ecc.decode_payload(soft, PAYLOAD_BYTES)[0] == payload
             checked = _ecc.decode_payload_list(soft, PAYLOAD_BYTES, LIST_SIZE)
             listed += bool(checked) and checked[0] == payload
-        capacity, _ = bi_awgn_capacity_dispersion(mu, rng)
-        best = 1.0 - best_frame_error(mu, n, k, rng)
+        capacity, dispersion = bi_awgn_capacity_dispersion(mu, rng)
+        best = 1.0 - best_frame_error(capacity, dispersion, n, k)
         out.append(f"| {mu:.1f} | {viterbi / args.frames:.2f} | {listed / args.frames:.2f} | "
                    f"{best:.2f} | {capacity:.3f} |")
         print(out[-1], flush=True)
