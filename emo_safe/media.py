@@ -285,8 +285,9 @@ def probe(path: str | os.PathLike, max_bytes: int | None = None,
     ``allow_audio_only``: a file with an audio stream and no video (WAV, MP3, M4A, Opus,
     FLAC...) is described with no video streams instead of being refused."""
     path = Path(path)
-    _check_file(path, "video", max_bytes)
-    with _open(path, "video") as container:
+    kind = "media" if allow_audio_only else "video"  # an audio file is an answer too
+    _check_file(path, kind, max_bytes)
+    with _open(path, kind) as container:
         if not container.streams.video and allow_audio_only and container.streams.audio:
             stream = container.streams.audio[0]
             return VideoInfo(path=path, format=container.format.name, width=0, height=0,

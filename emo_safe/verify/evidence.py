@@ -317,6 +317,12 @@ class AudioSource:
         found = strongest([s.detect(audio, self.max_p_value,
                                     time_scale_search=self.time_scale_search)
                            for s in self.schemes])
+        needed = max(getattr(s, "min_reliable_seconds", 0.0) for s in self.schemes)
+        if (found is None or found.payload is None) and audio.duration < needed:
+            # An analyst must not read "not detected" on a short voice note as "not ours".
+            note = (f"the audio is {audio.duration:.2f} s long: under {needed:g} s the audio "
+                    "mark may be too weak to read, so a generation this short can go "
+                    "unrecognised")
         hashes = None
         if found is not None and found.payload is not None:  # for the copy check
             hashes = tuple(fp.candidate_audio_hashes(audio.samples, found.scale))

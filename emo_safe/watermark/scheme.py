@@ -105,6 +105,7 @@ class AudioWatermarkScheme(Protocol):
     medium: str  # "audio"
     key_id: str
     payload_bytes: int
+    min_reliable_seconds: float  # shorter audio may carry too little of the mark to read
 
     def embed(self, audio, payload: bytes): ...  # media.Audio -> media.Audio
 

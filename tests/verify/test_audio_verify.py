@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from factories import still_outputs, transcode_audio, write_video
+from factories import still_outputs, transcode_audio, write_audio, write_video
 
 from emo_safe import media
 from emo_safe._resources import sample_path
@@ -124,6 +124,33 @@ def test_unmarked_audio_files_are_no_evidence(cli):
     code, row = verify(cli, sample_path("speech.m4a"))
     assert code == 1 and row["outcome"] == "no-evidence" and row["audio"]["detected"] is False
     assert any("audio watermark was not detected" in r for r in row["reasons"])
+
+
+def test_a_clip_too_short_to_read_is_not_passed_off_as_unmarked(generate, cli, tmp_path):
+    out, gid = generate("ours")
+    track = media.read_audio_track(out)
+    write_audio(tmp_path / "blip.wav", track.samples[: int(track.rate * 0.4)], track.rate)
+    code, row = verify(cli, tmp_path / "blip.wav")
+    assert code == 1 and row["audio"]["payload"] is None, row
+    assert any("the audio is 0.40 s long: under 3 s the audio mark may be too weak to read"
+               in r for r in row["reasons"]), row["reasons"]
+    # a short clip whose payload does come back needs no such warning
+    write_audio(tmp_path / "clip.wav", track.samples[: track.rate * 2], track.rate)
+    code, row = verify(cli, tmp_path / "clip.wav")
+    assert code == 0 and row["audio"]["payload"] == gid, row
+    assert not any("too weak to read" in r for r in row["reasons"])
+    _, whole = verify(cli, sample_path("speech.m4a"))  # 7.5 s, unmarked: simply not ours
+    assert not any("too weak to read" in r for r in whole["reasons"])
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("empty.wav", b"", "media file is empty"),
+    ("words.mp3", b"not audio at all\n" * 50, "not a readable media file"),
+])
+def test_an_unreadable_audio_file_is_one_line_exit_2(cli, tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    r = cli("verify", str(tmp_path / name))
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
 def test_watermark_detect_reads_an_audio_file(generate, cli, tmp_path):
