@@ -94,6 +94,7 @@ N_LEVELS = 10
 SYNC_LEVEL_PROFILE = np.array([0.0, 0.2, 0.5, 0.8, 1.0, 1.0, 1.0, 1.0, 0.6, 0.3])
 HYPOTHESES = SUB * FRAMES_PER_SLOT * CYCLE * 2  # offsets x cycle phases x host predictors
 MIN_SLOTS = 8  # below this (0.26 s) there is nothing to correlate
+BIAS_SLOTS = CYCLE  # the running mean a cell's steady residual is estimated over (3.07 s)
 
 _WINDOW = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(NFFT) / NFFT))  # periodic
 
@@ -281,12 +282,34 @@ def _cells(logpow: np.ndarray, first: int) -> np.ndarray:
     return summed.reshape(n, N_CELLS, BINS_PER_CELL).sum(axis=2) / (FRAMES_PER_SLOT * BINS_PER_CELL)
 
 
-def _whiten(cells: np.ndarray, predictor: int = 0, bank=PREDICTORS) -> np.ndarray:
+def _without_steady_bias(w: np.ndarray, slots: int = BIAS_SLOTS) -> np.ndarray:
+    """Each cell minus its own mean over the ``slots`` around it (a centred running mean,
+    shorter at the ends). A predictor that mixes frequencies leaves a steady residual in each
+    cell of a steady host (its spectrum's curvature), and a host that repeats exactly (an
+    Opus decoder's near-silence repeats every 160 ms) leaves one with any predictor: summed
+    over a long clip, such a bias meets the sync pattern's own per-cell sums and grows the
+    z-score like a mark would (600 s of Opus silence read z 13.6). The mark alternates with
+    its chips, so a 3-s mean holds about 1 % of it. Only the sync search takes it out: its z
+    is the p-value's; the payload reading, whose false alarms the CRC bounds, lost with it
+    (the room on the 10-s music: 8 of 8 keys decoded without it, 3 of 8 with it)."""
+    n = w.shape[0]
+    totals = np.zeros((n + 1, w.shape[1]))
+    np.cumsum(w, axis=0, dtype=np.float64, out=totals[1:])
+    at = np.arange(n)
+    lo, hi = np.maximum(at - slots // 2, 0), np.minimum(at + slots // 2 + 1, n)
+    return w - ((totals[hi] - totals[lo]) / (hi - lo)[:, None]).astype(w.dtype)
+
+
+def _whiten(cells: np.ndarray, predictor: int = 0, bank=PREDICTORS,
+            steady: bool = True) -> np.ndarray:
     """Each cell minus what the host predicts for it (``bank[predictor]``), each slot
-    normalised across frequency."""
+    normalised across frequency. ``steady=False``: the residual's steady part taken out too
+    (:func:`_without_steady_bias`, what the sync search reads)."""
     if cells.shape[0] == 0:
         return cells
     w = cells - bank[predictor](cells)
+    if not steady:
+        w = _without_steady_bias(w)
     w -= w.mean(axis=1, keepdims=True)
     w /= np.maximum(w.std(axis=1, keepdims=True), 1e-9)
     return w
@@ -304,10 +327,12 @@ def _levels(cells: np.ndarray) -> np.ndarray:
 
 def _sync_weighted(cells: np.ndarray) -> list[np.ndarray]:
     """What the sync search correlates, for each host predictor of PREDICTORS in turn: the
-    whitened cells weighed by their loudness level's share of the evidence
+    whitened cells, their steady part taken out (a steady host must not read as a mark),
+    weighed by their loudness level's share of the evidence
     (SYNC_LEVEL_PROFILE; the levels depend on the cells only, so they are found once)."""
     profile = SYNC_LEVEL_PROFILE[_levels(cells)]
-    return [_whiten(cells, predictor) * profile for predictor in range(len(PREDICTORS))]
+    return [_whiten(cells, predictor, steady=False) * profile
+            for predictor in range(len(PREDICTORS))]
 
 
 class FineSpectrum:
@@ -364,13 +389,21 @@ def _phase_sums(w: np.ndarray, pattern: np.ndarray) -> tuple[np.ndarray, np.ndar
     """For every cycle phase p (slot s of the clip is slot (s + p) % CYCLE of the cycle): the
     correlation of the clip with ``pattern`` and the energy it was taken over. The clip is
     folded onto one cycle first (slots a cycle apart meet the same pattern row), so the cost
-    is one pass over the clip and a CYCLE x CYCLE product."""
+    is one pass over the clip and a CYCLE x CYCLE product.
+
+    The energy is that of the folded clip, not the sum of each slot's: the only randomness
+    the z-score may count on is the key's pattern, not the host's. A host that repeats with
+    the cycle (a steady tone or chord, a buzz whose beats a tempo hypothesis makes periodic,
+    a codec's near-silence) adds up cycle after cycle exactly as a mark does, and over a
+    minute read z 9-12 against the sum of the slots' energies; against the folded energy it
+    reads like one cycle of noise. A host that does not repeat folds to the same energy
+    either way (its cycles add like independent noise)."""
     n = w.shape[0]
-    both = np.zeros((-(-n // CYCLE) * CYCLE, 2, w.shape[1]))
-    both[:n, 0], both[:n, 1] = w, w * w
-    folded = both.reshape(-1, CYCLE, 2, w.shape[1]).sum(axis=0)
-    dots = folded[:, 0] @ pattern.T  # (CYCLE rows of the clip, CYCLE rows of the pattern)
-    energy = folded[:, 1] @ (pattern * pattern).T
+    padded = np.zeros((-(-n // CYCLE) * CYCLE, w.shape[1]))
+    padded[:n] = w
+    folded = padded.reshape(-1, CYCLE, w.shape[1]).sum(axis=0)
+    dots = folded @ pattern.T  # (CYCLE rows of the clip, CYCLE rows of the pattern)
+    energy = (folded * folded) @ (pattern * pattern).T
     idx = (np.arange(CYCLE)[:, None] + np.arange(CYCLE)[None, :]) % CYCLE
     return (np.take_along_axis(dots, idx, axis=1).sum(axis=0),
             np.take_along_axis(energy, idx, axis=1).sum(axis=0))

@@ -184,6 +184,38 @@ def test_too_short_to_tell_is_not_detected(scheme, clips):
     assert_not_detected(scheme, media.Audio(marked.samples[: marked.rate // 10], marked.rate))
 
 
+def steady_host(kind: str, seconds: float = 60.0) -> np.ndarray:
+    """A minute at 16 kHz of a host whose spectrum never changes: a 1 kHz test tone, or an
+    organ chord (C major, eleven harmonics each), over a faint noise floor."""
+    t = np.arange(int(seconds * _audio.RATE)) / _audio.RATE
+    floor = np.random.default_rng(0).standard_normal(t.size)
+    if kind == "tone":
+        x = 0.1 * np.sin(2 * np.pi * 1000 * t) + 1e-5 * floor
+    else:
+        x = sum(0.03 / k * np.sin(2 * np.pi * f * k * t)
+                for f in (261.6, 329.6, 392.0) for k in range(1, 12)) + 1e-4 * floor
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("kind,key", [("tone", bytes([2]) * 32), ("chord", bytes(32))])
+def test_a_steady_host_does_not_read_as_a_mark_however_long(kind, key):
+    # A steady spectrum leaves each cell a steady residual, which over a minute met the sync
+    # pattern's own per-cell sums like a mark: z 7.9 on the tone and 6.1 on the chord (p 9e-12
+    # and 3e-6) before the sync search took each cell's running mean out.
+    found = _audio.detect(steady_host(kind), key)
+    assert found.z < 5 and found.p_value > 1e-3 and found.payload is None, found
+
+
+def test_the_steady_part_taken_out_keeps_the_alternating_mark():
+    rng = np.random.default_rng(1)
+    mark = rng.choice([-1.0, 1.0], size=(960, _audio.N_CELLS))
+    bias = rng.standard_normal(_audio.N_CELLS) * 50  # a steady host's residual, cell by cell
+    left = _audio._without_steady_bias((mark + bias).astype(np.float32))
+    assert np.abs(left.mean(axis=0)).max() < 0.2  # the bias is gone...
+    kept = float(np.sum(left * mark) / np.sum(mark * mark))
+    assert 0.97 < kept <= 1.0  # ...and about 1 % of the mark went with it
+
+
 # -------------------------------------------------------------------- the time-scale search
 @pytest.fixture(scope="module")
 def short_clips(scheme):
@@ -282,7 +314,27 @@ def test_phase_sums_fold_the_clip_onto_one_cycle():
         for phase in (0, 1, 95):
             rows = (np.arange(n) + phase) % _audio.CYCLE
             assert corr[phase] == pytest.approx(np.sum(w * pattern[rows]))
-            assert energy[phase] == pytest.approx(np.sum(w * w * pattern[rows] ** 2))
+            # the energy is the folded clip's: slots a cycle apart are summed before squaring
+            folded = np.zeros((_audio.CYCLE, _audio.N_CELLS))
+            np.add.at(folded, rows, w)
+            assert energy[phase] == pytest.approx(np.sum(folded ** 2 * pattern ** 2))
+            if n <= _audio.CYCLE:  # nothing to fold: each slot's own energy
+                assert energy[phase] == pytest.approx(np.sum(w * w * pattern[rows] ** 2))
+
+
+def test_a_host_that_repeats_with_the_cycle_counts_as_one_cycle_of_noise():
+    rng = np.random.default_rng(8)
+    pattern = _audio.layout(KEY).sync
+    one_cycle = rng.standard_normal((_audio.CYCLE, _audio.N_CELLS))
+    for cycles in (1, 4, 20):  # the same cycle over and over: its z must not grow
+        corr, energy = _audio._phase_sums(np.tile(one_cycle, (cycles, 1)), pattern)
+        z = corr / np.sqrt(energy)
+        assert np.allclose(z, _audio._phase_sums(one_cycle, pattern)[0]
+                           / np.sqrt(_audio._phase_sums(one_cycle, pattern)[1]))
+    # noise that does not repeat folds to the same energy, in expectation, as it had
+    noise = rng.standard_normal((20 * _audio.CYCLE, _audio.N_CELLS))
+    corr, energy = _audio._phase_sums(noise, pattern)
+    assert energy.mean() == pytest.approx(np.sum(noise ** 2) * 0.25, rel=0.05)
 
 
 def test_cell_weights_average_each_cells_bins_and_follow_the_pitch():
