@@ -283,21 +283,21 @@ def _cells(logpow: np.ndarray, first: int) -> np.ndarray:
 
 
 def _without_steady_bias(w: np.ndarray, slots: int = BIAS_SLOTS) -> np.ndarray:
-    """Each cell minus its own mean over the ``slots`` around it (a centred running mean,
-    shorter at the ends). A predictor that mixes frequencies leaves a steady residual in each
-    cell of a steady host (its spectrum's curvature), and a host that repeats exactly (an
-    Opus decoder's near-silence repeats every 160 ms) leaves one with any predictor: summed
-    over a long clip, such a bias meets the sync pattern's own per-cell sums and grows the
-    z-score like a mark would (600 s of Opus silence read z 13.6). The mark alternates with
-    its chips, so a 3-s mean holds about 1 % of it. Only the sync search takes it out: its z
-    is the p-value's; the payload reading, whose false alarms the CRC bounds, lost with it
-    (the room on the 10-s music: 8 of 8 keys decoded without it, 3 of 8 with it)."""
-    n = w.shape[0]
-    totals = np.zeros((n + 1, w.shape[1]))
-    np.cumsum(w, axis=0, dtype=np.float64, out=totals[1:])
-    at = np.arange(n)
-    lo, hi = np.maximum(at - slots // 2, 0), np.minimum(at + slots // 2 + 1, n)
-    return w - ((totals[hi] - totals[lo]) / (hi - lo)[:, None]).astype(w.dtype)
+    """Each cell minus its own mean over the ``slots`` around it (a centred running mean, the
+    clip's ends mirrored; OpenCV's box filter: the search calls this for every hypothesis,
+    about 3x faster than cumulative sums). A predictor that mixes frequencies leaves a steady
+    residual in each cell of a steady host (its spectrum's curvature), and a host that repeats
+    exactly (an Opus decoder's near-silence repeats every 160 ms) leaves one with any
+    predictor: summed over a long clip, such a bias meets the sync pattern's own per-cell sums
+    and grows the z-score like a mark would (600 s of Opus silence read z 13.6). The mark
+    alternates with its chips, so a 3-s mean holds about 1 % of it. Only the sync search
+    takes it out: its z is the p-value's; the payload reading, whose false alarms the CRC
+    bounds, lost with it (the room on the 10-s music: 8 of 8 keys decoded without it, 3 of 8
+    with it)."""
+    import cv2
+
+    w = np.ascontiguousarray(w, np.float32)
+    return w - cv2.blur(w, (1, slots | 1), borderType=cv2.BORDER_REFLECT)
 
 
 def _whiten(cells: np.ndarray, predictor: int = 0, bank=PREDICTORS,
