@@ -162,8 +162,14 @@ def _cut(audio: media.Audio, start: float, end: float | None) -> media.Audio:
     return media.Audio(audio.samples[a:b], audio.rate)
 
 
+def _white_noise() -> np.ndarray:
+    """The noise every white-noise attack mixes in (one draw: the 10 dB row of the attack
+    table and the rows of :func:`noise_levels` differ only in level)."""
+    return np.random.default_rng(11).standard_normal(30 * RATE)
+
+
 def attacks(folder: Path) -> dict:
-    noise = np.random.default_rng(11).standard_normal(30 * RATE)
+    noise = _white_noise()
     music = synthetic_music(30.0, RATE, seed=7)
     return {
         "none": lambda a: a,
@@ -198,7 +204,7 @@ def attacks(folder: Path) -> dict:
 def noise_levels() -> dict:
     """White noise at SNRs above the issue's 10 dB (the keys section's ``--key-attacks`` may
     name them): where the mark's payload comes back, for the one attack it misses."""
-    noise = np.random.default_rng(11).standard_normal(30 * RATE)
+    noise = _white_noise()
     return {f"noise {snr:g} dB SNR": (lambda a, snr=snr: _mix(a, noise, snr))
             for snr in (12, 14, 16, 18, 20)}
 

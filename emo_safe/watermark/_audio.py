@@ -301,14 +301,14 @@ def _without_steady_bias(w: np.ndarray, slots: int = BIAS_SLOTS) -> np.ndarray:
 
 
 def _whiten(cells: np.ndarray, predictor: int = 0, bank=PREDICTORS,
-            steady: bool = True) -> np.ndarray:
+            without_steady_bias: bool = False) -> np.ndarray:
     """Each cell minus what the host predicts for it (``bank[predictor]``), each slot
-    normalised across frequency. ``steady=False``: the residual's steady part taken out too
-    (:func:`_without_steady_bias`, what the sync search reads)."""
+    normalised across frequency; ``without_steady_bias``: the residual's steady part taken
+    out first (:func:`_without_steady_bias`, what the sync search reads)."""
     if cells.shape[0] == 0:
         return cells
     w = cells - bank[predictor](cells)
-    if not steady:
+    if without_steady_bias:
         w = _without_steady_bias(w)
     w -= w.mean(axis=1, keepdims=True)
     w /= np.maximum(w.std(axis=1, keepdims=True), 1e-9)
@@ -331,7 +331,7 @@ def _sync_weighted(cells: np.ndarray) -> list[np.ndarray]:
     weighed by their loudness level's share of the evidence
     (SYNC_LEVEL_PROFILE; the levels depend on the cells only, so they are found once)."""
     profile = SYNC_LEVEL_PROFILE[_levels(cells)]
-    return [_whiten(cells, predictor, steady=False) * profile
+    return [_whiten(cells, predictor, without_steady_bias=True) * profile
             for predictor in range(len(PREDICTORS))]
 
 
